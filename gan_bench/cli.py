@@ -1,0 +1,121 @@
+"""The `gan-bench` command: parses arguments, calls the library, turns errors into one line."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from gan_bench.errors import GanBenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
+        raise GanBenchError(f"{message} (see `gan-bench {self.prog.split()[-1]} --help`)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="gan-bench", description="Train and compare GANs across data sets.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="train one config")
+    r.add_argument("config", nargs="?", type=Path, help="YAML config (deltas over the defaults)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. train.epochs=5")
+    r.add_argument("--out", help="results folder (default: the config's `out`, results/)")
+    r.add_argument("--resume", type=Path, metavar="RUN", help="continue a run folder from its last checkpoint")
+    r.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+    sub.add_parser("list", help="data sets, models and shipped configs")
+
+    s = sub.add_parser("sample", help="draw images from a trained run")
+    s.add_argument("run", type=Path)
+    s.add_argument("--label", help="class name (conditional and per-class models)")
+    s.add_argument("-n", type=int, default=64, help="images (per class when no --label is given)")
+    s.add_argument("--out", type=Path, required=True, help="a .png grid or an .npz (x, y, classes)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", default="last", help="last or best")
+    return p
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from gan_bench.config import load_config
+    from gan_bench.train.loop import resume_config, train
+
+    if a.resume is not None:
+        if a.config is not None or a.set:
+            raise GanBenchError("--resume continues a run with its own config.yaml; drop the config file and --set")
+        cfg = resume_config(a.resume)
+    else:
+        if a.config is None:
+            raise GanBenchError("give a config file, e.g. `gan-bench run configs/demo.yaml`, or --resume RUN")
+        cfg = load_config(a.config, a.set)
+        if a.out:
+            cfg.out = a.out
+    if a.dry_run:
+        print(cfg.to_yaml(), end="")
+        return 0
+    run = train(cfg, resume=a.resume)
+    print(f"run finished: {run}")
+    return 0
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    from gan_bench.data import DATASETS
+    from gan_bench.models import MODELS
+
+    print("data sets:")
+    for e in DATASETS:
+        res = "/".join(str(r) for r in e.meta.get("resolutions", ())) or "any"
+        lab = {True: "labelled", False: "unlabelled", None: "labels optional"}[e.meta.get("labelled")]
+        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.meta.get('description', '')}")
+    print("models:")
+    for e in MODELS:
+        res = "/".join(str(r) for r in e.meta.get("resolutions", ()))
+        kind = "conditional" if e.meta.get("conditional") else "unconditional"
+        kind += ", one pair per class" if e.meta.get("per_class") else ""
+        print(f"  {e.name:14s} {res + ' px':12s} {kind:30s} {e.meta.get('description', '')}")
+    configs = sorted(Path("configs").glob("*.yaml"))
+    if configs:
+        print("configs:")
+        for c in configs:
+            print(f"  {c}")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    from gan_bench.sample import load_generator, sample_images, write_samples
+
+    if a.n < 1:
+        raise GanBenchError(f"-n must be at least 1, got {a.n}")
+    gan = load_generator(a.run, checkpoint=a.checkpoint)
+    x, y = sample_images(gan, n=a.n, label=a.label, seed=a.seed)
+    labelled = y is not None and a.label is None
+    write_samples(a.out, x, y, gan.spec.classes, nrow=a.n if labelled else max(1, math.isqrt(a.n)))
+    print(f"wrote {len(x)} images to {a.out}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "sample": cmd_sample}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from gan_bench.train.loop import Interrupted, TrainingFailed
+
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except GanBenchError as e:
+        print(f"gan-bench: error: {e}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"gan-bench: interrupted; checkpoint saved. Resume with: gan-bench run --resume {e.run_dir}",
+              file=sys.stderr)
+        return 128 + e.signum
+    except TrainingFailed as e:
+        print(f"gan-bench: failed: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""Data sources register themselves on import; load_data() is the one entry point."""
+from __future__ import annotations
+
+from gan_bench.config import DataConfig
+from gan_bench.data import npz, quickdraw, torchvision_sets  # noqa: F401  (registration)
+from gan_bench.data.base import DATASETS, DataSpec, ImageData, Splits, resize, subset_per_class
+
+
+def load_data(cfg: DataConfig) -> Splits:
+    """Load a data set by registry name, then apply max_per_class (quickdraw applies it per file)
+    and the optional resize, so the model always sees data.resolution."""
+    splits = DATASETS.get(cfg.name)(cfg)
+    train = splits.train if cfg.name == "quickdraw" else subset_per_class(splits.train, cfg.max_per_class, cfg.split_seed)
+    return Splits(splits.name, resize(train, cfg.resolution), resize(splits.test, cfg.resolution))

@@ -1,0 +1,145 @@
+"""What every data source returns: uint8 image tensors in memory, with a self-description."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan_bench.errors import DataError
+from gan_bench.registry import Registry
+
+
+@dataclass
+class ImageData:
+    """Images held in memory: x (N, C, H, W) uint8, y (N,) int64 or None, class names."""
+
+    x: torch.Tensor
+    y: Optional[torch.Tensor]
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != torch.uint8 or self.x.dim() != 4:
+            raise DataError(f"images must be uint8 (N, C, H, W), got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.y is not None and len(self.y) != len(self.x):
+            raise DataError(f"{len(self.x)} images but {len(self.y)} labels")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def channels(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.x.shape[-1]
+
+    @property
+    def labelled(self) -> bool:
+        return self.y is not None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class Splits:
+    """A data set: train and test images and the description models are sized from."""
+
+    name: str
+    train: ImageData
+    test: ImageData
+
+    @property
+    def spec(self) -> "DataSpec":
+        t = self.train
+        return DataSpec(self.name, t.resolution, t.channels, t.num_classes if t.labelled else 0,
+                        list(t.classes) if t.labelled else [])
+
+
+@dataclass
+class DataSpec:
+    """Self-description of a data set; models are built from this (num_classes 0 = unlabelled)."""
+
+    name: str
+    resolution: int
+    channels: int
+    num_classes: int
+    classes: list[str]
+
+    @property
+    def labelled(self) -> bool:
+        return self.num_classes > 0
+
+
+# A loader takes the resolved DataConfig and returns Splits.
+# Registration meta: resolutions (native sizes, tuple), channels, labelled, description.
+DATASETS: Registry[Callable[..., Splits]] = Registry("data set")
+
+
+def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, source: str) -> ImageData:
+    """Convert N x H x W or N x H x W x C uint8 arrays (the .npz layout) to an ImageData."""
+    if x.dtype != np.uint8:
+        raise DataError(f"{source}: images must be uint8, got {x.dtype}; convert them to 0-255 uint8")
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    else:
+        raise DataError(f"{source}: images must be N x H x W or N x H x W x 3, got shape {x.shape}")
+    if x.shape[-1] != x.shape[-2]:
+        raise DataError(f"{source}: images must be square, got {x.shape[-2]}x{x.shape[-1]}; crop or resize them")
+    yt = None
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{source}: 'y' must be {len(x)} integer labels, got {y.dtype} {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise DataError(f"{source}: labels must lie in 0..{len(classes) - 1} (one per class name)")
+        yt = torch.from_numpy(y.astype(np.int64))
+    return ImageData(torch.from_numpy(np.ascontiguousarray(x)), yt, list(classes))
+
+
+def split(data: ImageData, *, test_fraction: float, seed: int) -> tuple[ImageData, ImageData]:
+    """A seeded, stratified train/test split (each class split in the same proportion)."""
+    g = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(len(data))] if data.y is None else [
+        (data.y == c).nonzero().flatten() for c in range(data.num_classes)]
+    train_idx, test_idx = [], []
+    for idx in groups:
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = int(round(len(idx) * test_fraction))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    tr, te = torch.cat(train_idx).sort().values, torch.cat(test_idx).sort().values
+    pick = lambda i: ImageData(data.x[i], None if data.y is None else data.y[i], data.classes)  # noqa: E731
+    return pick(tr), pick(te)
+
+
+def subset_per_class(data: ImageData, max_per_class: Optional[int], seed: int) -> ImageData:
+    """Keep at most max_per_class images of each class (a seeded choice)."""
+    if max_per_class is None or data.y is None:
+        return data if max_per_class is None else ImageData(data.x[:max_per_class], None, data.classes)
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in range(data.num_classes):
+        idx = (data.y == c).nonzero().flatten()
+        keep.append(idx[torch.randperm(len(idx), generator=g)[:max_per_class]])
+    k = torch.cat(keep).sort().values
+    return ImageData(data.x[k], data.y[k], data.classes)
+
+
+def resize(data: ImageData, resolution: Optional[int]) -> ImageData:
+    """Resize all images once at load time (antialiased bilinear), e.g. CIFAR-10 32 -> 64."""
+    if resolution is None or resolution == data.resolution:
+        return data
+    out = []
+    for chunk in data.x.split(4096):
+        f = F.interpolate(chunk.float(), size=(resolution, resolution), mode="bilinear",
+                          antialias=True, align_corners=False)
+        out.append(f.round().clamp(0, 255).to(torch.uint8))
+    return ImageData(torch.cat(out), data.y, data.classes)

@@ -1,0 +1,49 @@
+"""`npz`: users' own data in the layout of the shared files: x uint8, y int labels, classes names."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from gan_bench.config import DataConfig
+from gan_bench.data.base import DATASETS, ImageData, Splits, from_numpy, split
+from gan_bench.errors import ConfigError, DataError
+
+
+def read_npz(path: Path) -> ImageData:
+    """Read and check one .npz; every problem is a one-line DataError naming the file."""
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} not found; check data.path")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            if "x" not in keys:
+                raise DataError(f"{path}: no array 'x' (found {sorted(keys) or 'none'}); "
+                                f"save images as x (N x H x W or N x H x W x 3 uint8)")
+            x = f["x"]
+            y = f["y"] if "y" in keys else None
+            classes = [str(c) for c in f["classes"]] if "classes" in keys else None
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise DataError(f"{path} is truncated or corrupt ({type(e).__name__}); replace the file") from None
+    if y is not None and classes is None:
+        classes = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
+    return from_numpy(x, y, classes or [], source=str(path))
+
+
+@DATASETS.register("npz", resolutions=(), channels=None, labelled=None,
+                   description="any .npz with x (uint8), optional y and classes")
+def load_npz(cfg: DataConfig) -> Splits:
+    if not cfg.path:
+        raise ConfigError("data.path: the npz data set needs the path of a .npz file (set data.path)")
+    train = read_npz(Path(cfg.path))
+    if cfg.test_path:
+        test = read_npz(Path(cfg.test_path))
+        if test.x.shape[1:] != train.x.shape[1:]:
+            raise DataError(f"{cfg.test_path}: images are {tuple(test.x.shape[1:])}, "
+                            f"training images {tuple(train.x.shape[1:])}; they must match")
+    else:
+        train, test = split(train, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
+    return Splits(Path(cfg.path).stem, train, test)

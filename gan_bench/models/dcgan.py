@@ -1,0 +1,87 @@
+"""convDCGAN (Radford et al. 2015) and the Quick, Draw! seed's conditional cDCGAN.
+
+Both share one all-convolutional backbone. G projects (nz [+ K one-hot]) to a start x start map
+with a transposed convolution whose kernel is the start size, then doubles the size with
+k4 s2 p1 stages (BN + ReLU) up to the output (Tanh). D mirrors it with k4 s2 p1 convolutions
+(LeakyReLU 0.2) and a final convolution with the start size as kernel giving one logit.
+Start size: 7 for 28-pixel data (7 -> 14 -> 28, as in the seed), 4 for 32 and 64 pixels.
+Channels at stage i (n stages): width * 2**(n - i), so width 64 gives the seed's 256 -> 128 at
+28 pixels and the paper's 1024 -> 512 -> 256 -> 128 for the 5-layer 64-pixel G.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_bench.config import ModelConfig
+from gan_bench.data.base import DataSpec
+from gan_bench.models.base import GAN, MODELS, one_hot
+
+RESOLUTIONS = (28, 32, 64)
+
+
+def plan(resolution: int) -> tuple[int, int]:
+    """(start size, number of k4 s2 upsampling stages) for a supported resolution."""
+    start = 7 if resolution % 7 == 0 else 4
+    n, size = 0, start
+    while size < resolution:
+        size, n = size * 2, n + 1
+    assert size == resolution, resolution
+    return start, n
+
+
+class ConvG(nn.Module):
+    def __init__(self, *, nz: int, width: int, channels: int, resolution: int, num_classes: int = 0) -> None:
+        super().__init__()
+        start, n = plan(resolution)
+        ch = [width * 2 ** (n - i) for i in range(n)]
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [  # (B, nz+K, 1, 1) -> (B, ch0, start, start)
+            nn.ConvTranspose2d(nz + num_classes, ch[0], start, 1, 0, bias=False),
+            nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+        for a, b in zip(ch, ch[1:]):  # each stage doubles H and W
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, one_hot(y, self.num_classes, z.dtype)], 1)
+        return self.net(z[:, :, None, None])
+
+
+class ConvD(nn.Module):
+    def __init__(self, *, width: int, channels: int, resolution: int, num_classes: int = 0,
+                 bn_first: bool = False) -> None:
+        super().__init__()
+        start, n = plan(resolution)
+        ch = [width * 2 ** (n - i) for i in range(n)][::-1]  # e.g. 128, 256 at 28 pixels
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ch[0], 4, 2, 1, bias=False)]
+        # The DCGAN paper leaves BN off D's first layer; the Quick, Draw! seed's cDCGAN has it.
+        layers += [nn.BatchNorm2d(ch[0])] if bn_first else []
+        layers += [nn.LeakyReLU(0.2, True)]
+        for a, b in zip(ch, ch[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(ch[-1], 1, start, 1, 0, bias=False)]  # (B, 1, 1, 1): one logit
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:  # label as K constant planes, (B, K, H, W)
+            planes = one_hot(y, self.num_classes, x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, planes], 1)
+        return self.net(x).flatten()
+
+
+@MODELS.register("convdcgan", conditional=False, resolutions=RESOLUTIONS,
+                 description="DCGAN paper's all-convolutional pair (5-layer G at 64 px)")
+def convdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
+    kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution)
+    return GAN(ConvG(nz=cfg.nz, **kw), ConvD(**kw), nz=cfg.nz, spec=spec, conditional=False)
+
+
+@MODELS.register("cdcgan", conditional=True, resolutions=RESOLUTIONS,
+                 description="conditional DCGAN of the Quick, Draw! seed (one-hot label on G and D inputs)")
+def cdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
+    kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, num_classes=spec.num_classes)
+    return GAN(ConvG(nz=cfg.nz, **kw), ConvD(bn_first=True, **kw), nz=cfg.nz, spec=spec, conditional=True)

@@ -1,0 +1,193 @@
+"""Everything a run writes: the folder, JSON-lines records, sample grids, GIFs, plots, summary.
+
+Layout of results/<config-name>/<id>/:
+  config.yaml  metrics.jsonl  events.jsonl  summary.json  losses.png  progress.gif
+  samples/epoch_0001.png ...  gifs/<class>.gif  checkpoints/last.pt
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan_bench.errors import GanBenchError
+
+PAD = 2  # make_grid padding, needed again to cut class rows out of a grid
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file, fsync, rename: readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def new_run_dir(out: Path, name: str) -> Path:
+    """A fresh run folder; mkdir without exist_ok makes two concurrent runs never share one."""
+    parent = Path(out) / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanBenchError(f"cannot create the output folder {str(parent)!r} ({e.strerror}); "
+                            f"choose a writable one with --out") from None
+    if not os.access(parent, os.W_OK):
+        raise GanBenchError(f"output folder {str(parent)!r} is not writable; choose another with --out")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run = parent / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            run.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise GanBenchError(f"cannot create a run folder in {str(parent)!r} ({e.strerror}); "
+                                f"choose another with --out") from None
+        for sub in ("samples", "gifs", "checkpoints"):
+            (run / sub).mkdir()
+        return run
+    raise GanBenchError(f"too many runs started this second in {str(parent)!r}")
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """One record per line, written with a single write() so a crash leaves at most a torn last line."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete records; a torn last line (a killed process) is skipped, never fatal."""
+    if not Path(path).exists():
+        return []
+    out = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def truncate_jsonl(path: Path, *, max_step: int) -> None:
+    """Keep only complete records up to max_step (what a resumed run will not log again)."""
+    if Path(path).exists():
+        keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) in [-1, 1] -> (B, H, W) or (B, H, W, 3) uint8."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = x.permute(0, 2, 3, 1).numpy()
+    return x[..., 0] if x.shape[-1] == 1 else x
+
+
+def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
+    """A (rows x nrow) uint8 grid with PAD pixels of black between cells."""
+    arr = to_uint8(images)
+    n, h, w = arr.shape[:3]
+    rows = -(-n // nrow)
+    shape = (PAD + rows * (h + PAD), PAD + nrow * (w + PAD)) + arr.shape[3:]
+    out = np.zeros(shape, np.uint8)
+    for i, im in enumerate(arr):
+        r, c = divmod(i, nrow)
+        out[PAD + r * (h + PAD): PAD + r * (h + PAD) + h, PAD + c * (w + PAD): PAD + c * (w + PAD) + w] = im
+    return out
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    try:
+        Image.fromarray(array).save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def snapshot_paths(run: Path) -> list[Path]:
+    return sorted((run / "samples").glob("epoch_*.png"))
+
+
+def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: int = 400) -> None:
+    import imageio.v2 as imageio
+
+    frames = [np.kron(f, np.ones((scale, scale) + (1,) * (f.ndim - 2), np.uint8)) if scale > 1 else f
+              for f in frames]
+    if not frames:
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.gif")
+    try:
+        # loop=0: repeat forever; the last frame is held longer so the final state is readable
+        durations = [ms] * (len(frames) - 1) + [ms * 4] if len(frames) > 1 else ms
+        imageio.mimsave(tmp, frames, duration=durations, loop=0)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def class_row(frame: np.ndarray, k: int, cell: int) -> np.ndarray:
+    """Row k of a grid made by grid() (one row per class), with its padding."""
+    top = k * (cell + PAD)
+    return frame[top: top + cell + 2 * PAD]
+
+
+def write_gifs(run: Path, classes: Optional[list[str]], cell: int) -> None:
+    """progress.gif from all snapshots; for one-row-per-class grids also gifs/<class>.gif."""
+    frames = [np.asarray(Image.open(p)) for p in snapshot_paths(run)]
+    if not frames:
+        return
+    scale = 2 if cell <= 32 else 1  # 28-pixel doodles are too small to look at 1:1
+    write_gif(run / "progress.gif", frames, scale=scale)
+    for k, name in enumerate(classes or []):
+        write_gif(run / "gifs" / f"{safe_name(name)}.gif", [class_row(f, k, cell) for f in frames], scale=scale * 2)
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
+
+
+def write_loss_plot(run: Path, records: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not records:
+        return
+    steps = [r["step"] for r in records]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot(steps, [r["loss_d"] for r in records], label="D loss", lw=1)
+    a.plot(steps, [r["loss_g"] for r in records], label="G loss", lw=1)
+    a.set_xlabel("step"), a.set_title("losses"), a.legend()
+    b.plot(steps, [r["d_x"] for r in records], label="D(x)", lw=1)
+    b.plot(steps, [r["d_g_z"] for r in records], label="D(G(z))", lw=1)
+    b.set_xlabel("step"), b.set_ylim(0, 1), b.set_title("discriminator outputs"), b.legend()
+    fig.suptitle(run.parent.name)
+    fig.tight_layout()
+    tmp = run / f".losses.tmp-{os.getpid()}.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, run / "losses.png")
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")

@@ -1,0 +1,56 @@
+"""Batches drawn on the training device from uint8 tensors held in memory (no DataLoader needed).
+
+Each epoch's order comes from a generator seeded by (seed, epoch[, class]), so a run resumed in the
+middle of an epoch draws exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import torch
+
+from gan_bench.data.base import ImageData
+
+
+def _perm(n: int, seed: int, *key: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(hash((seed, *key)) & 0x7FFF_FFFF_FFFF_FFFF)
+    return torch.randperm(n, generator=g)
+
+
+class BatchSource:
+    """Mixed batches (any class), or per-class batches for one-pair-per-class models:
+    batch_size images of every class, laid out class-fastest (index i*K + k is class k)."""
+
+    def __init__(self, data: ImageData, *, batch_size: int, seed: int, per_class: bool, device: torch.device):
+        self.x = data.x.to(device)  # (N, C, H, W) uint8 stays uint8 on the device
+        self.y = None if data.y is None else data.y.to(device)
+        self.seed, self.per_class, self.device = seed, per_class, device
+        self.batch_size = min(batch_size, len(data)) if not per_class else batch_size
+        if per_class:
+            self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
+            # one epoch = each pair sees its largest class once
+            self.steps_per_epoch = max(1, -(-max(len(i) for i in self.class_index) // batch_size))
+        else:
+            # drop the last partial batch: BatchNorm statistics of a tiny batch are noise
+            self.steps_per_epoch = max(1, len(data) // self.batch_size)
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    def _epoch_index(self, epoch: int) -> torch.Tensor:
+        if self._cache is None or self._cache[0] != epoch:
+            if self.per_class:
+                b, s = self.batch_size, self.steps_per_epoch
+                cols = []
+                for c, idx in enumerate(self.class_index):  # wrap around smaller classes
+                    p = _perm(len(idx), self.seed, epoch, c)
+                    cols.append(idx[p.repeat(-(-b * s // len(idx)))[: b * s]])
+                order = torch.stack(cols, 1).reshape(-1)  # (steps * b * K,), class-fastest
+            else:
+                order = _perm(len(self.x), self.seed, epoch)
+            self._cache = (epoch, order.to(self.device))
+        return self._cache[1]
+
+    def batch(self, epoch: int, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Batch i of an epoch: images in [-1, 1] as float32 (B, C, H, W) and labels (B,)."""
+        order = self._epoch_index(epoch)
+        k = len(self.class_index) if self.per_class else 1
+        idx = order[i * self.batch_size * k:(i + 1) * self.batch_size * k]
+        x = self.x[idx].float().div_(127.5).sub_(1.0)
+        return x, None if self.y is None else self.y[idx]

@@ -1,0 +1,64 @@
+"""Checkpoints: model, optimisers, position and every RNG state, written atomically."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gan_bench.errors import GanBenchError
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Temporary file + fsync + rename: a crash or a full disk never leaves a half-written checkpoint;
+    the previous one stays intact until the new one is complete."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise GanBenchError(f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint "
+                            f"is intact; free disk space and resume with `gan-bench run --resume {path.parent.parent}`") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:
+    """Load and check a checkpoint belongs to this config; corrupt files give a clear error."""
+    if not path.exists():
+        raise GanBenchError(f"no checkpoint at {path}; the run stopped before its first checkpoint, start it again")
+    try:
+        # weights_only=False: the payload holds numpy/python RNG states; only our own files are loaded
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise GanBenchError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
+                            f"delete it to start over") from None
+    if not isinstance(ckpt, dict) or "step" not in ckpt or "G" not in ckpt:
+        raise GanBenchError(f"{path} is not a gan-bench checkpoint")
+    if ckpt.get("config_hash") != config_hash:
+        raise GanBenchError(f"checkpoint {path} was written by another config (hash {ckpt.get('config_hash')} "
+                            f"!= {config_hash}); resume with the run's own config.yaml unchanged")
+    return ckpt

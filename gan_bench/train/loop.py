@@ -1,0 +1,261 @@
+"""The one trainer: importable, used by the CLI, tests and suites alike."""
+from __future__ import annotations
+
+import math
+import platform
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+from gan_bench import run_folder as rf
+from gan_bench.config import Config, build_config
+from gan_bench.data import load_data
+from gan_bench.errors import GanBenchError
+from gan_bench.models import GAN, build_model
+from gan_bench.train.batches import BatchSource
+from gan_bench.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+
+
+class TrainingFailed(Exception):
+    """The run stopped on its own (NaN/Inf loss); the reason is in summary.json (exit status 1)."""
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, run_dir: Path) -> None:
+        super().__init__(signum)
+        self.signum, self.run_dir = signum, run_dir
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanBenchError(f"train.device is {name!r} but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def fixed_inputs(gan: GAN, cfg: Config, device: torch.device) -> tuple[torch.Tensor, Optional[torch.Tensor], int]:
+    """The latent grid rendered at every snapshot: one row per class, or 8 x 8 without labels."""
+    g = torch.Generator().manual_seed(cfg.train.seed + 12345)
+    if gan.conditional or gan.per_class:
+        k, n = gan.num_classes, cfg.train.grid_per_class
+        z = torch.randn(k * n, gan.nz, generator=g)
+        # row-major grid (row = class); per-class models want class-fastest order, see sample()
+        return z.to(device), torch.arange(k).repeat_interleave(n).to(device), n
+    return torch.randn(64, gan.nz, generator=g).to(device), None, 8
+
+
+@torch.no_grad()
+def generate(gan: GAN, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    """G in eval mode (running BN statistics), so sampling never disturbs training state."""
+    was = gan.G.training
+    gan.G.eval()
+    try:
+        if gan.per_class:  # pairs take class-fastest batches: reorder row-major input, then restore
+            k = gan.num_classes
+            idx = torch.arange(len(y), device=y.device).view(k, -1).T.reshape(-1)
+            return gan.G(z[idx], y[idx])[torch.argsort(idx)]
+        return gan.G(z, y)
+    finally:
+        gan.G.train(was)
+
+
+def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path] = None) -> Path:
+    """Train one run. A new run folder is made under cfg.out unless resuming one. Returns the folder."""
+    # ---- setup: data, model, optimisers, run folder ------------------------------------------
+    torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
+    device = pick_device(cfg.train.device)
+    data = load_data(cfg.data)
+    gan = build_model(cfg.model, data.spec).to(device)
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=tuple(cfg.train.betas))
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=tuple(cfg.train.betas))
+    source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                         per_class=gan.per_class, device=device)
+    total = source.steps_per_epoch * cfg.train.epochs
+    total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    step, prior_time = 0, 0.0
+    if resume is not None:
+        run = Path(resume)
+        ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
+        gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
+        opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
+        step, prior_time = ckpt["step"], ckpt.get("train_time", 0.0)
+        set_rng_state(ckpt["rng"])
+        rf.truncate_jsonl(run / "metrics.jsonl", max_step=step)
+    else:
+        run = run_dir or rf.new_run_dir(Path(cfg.out), cfg.name)
+        rf.atomic_write_text(run / "config.yaml", cfg.to_yaml())
+    z_fix, y_fix, nrow = fixed_inputs(gan, cfg, device)
+    classes = data.spec.classes if (gan.conditional or gan.per_class) else None
+    tb = _tensorboard(run) if cfg.train.tensorboard else None
+    per_pair = gan.num_classes if gan.per_class else 1
+
+    def checkpoint() -> None:
+        save_checkpoint(run / "checkpoints" / "last.pt", {
+            "G": gan.G.state_dict(), "D": gan.D.state_dict(), "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(), "step": step, "rng": rng_state(), "config_hash": cfg.hash(),
+            "config": cfg.to_dict(), "spec": vars(data.spec), "train_time": train_time()})
+
+    def snapshot(epoch: int) -> None:
+        rf.save_png(run / "samples" / f"epoch_{epoch:04d}.png", rf.grid(generate(gan, z_fix, y_fix), nrow))
+
+    t_start = time.perf_counter()
+    train_time = lambda: prior_time + time.perf_counter() - t_start  # noqa: E731
+
+    # ---- signals: finish the step, checkpoint, say how to resume ------------------------------
+    stop: list[int] = []
+    handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    status, reason = "completed", None
+    bar = _progress(cfg, total, step)
+    last_log_t, last_log_step = time.perf_counter(), step
+    try:
+        gan.train()
+        while step < total:
+            epoch, i = divmod(step, source.steps_per_epoch)
+            x, y = source.batch(epoch, i)
+            b = len(x)
+            sigma = _sigma(cfg, step)
+            # ---- D step: real -> smoothed targets, fake -> 0, optional flips ----------------
+            z = torch.randn(b, gan.nz, device=device)
+            fake = gan.G(z, y)
+            t_real = torch.empty(b, device=device).uniform_(*cfg.train.real_label_range)
+            t_fake = torch.zeros(b, device=device)
+            if cfg.train.label_flip > 0:
+                flip = torch.rand(b, device=device) < cfg.train.label_flip
+                t_real, t_fake = torch.where(flip, 1 - t_real, t_real), torch.where(flip, 1 - t_fake, t_fake)
+            d_real = gan.D(_noisy(x, sigma), y)
+            d_fake = gan.D(_noisy(fake.detach(), sigma), y)
+            # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
+            loss_d = (F.binary_cross_entropy_with_logits(d_real, t_real)
+                      + F.binary_cross_entropy_with_logits(d_fake, t_fake)) * per_pair
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # ---- G step: non-saturating loss --------------------------------------------------
+            d_gen = gan.D(_noisy(fake, sigma), y)
+            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen)) * per_pair
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            step += 1
+            bar.update(1)
+            # ---- records --------------------------------------------------------------------
+            if step % cfg.train.log_every == 0 or step == total:
+                now = time.perf_counter()
+                dt = (now - last_log_t) / max(1, step - last_log_step)
+                rec = {"step": step, "epoch": epoch + 1, "loss_d": loss_d.item() / per_pair,
+                       "loss_g": loss_g.item() / per_pair, "d_x": torch.sigmoid(d_real).mean().item(),
+                       "d_g_z": torch.sigmoid(d_fake).mean().item(), "sigma": sigma,
+                       "sec_per_step": dt, "img_per_sec": b / dt if dt > 0 else None}
+                last_log_t, last_log_step = now, step
+                if not (math.isfinite(rec["loss_d"]) and math.isfinite(rec["loss_g"])):
+                    status, reason = "failed", f"non-finite loss at step {step} (loss_d={rec['loss_d']}, loss_g={rec['loss_g']})"
+                    break
+                rf.append_jsonl(run / "metrics.jsonl", rec)
+                bar.set_postfix(epoch=epoch + 1, D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
+                                img_s=f"{rec['img_per_sec'] or 0:.0f}")
+                if tb is not None:
+                    for k in ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec"):
+                        tb.add_scalar(k, rec[k] or 0.0, step)
+            end_of_epoch = step % source.steps_per_epoch == 0 or step == total
+            if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or step == total):
+                snapshot(epoch + 1)
+            if end_of_epoch or step % cfg.train.checkpoint_every == 0 or stop:
+                if not all(torch.isfinite(p).all() for p in gan.parameters()):
+                    status, reason = "failed", f"non-finite weights at step {step}"
+                    break
+                checkpoint()
+            if stop:
+                status = "interrupted"
+                break
+    finally:
+        bar.close()
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    # ---- finish: GIFs, plot, summary --------------------------------------------------------
+    records = rf.read_jsonl(run / "metrics.jsonl")
+    rf.write_gifs(run, classes, data.spec.resolution)
+    rf.write_loss_plot(run, records)
+    rf.write_json(run / "summary.json", _summary(cfg, gan, data, device, step, total, train_time(),
+                                                 records, status, reason))
+    if tb is not None:
+        tb.close()
+    if status == "failed":
+        raise TrainingFailed(f"run stopped: {reason}; the last good checkpoint is kept in {run / 'checkpoints'}")
+    if stop:
+        raise Interrupted(stop[0], run)
+    return run
+
+
+def _sigma(cfg: Config, step: int) -> float:
+    s0, n = cfg.train.instance_noise, cfg.train.instance_noise_steps
+    return s0 if n == 0 else s0 * max(0.0, 1.0 - step / n)
+
+
+def _noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    return x + sigma * torch.randn_like(x) if sigma > 0 else x
+
+
+def _progress(cfg: Config, total: int, initial: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=cfg.name, unit="step", disable=not cfg.train.progress,
+                dynamic_ncols=True, file=sys.stderr)
+
+
+def _tensorboard(run: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GanBenchError("train.tensorboard is on but tensorboard is not installed; "
+                            "pip install 'gan-bench[tensorboard]' or set train.tensorboard=false") from None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
+def _summary(cfg: Config, gan: GAN, data, device, step, total, seconds, records, status, reason) -> dict[str, Any]:
+    import resource
+
+    imgs = step * cfg.train.batch_size * (gan.num_classes if gan.per_class else 1)
+    last = records[-1] if records else {}
+    out = {
+        "status": status, "reason": reason, "name": cfg.name, "dataset": cfg.data.name, "model": cfg.model.name,
+        "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": step, "total_steps": total,
+        "epochs": step / max(1, total) * cfg.train.epochs if not cfg.train.max_steps else None,
+        "train_seconds": seconds, "images_seen": imgs, "img_per_sec": imgs / seconds if seconds > 0 else None,
+        "final_loss_d": last.get("loss_d"), "final_loss_g": last.get("loss_g"),
+        "params_G": sum(p.numel() for p in gan.G.parameters()),
+        "params_D": sum(p.numel() for p in gan.D.parameters()),
+        "resolution": data.spec.resolution, "num_classes": data.spec.num_classes,
+        "train_images": len(data.train), "device": _device_name(device), "torch": torch.__version__,
+        "python": platform.python_version(),
+        "peak_cpu_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if device.type == "cuda":
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def resume_config(run: Path) -> Config:
+    """The config a run folder was started with (config.yaml), re-validated."""
+    path = Path(run) / "config.yaml"
+    if not path.exists():
+        raise GanBenchError(f"{run} is not a run folder (no config.yaml); pass results/<config>/<id>")
+    try:
+        d = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise GanBenchError(f"{path} is malformed; this run folder cannot be resumed") from None
+    return build_config([d])
