@@ -131,6 +131,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise bad
         return value
     if tp is float:
+        if isinstance(value, str):  # PyYAML reads 2e-4 (no dot) as a string: accept numeric text
+            try:
+                value = float(value)
+            except ValueError:
+                raise bad from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise bad
         return float(value)

@@ -18,11 +18,6 @@ Stroke = np.ndarray  # (K, 2) float points, drawn as one connected polyline
 _SS = 4  # supersampling factor: strokes are drawn at _SS x size, then downsampled
 
 
-def _arc(cx: float, cy: float, r: float, a0: float, a1: float, n: int) -> np.ndarray:
-    t = np.linspace(a0, a1, n)
-    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
-
-
 def _circle(rng: np.random.Generator) -> list[Stroke]:
     # Slightly elliptical, and the end overshoots the start a bit, as when drawn by hand.
     t = np.linspace(0.0, 2 * math.pi + rng.uniform(0.0, 0.4), 40) + rng.uniform(0, 2 * math.pi)
@@ -89,17 +84,22 @@ CLASSES: list[str] = list(_MAKERS)
 
 def _render(strokes: list[Stroke], rng: np.random.Generator, size: int) -> np.ndarray:
     big = size * _SS
-    width = rng.uniform(2.0, 3.0) * _SS
-    scale = rng.uniform(0.55, 0.85) * big / 2  # half-extent in pixels of the [-1, 1] box
+    frac = rng.uniform(0.55, 0.85)  # drawing extent as a fraction of the canvas
+    scale = frac * big / 2  # half-extent in pixels of the [-1, 1] box
+    # 2-3 px strokes, thinner on the largest drawings so dense ones (house, star) stay < ~1/3 ink.
+    width = rng.uniform(2.0, 3.0 - 0.8 * (frac - 0.55) / 0.3) * _SS
     rot = math.radians(rng.uniform(-15.0, 15.0))
     c, s = math.cos(rot), math.sin(rot)
     m = np.array([[c, -s], [s, c]]) * scale
     # Wobble each vertex a little (hand-drawn look), small relative to the shape.
     pts = [(p + rng.normal(0.0, 0.035, p.shape)) @ m.T for p in strokes]
     # Centre the drawing's bounding box, then shift by a few px but keep the ink on the canvas.
-    allp = np.concatenate(pts)
-    lo, hi = allp.min(0), allp.max(0)
+    # A large, rotated drawing could overrun the edge: shrink it to fit, as Quick, Draw! does.
     margin = width / 2 + _SS
+    allp = np.concatenate(pts)
+    fit = min(1.0, (big - 2 * margin) / float((allp.max(0) - allp.min(0)).max()))
+    pts, allp = [p * fit for p in pts], allp * fit
+    lo, hi = allp.min(0), allp.max(0)
     room = np.maximum(0.0, (big - (hi - lo)) / 2 - margin)
     shift = np.clip(rng.uniform(-3.0, 3.0, 2) * _SS, -room, room)
     off = big / 2 - (lo + hi) / 2 + shift
@@ -108,8 +108,10 @@ def _render(strokes: list[Stroke], rng: np.random.Generator, size: int) -> np.nd
     r = width / 2
     for p in pts:
         q = p + off
-        draw.line([tuple(v) for v in q], fill=255, width=int(round(width)), joint="curve")
-        for x, y in (q[0], q[-1]):  # round caps: PIL lines end square
+        draw.line(q.ravel().tolist(), fill=255, width=int(round(width)))
+        # Round caps and joins (PIL's are square/notched). A dot per vertex is much faster than
+        # joint="curve"; dense curves (circle, heart) turn so little that only their ends need one.
+        for x, y in (q if len(q) < 10 else q[[0, -1]]):
             draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
     return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
 
@@ -129,3 +131,18 @@ def make_shapes(*, per_class: int, seed: int, size: int = 28) -> tuple[np.ndarra
         x[i] = _render(_MAKERS[CLASSES[label]](rng), rng, size)
     order = rng.permutation(n)
     return x[order], y[order], list(CLASSES)
+
+
+# ---- registry entry ---------------------------------------------------------------------------
+from gan_bench.config import DataConfig  # noqa: E402  (kept beside the loader it serves)
+from gan_bench.data.base import DATASETS, Splits, from_numpy, split  # noqa: E402
+
+
+@DATASETS.register("shapes", resolutions=(28,), channels=1, labelled=True,
+                   description=f"procedural doodles, {len(CLASSES)} classes, generated offline")
+def load_shapes(cfg: DataConfig) -> Splits:
+    """data.per_class images of every class, deterministic by data.split_seed, then split."""
+    x, y, classes = make_shapes(per_class=cfg.per_class, seed=cfg.split_seed)
+    train, test = split(from_numpy(x, y, classes, source="shapes"), test_fraction=cfg.test_fraction,
+                        seed=cfg.split_seed)
+    return Splits("shapes", train, test)

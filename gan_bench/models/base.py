@@ -4,7 +4,8 @@ Contract every model follows (the trainer relies on nothing else):
   G(z (B, nz), y (B,) int64 or None) -> images (B, C, H, W) in [-1, 1]
   D(x (B, C, H, W), y (B,) or None)  -> logits (B,)
 Registration meta: conditional (needs labels), per_class (one pair per class; batches hold the same
-number of images of every class, ordered class-fastest), resolutions (tuple of sizes it can build).
+number of images of every class, ordered class-fastest), needs_labels (refused on unlabelled data like
+conditional, without being conditional), resolutions (tuple of sizes it can build).
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def check_compatible(model_name: str, spec: DataSpec) -> None:
     meta = MODELS.entry(model_name).meta
     ok = compatible_models(spec)
     problem = None
-    if meta.get("conditional") and not spec.labelled:
-        problem = f"model {model_name!r} is conditional but data set {spec.name!r} has no labels"
+    if _needs_labels(meta) and not spec.labelled:
+        problem = f"model {model_name!r} needs class labels but data set {spec.name!r} has no labels"
     elif spec.resolution not in meta.get("resolutions", ()):
         sizes = ", ".join(str(r) for r in meta["resolutions"])
         problem = (f"model {model_name!r} builds {sizes}-pixel images but data set {spec.name!r} is "
@@ -66,7 +67,12 @@ def check_compatible(model_name: str, spec: DataSpec) -> None:
 
 def compatible_models(spec: DataSpec) -> list[str]:
     return [e.name for e in MODELS
-            if spec.resolution in e.meta.get("resolutions", ()) and (spec.labelled or not e.meta.get("conditional"))]
+            if spec.resolution in e.meta.get("resolutions", ()) and (spec.labelled or not _needs_labels(e.meta))]
+
+
+def _needs_labels(meta: dict) -> bool:
+    # conditional models read y; per-class ones (needs_labels) ignore it but batch by class
+    return bool(meta.get("conditional") or meta.get("needs_labels"))
 
 
 def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:

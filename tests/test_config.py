@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gan_bench.config import Config, build_config, load_config, parse_set
+from gan_bench.errors import ConfigError
+
+
+def test_defaults_carry_the_shared_recipe():
+    c = Config()
+    assert (c.train.lr_g, c.train.lr_d, c.train.betas, c.train.batch_size) == (2e-4, 2e-4, [0.5, 0.999], 128)
+    assert (c.train.loss, c.model.nz) == ("bce", 100)
+
+
+def test_yaml_deltas_and_set_overrides(tmp_path: Path):
+    p = tmp_path / "exp.yaml"
+    p.write_text("model: {name: convdcgan}\ntrain: {epochs: 3}\n")
+    c = load_config(p, ["train.epochs=5", "train.lr_g=1e-4", "data.categories=[cat, dog]"])
+    assert c.name == "exp" and c.model.name == "convdcgan"
+    assert c.train.epochs == 5 and c.train.lr_g == 1e-4 and c.data.categories == ["cat", "dog"]
+    assert c.train.batch_size == 128  # untouched default
+
+
+@pytest.mark.parametrize("delta, words", [
+    ({"trian": {"epochs": 1}}, ["unknown key 'trian'", "train", "Valid keys"]),
+    ({"train": {"epoch": 1}}, ["unknown key 'train.epoch'", "epochs"]),
+    ({"train": {"epochs": "ten"}}, ["train.epochs", "expected int", "'ten'"]),
+    ({"train": {"epochs": 1.5}}, ["train.epochs", "expected int"]),
+    ({"train": {"lr_g": "fast"}}, ["train.lr_g", "expected float"]),
+    ({"train": {"batch_size": -4}}, ["train.batch_size", ">= 1"]),
+    ({"train": {"epochs": 0}}, ["train.epochs", ">= 1"]),
+    ({"train": {"lr_d": 0}}, ["train.lr_d", "> 0"]),
+    ({"train": {"label_flip": 1.5}}, ["train.label_flip", "<= 1"]),
+    ({"train": {"betas": [0.5]}}, ["train.betas"]),
+    ({"train": {"real_label_range": [0.9, 0.7]}}, ["real_label_range"]),
+    ({"train": 5}, ["train", "mapping"]),
+    ({"data": {"categories": "cat"}}, ["data.categories", "list of str"]),
+    ({"train": {"tensorboard": "yes"}}, ["train.tensorboard", "expected bool"]),
+])
+def test_bad_values_name_the_key_and_the_expectation(delta, words):
+    with pytest.raises(ConfigError) as e:
+        build_config([delta])
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg
+
+
+def test_malformed_yaml_is_a_config_error(tmp_path: Path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("train: {epochs: 3\n")
+    with pytest.raises(ConfigError, match="malformed YAML at line"):
+        load_config(p)
+
+
+def test_set_parser():
+    assert parse_set("train.epochs=5") == (["train", "epochs"], 5)
+    assert parse_set("data.name=npz") == (["data", "name"], "npz")
+    for bad in ("train.epochs", "=5", "train..epochs=1"):
+        with pytest.raises(ConfigError):
+            parse_set(bad)
+
+
+def test_resolved_config_round_trips_through_yaml():
+    c = build_config([{"train": {"epochs": 7}, "data": {"categories": ["cat"]}}], name="x")
+    again = build_config([yaml.safe_load(c.to_yaml())])
+    assert again == c and again.hash() == c.hash()
+    assert build_config([{"out": "elsewhere"}], name="x").hash() == build_config([], name="x").hash()
