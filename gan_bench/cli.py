@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
 from pathlib import Path
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="a .png grid or an .npz (x, y, classes)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default="last", help="last or best")
+    r.set_defaults(func=cmd_run)
+    sub.choices["list"].set_defaults(func=cmd_list)
+    s.set_defaults(func=cmd_sample)
+    # Other command groups live beside the code they drive; each module adds its own sub-commands.
+    for module in PLUGINS:
+        importlib.import_module(module).register(sub)
     return p
 
 
@@ -72,9 +79,9 @@ def cmd_list(_: argparse.Namespace) -> int:
     print("models:")
     for e in MODELS:
         res = "/".join(str(r) for r in e.meta.get("resolutions", ()))
-        kind = "conditional" if e.meta.get("conditional") else "unconditional"
-        kind += ", one pair per class" if e.meta.get("per_class") else ""
-        print(f"  {e.name:14s} {res + ' px':12s} {kind:30s} {e.meta.get('description', '')}")
+        kind = ("per-class pairs" if e.meta.get("per_class") else
+                "conditional" if e.meta.get("conditional") else "unconditional")
+        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.meta.get('description', '')}")
     configs = sorted(Path("configs").glob("*.yaml"))
     if configs:
         print("configs:")
@@ -96,7 +103,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "sample": cmd_sample}
+# Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
+PLUGINS: list[str] = []
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -104,7 +112,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        return args.func(args)
     except GanBenchError as e:
         print(f"gan-bench: error: {e}", file=sys.stderr)
         return 2

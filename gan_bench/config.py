@@ -78,12 +78,21 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = _f(0, lo=0, help="epochs between evaluations during training (0: off)")
+    metrics: list[str] = _f(["fd", "kid", "precision", "recall"])
+    samples: int = _f(5000, lo=1)
+    primary: str = "fd"                          # lower is better; picks checkpoints/best.pt
+
+
+@dataclass
 class Config:
     name: str = "run"                           # run folders go to <out>/<name>/<id>/
     out: str = "results"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
