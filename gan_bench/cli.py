@@ -59,12 +59,27 @@ def cmd_run(a: argparse.Namespace) -> int:
         cfg = load_config(a.config, a.set)
         if a.out:
             cfg.out = a.out
+    check_names(cfg)
     if a.dry_run:
         print(cfg.to_yaml(), end="")
         return 0
     run = train(cfg, resume=a.resume)
     print(f"run finished: {run}")
     return 0
+
+
+def check_names(cfg) -> None:
+    """Registry names in a config are checked before anything runs or is written."""
+    from gan_bench.data import DATASETS
+    from gan_bench.models import MODELS
+
+    DATASETS.entry(cfg.data.name), MODELS.entry(cfg.model.name)
+    try:
+        from gan_bench.metrics import METRICS
+    except ImportError:  # evaluation not installed in this build
+        return
+    for m in cfg.eval.metrics:
+        METRICS.entry(m)
 
 
 def cmd_list(_: argparse.Namespace) -> int:

@@ -43,6 +43,9 @@ class DataConfig:
     resolution: Optional[int] = _f(None, lo=8, hi=512)   # resize once at load time
     download: bool = True
     per_class: int = _f(1000, lo=1)             # shapes: images generated per class
+    # celeba: side of the centre crop, in pixels of the 178x218 aligned image, taken before resizing
+    # (140 is the usual choice; 108 is the DCGAN-tensorflow one).
+    crop: int = _f(140, lo=16, hi=178)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from gan_bench.config import DataConfig
-from gan_bench.data import npz, quickdraw, shapes, torchvision_sets  # noqa: F401  (registration)
+from gan_bench.data import celeba, cifar10, image_folder, npz, quickdraw, shapes, torchvision_sets  # noqa: F401  (registration)
 from gan_bench.data.base import DATASETS, DataSpec, ImageData, Splits, resize, subset_per_class
 
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
 import random
+import shutil
 import signal
 import sys
 import time
@@ -22,6 +24,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.train.batches import BatchSource
 from gan_bench.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gan_bench.train.watch import Watch
 
 
 class TrainingFailed(Exception):
@@ -81,13 +84,13 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
                          per_class=gan.per_class, device=device)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
-    step, prior_time = 0, 0.0
+    step, prior_time, best = 0, 0.0, [math.inf]  # best: the primary metric of best.pt (lower is better)
     if resume is not None:
         run = Path(resume)
         ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
         gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
-        step, prior_time = ckpt["step"], ckpt.get("train_time", 0.0)
+        step, prior_time, best[0] = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
         set_rng_state(ckpt["rng"])
         rf.truncate_jsonl(run / "metrics.jsonl", max_step=step)
     else:
@@ -96,16 +99,33 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     z_fix, y_fix, nrow = fixed_inputs(gan, cfg, device)
     classes = data.spec.classes if (gan.conditional or gan.per_class) else None
     tb = _tensorboard(run) if cfg.train.tensorboard else None
+    watch = Watch(run)
     per_pair = gan.num_classes if gan.per_class else 1
 
     def checkpoint() -> None:
         save_checkpoint(run / "checkpoints" / "last.pt", {
             "G": gan.G.state_dict(), "D": gan.D.state_dict(), "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(), "step": step, "rng": rng_state(), "config_hash": cfg.hash(),
-            "config": cfg.to_dict(), "spec": vars(data.spec), "train_time": train_time()})
+            "config": cfg.to_dict(), "spec": vars(data.spec), "train_time": train_time(), "best": best[0]})
 
     def snapshot(epoch: int) -> None:
-        rf.save_png(run / "samples" / f"epoch_{epoch:04d}.png", rf.grid(generate(gan, z_fix, y_fix), nrow))
+        images = generate(gan, z_fix, y_fix)
+        rf.save_png(run / "samples" / f"epoch_{epoch:04d}.png", rf.grid(images, nrow))
+        watch.samples(step, images, bar.write)
+
+    def evaluate(epoch: int) -> None:
+        """Every eval.every epochs: metrics on the current G; the best by eval.primary -> best.pt."""
+        from gan_bench.metrics.evaluate import in_training
+
+        # evaluation draws its own noise; fork_rng keeps the training trajectory (and resume) unchanged
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            values = in_training(gan, data, cfg, run, step)
+        value = values.get(cfg.eval.primary)
+        if value is not None and value < best[0]:
+            best[0] = value
+            checkpoint()
+            shutil.copyfile(run / "checkpoints" / "last.pt", run / "checkpoints" / ".best.pt.tmp")
+            os.replace(run / "checkpoints" / ".best.pt.tmp", run / "checkpoints" / "best.pt")
 
     t_start = time.perf_counter()
     train_time = lambda: prior_time + time.perf_counter() - t_start  # noqa: E731
@@ -160,6 +180,7 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
                     status, reason = "failed", f"non-finite loss at step {step} (loss_d={rec['loss_d']}, loss_g={rec['loss_g']})"
                     break
                 rf.append_jsonl(run / "metrics.jsonl", rec)
+                watch.record(rec, bar.write)
                 bar.set_postfix(epoch=epoch + 1, D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
                                 img_s=f"{rec['img_per_sec'] or 0:.0f}")
                 if tb is not None:
@@ -168,6 +189,8 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
             end_of_epoch = step % source.steps_per_epoch == 0 or step == total
             if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or step == total):
                 snapshot(epoch + 1)
+            if end_of_epoch and cfg.eval.every and ((epoch + 1) % cfg.eval.every == 0 or step == total):
+                evaluate(epoch + 1)
             if end_of_epoch or step % cfg.train.checkpoint_every == 0 or stop:
                 if not all(torch.isfinite(p).all() for p in gan.parameters()):
                     status, reason = "failed", f"non-finite weights at step {step}"
@@ -184,8 +207,10 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     records = rf.read_jsonl(run / "metrics.jsonl")
     rf.write_gifs(run, classes, data.spec.resolution)
     rf.write_loss_plot(run, records)
-    rf.write_json(run / "summary.json", _summary(cfg, gan, data, device, step, total, train_time(),
-                                                 records, status, reason))
+    summary = _summary(cfg, gan, data, device, step, total, train_time(), records, status, reason)
+    summary["warnings"] = sorted(watch.warned)
+    summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
+    rf.write_json(run / "summary.json", summary)
     if tb is not None:
         tb.close()
     if status == "failed":
