@@ -119,7 +119,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 # Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
-PLUGINS: list[str] = []
+PLUGINS: list[str] = ["gan_bench.report.cli"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class DataConfig:
     categories: Optional[list[str]] = None      # quickdraw: class order = this order
     max_per_class: Optional[int] = _f(None, lo=1)
     test_fraction: float = _f(0.1, lo=0.0, hi=0.9)
-    split_seed: int = 0                         # the train/test split does not follow train.seed
+    split_seed: int = _f(0, lo=0, hi=2**32 - 1)  # the train/test split does not follow train.seed
     resolution: Optional[int] = _f(None, lo=8, hi=512)   # resize once at load time
     download: bool = True
     per_class: int = _f(1000, lo=1)             # shapes: images generated per class
@@ -51,8 +52,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "cdcgan"
-    nz: int = _f(100, lo=1)
-    width: int = _f(64, lo=1, help="channel multiplier of G and D")
+    nz: int = _f(100, lo=1, hi=4096)
+    width: int = _f(64, lo=1, hi=1024, help="channel multiplier of G and D")
 
 
 @dataclass
@@ -64,7 +65,7 @@ class TrainConfig:
     lr_d: float = _f(2e-4, lo=0.0, lo_open=True)
     betas: list[float] = _f([0.5, 0.999])
     loss: str = "bce"
-    seed: int = 0
+    seed: int = _f(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
     # The seeds' stabilisers.
     instance_noise: float = _f(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
@@ -122,9 +123,21 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother = 80, 80
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages (a pasted blob or a 5000-digit int must not flood or break them)."""
+    try:
+        return _SHOW.repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit printing limit
+        return "an integer too large to print"
+
+
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
-    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {_show(value)} ({type(value).__name__})")
     if origin in (Union, types.UnionType):
         if value is None:
             return None
@@ -148,9 +161,15 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 value = float(value)
             except ValueError:
                 raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float range
+            raise bad from None
+        if not math.isfinite(value):
+            raise bad
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise bad
@@ -164,9 +183,9 @@ def _check_range(value: Any, f: dataclasses.Field, key: str) -> None:
         return
     if lo is not None and (value < lo or (f.metadata.get("lo_open") and value == lo)):
         rel = ">" if f.metadata.get("lo_open") else ">="
-        raise ConfigError(f"{key}: must be {rel} {lo}, got {value}")
+        raise ConfigError(f"{key}: must be {rel} {lo}, got {_show(value)}")
     if hi is not None and value > hi:
-        raise ConfigError(f"{key}: must be <= {hi}, got {value}")
+        raise ConfigError(f"{key}: must be <= {hi}, got {_show(value)}")
 
 
 def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
@@ -214,7 +233,7 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {item!r}: expected a dotted key such as train.epochs")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except Exception:  # noqa: BLE001  PyYAML also raises ValueError (2020-13-45), RecursionError, ...
         value = raw  # not YAML: take it as a plain string, the type check decides
     return parts, value
 
@@ -250,6 +269,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: malformed YAML{where}; fix the syntax there") from None
+    except Exception as e:  # noqa: BLE001  a tag or date PyYAML cannot build (2020-13-45), deep nesting, ...
+        raise ConfigError(f"{path}: malformed YAML ({type(e).__name__}: {_show(str(e))}); fix that value") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,0 +1,347 @@
+"""Images per second: the reference loop vs gan-bench's trainer vs the bare step, plus sweeps.
+
+    python benchmarks/bench.py              # the full benchmark (CPU: about 15 minutes)
+    python benchmarks/bench.py --quick      # a smoke run of every part (about a minute)
+
+In one process, alternating (the order rotates every repetition), on the same model and data:
+  reference  benchmarks/reference_loop.py: Dataset + PIL transforms + DataLoader, the example's step;
+             timed from the first DataLoader iterator (worker start-up included) to the last step.
+  trainer    gan_bench.train.loop.train(cfg) with default log/snapshot/checkpoint frequency and the
+             progress bar off; images/s = summary.json's images_seen / train_seconds, which runs from
+             the first step through the last snapshot, checkpoint, GIFs and loss plot (data loading
+             and model building before the loop are not counted; call_img_per_sec counts them too).
+  bare       gan_bench.train.fast.gan_step, the trainer's step, on synthetic on-device inputs
+             (randn images, fixed labels), nothing else; one warm-up step is not counted.
+Each starts from a freshly built model with the same seed. The medians give ratio = trainer /
+reference and overhead = 1 - trainer / bare. Then: the bare step at batch 128, 512 and 2048,
+classDCGAN at K = 1, 2, 5, 10 pairs, and on CUDA the levers table. The JSON goes to
+benchmarks/results/<device>-<date>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from gan_bench.config import ModelConfig, build_config
+from gan_bench.data import load_data
+from gan_bench.data.base import DataSpec
+from gan_bench.models import build_model
+from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
+from gan_bench.train.loop import pick_device, train
+from reference_loop import ReferenceTrainer, make_loader  # beside this file (on sys.path as the script's folder)
+
+HERE = Path(__file__).resolve().parent
+SHARED_QUICKDRAW = HERE.parent.parent / "shared" / "data" / "quickdraw10_train.npz"
+Log = Callable[[str], None]
+
+
+# ---- the machine ---------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What the figures were measured on."""
+    out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {cpu_model()}",
+           "device_type": device.type, "cpu": cpu_model(), "cores": os.cpu_count(),
+           "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+           "python": platform.python_version(), "date": dt.datetime.now().isoformat(timespec="seconds")}
+    if device.type == "cuda":
+        out["cuda"] = torch.version.cuda
+    return out
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def wait_for_quiet(*, max_load: float, timeout_s: float, log: Log) -> float:
+    """Wait (up to timeout_s) until the 1-minute load average is below max_load; returns the last one."""
+    deadline = time.time() + timeout_s
+    load = os.getloadavg()[0]
+    while load >= max_load and time.time() < deadline:
+        log(f"load average {load:.2f} >= {max_load}: waiting for a quieter machine")
+        time.sleep(30)
+        load = os.getloadavg()[0]
+    return load
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---- the three loops -----------------------------------------------------------------------------
+
+def run_deltas(*, data_path: Optional[Path], model: str, width: int, batch_size: int, device: str,
+               seed: int = 0) -> dict[str, Any]:
+    """Config deltas shared by all three loops (the npz file, or the built-in shapes data)."""
+    data = {"name": "npz", "path": str(data_path)} if data_path else {"name": "shapes"}
+    return {"data": data, "model": {"name": model, "width": width},
+            "train": {"batch_size": batch_size, "device": device, "seed": seed, "progress": False}}
+
+
+def time_trainer(deltas: dict[str, Any], *, steps: Optional[int], out: Path) -> dict[str, float]:
+    """One run of the real trainer (steps=None: one epoch); its own summary.json gives images/s."""
+    train_delta = {"epochs": 1} if steps is None else {"max_steps": steps}
+    cfg = build_config([deltas, {"out": str(out), "train": train_delta}], name="bench")
+    t0 = time.perf_counter()
+    run = train(cfg)
+    call = time.perf_counter() - t0
+    summary = json.loads((run / "summary.json").read_text())
+    shutil.rmtree(run)  # a checkpoint per run adds up
+    return {"img_per_sec": summary["img_per_sec"], "seconds": summary["train_seconds"],
+            "steps": summary["steps"], "call_img_per_sec": summary["images_seen"] / call}
+
+
+def time_reference(deltas: dict[str, Any], train_data, *, steps: Optional[int], num_workers: int) -> dict[str, float]:
+    """One run of the reference loop on the trainer's training split (steps=None: one epoch)."""
+    cfg = build_config([deltas])
+    device = pick_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    gan = build_model(cfg.model, load_spec(deltas)).to(device)
+    loader = make_loader(train_data, batch_size=cfg.train.batch_size, num_workers=num_workers, seed=cfg.train.seed)
+    n = len(loader) if steps is None else steps
+    ref = ReferenceTrainer(gan, device=device, lr=cfg.train.lr_d, betas=tuple(cfg.train.betas))
+    seconds = ref.run(loader, steps=n)
+    return {"img_per_sec": n * cfg.train.batch_size / seconds, "seconds": seconds, "steps": n}
+
+
+def synthetic_batch(spec: DataSpec, *, batch_size: int, per_class: bool, conditional: bool,
+                    device: torch.device) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """randn images in [-1, 1] and labels laid out as the trainer's batches are (class-fastest for pairs)."""
+    k = spec.num_classes
+    n = batch_size * k if per_class else batch_size
+    x = torch.randn(n, spec.channels, spec.resolution, spec.resolution, device=device).clamp_(-1, 1)
+    if per_class:
+        return x, torch.arange(k, device=device).repeat(batch_size)
+    return x, torch.randint(0, k, (n,), device=device) if conditional else None
+
+
+def time_bare(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
+              levers: Levers = Levers(), seed: int = 0, warmup: int = 1) -> dict[str, float]:
+    """The trainer's step alone on synthetic on-device inputs: seconds per step and images/s."""
+    torch.manual_seed(seed)
+    gan = apply_levers(build_model(model, spec).to(device), levers)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=levers)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=levers)
+    x, y = synthetic_batch(spec, batch_size=batch_size, per_class=gan.per_class, conditional=gan.conditional,
+                           device=device)
+    x = levers.input(x)
+    gan.train()
+    for _ in range(warmup):
+        gan_step(gan, opt_d, opt_g, x, y, amp_dtype=levers.amp_dtype)
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        gan_step(gan, opt_d, opt_g, x, y, amp_dtype=levers.amp_dtype)
+    sync(device)
+    seconds = time.perf_counter() - t0
+    return {"img_per_sec": steps * len(x) / seconds, "sec_per_step": seconds / steps, "steps": steps,
+            "images_per_step": len(x)}
+
+
+_SPECS: dict[str, DataSpec] = {}
+
+
+def load_spec(deltas: dict[str, Any]) -> DataSpec:
+    key = json.dumps(deltas["data"], sort_keys=True)
+    if key not in _SPECS:
+        _SPECS[key] = load_data(build_config([deltas]).data).spec
+    return _SPECS[key]
+
+
+# ---- the comparison and the sweeps ---------------------------------------------------------------
+
+def compare(deltas: dict[str, Any], *, steps: Optional[int], reps: int, num_workers: int, log: Log) -> dict[str, Any]:
+    """reps rounds of reference / trainer / bare (the order rotates), after one short warm-up of each."""
+    cfg = build_config([deltas])
+    device = pick_device(cfg.train.device)
+    data = load_data(cfg.data)
+    _SPECS[json.dumps(deltas["data"], sort_keys=True)] = data.spec
+    bare_steps = steps or max(1, len(data.train) // cfg.train.batch_size)
+    with tempfile.TemporaryDirectory(prefix="gan-bench-bench-") as tmp:
+        runs: dict[str, Callable[[Optional[int]], dict[str, float]]] = {
+            "reference": lambda n: time_reference(deltas, data.train, steps=n, num_workers=num_workers),
+            "trainer": lambda n: time_trainer(deltas, steps=n, out=Path(tmp)),
+            "bare": lambda n: time_bare(cfg.model, data.spec, batch_size=cfg.train.batch_size,
+                                        steps=n or bare_steps, device=device, seed=cfg.train.seed),
+        }
+        warm = min(3, steps or 3)
+        for name, fn in runs.items():  # imports, allocator, worker fork, matplotlib: not measured
+            fn(warm)
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+        names = list(runs)
+        for r in range(reps):
+            order = names[r % 3:] + names[:r % 3]
+            for name in order:
+                res = runs[name](steps)
+                results[name].append(res)
+                log(f"rep {r + 1}/{reps} {name:9s} {res['img_per_sec']:8.1f} img/s ({res['steps']} steps)")
+    med = {name: statistics.median(x["img_per_sec"] for x in rs) for name, rs in results.items()}
+    return {"runs": results, "median_img_per_sec": med,
+            "median_trainer_call_img_per_sec": statistics.median(x["call_img_per_sec"] for x in results["trainer"]),
+            "ratio_trainer_to_reference": med["trainer"] / med["reference"],
+            "overhead_vs_bare": 1.0 - med["trainer"] / med["bare"]}
+
+
+def batch_sweep(model: ModelConfig, spec: DataSpec, *, batches: Sequence[int], device: torch.device,
+                images_per_point: int, log: Log) -> list[dict[str, Any]]:
+    """The bare step at each batch size, over about images_per_point images (at least 2 steps)."""
+    out = []
+    for b in batches:
+        res = time_bare(model, spec, batch_size=b, steps=max(2, images_per_point // b), device=device)
+        out.append({"batch_size": b, **res})
+        log(f"batch {b:5d}: {res['img_per_sec']:8.1f} img/s, {res['sec_per_step'] * 1e3:8.1f} ms/step")
+    return out
+
+
+def class_sweep(*, width: int, resolution: int, channels: int, ks: Sequence[int], batch_size: int,
+                steps: int, device: torch.device, log: Log) -> list[dict[str, Any]]:
+    """classDCGAN's batched step with K pairs (batch_size images of each class) against one pair."""
+    out = []
+    for k in ks:
+        spec = DataSpec("synthetic", resolution, channels, k, [f"c{i}" for i in range(k)])
+        res = time_bare(ModelConfig(name="classdcgan", width=width), spec, batch_size=batch_size,
+                        steps=steps, device=device)
+        out.append({"K": k, **res})
+    base = out[0]  # the smallest K, normally 1
+    for row in out:
+        # vs_one_pair: step time of K pairs over one pair's; vs_sequential: over K one-pair steps
+        row["vs_one_pair"] = row["sec_per_step"] / base["sec_per_step"] * base["K"]
+        row["vs_sequential"] = row["vs_one_pair"] / row["K"]
+        log(f"K {row['K']:3d}: {row['sec_per_step'] * 1e3:8.1f} ms/step = {row['vs_one_pair']:5.2f} x one pair "
+            f"({row['vs_sequential']:4.2f} x K one-pair steps)")
+    return out
+
+
+LEVERS = ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile")
+
+
+def levers_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
+                 log: Log) -> Optional[list[dict[str, Any]]]:
+    """CUDA only: the bare step with no lever, every lever, and every lever but one (None on a CPU).
+    async_log is not in the table: the bare step logs nothing (it shows in the trainer's figure)."""
+    if device.type != "cuda":
+        log("levers table: skipped (no CUDA device); the GPU figures are open")
+        return None
+    full = Levers.for_device(device, compile=True)
+    rows = [("none", Levers()), ("all", full)] + [(f"all but {n}", full.without(n)) for n in LEVERS]
+    out = []
+    for name, lv in rows:
+        torch.backends.cudnn.benchmark = False  # apply_levers turns it on for the rows that have it
+        res = time_bare(model, spec, batch_size=batch_size, steps=steps, device=device, levers=lv, warmup=3)
+        out.append({"levers": name, **res})
+        log(f"{name:22s} {res['img_per_sec']:10.1f} img/s")
+    return out
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    data_path = None if args.shapes else Path(args.data)
+    if data_path is not None and not data_path.exists():
+        log(f"{data_path} not found: using the built-in shapes data")
+        data_path = None
+    deltas = run_deltas(data_path=data_path, model=args.model, width=args.width, batch_size=args.batch_size,
+                        device=args.device)
+    device = pick_device(args.device)
+    load_start = wait_for_quiet(max_load=args.max_load, timeout_s=args.wait, log=log) if args.wait else None
+    report: dict[str, Any] = {"machine": machine(device), "load_avg_start": list(os.getloadavg()),
+                              "load_1min_when_started": load_start}
+    report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
+                          "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
+                          "reps": args.reps, "reference_num_workers": args.workers}
+    log(f"== reference vs trainer vs bare: {args.model} width {args.width}, batch {args.batch_size}")
+    report["compare"] = compare(deltas, steps=args.steps, reps=args.reps, num_workers=args.workers, log=log)
+    spec, model = load_spec(deltas), ModelConfig(name=args.model, width=args.width)
+    log("== bare step by batch size")
+    report["batch_sweep"] = batch_sweep(model, spec, batches=args.batches, device=device,
+                                        images_per_point=args.sweep_images, log=log)
+    log("== classDCGAN: K pairs in one step")
+    report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
+                                        ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
+                                        device=device, log=log)
+    report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
+                                    device=device, log=log)
+    report["load_avg_end"] = list(os.getloadavg())
+    report["peak_cpu_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        report["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return report
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    c = report["compare"]
+    m = c["median_img_per_sec"]
+    return [f"machine: {report['machine']['device']}, {report['machine']['cores']} cores, "
+            f"torch {report['machine']['torch']}, load {report['load_avg_start'][0]:.2f} -> {report['load_avg_end'][0]:.2f}",
+            f"median img/s  reference {m['reference']:.1f}  trainer {m['trainer']:.1f}  bare {m['bare']:.1f}",
+            f"trainer / reference = {c['ratio_trainer_to_reference']:.3f}   "
+            f"overhead = 1 - trainer / bare = {100 * c['overhead_vs_bare']:.1f}%"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(SHARED_QUICKDRAW), help="training .npz (default: shared Quick, Draw!)")
+    p.add_argument("--shapes", action="store_true", help="use the built-in shapes data instead")
+    p.add_argument("--model", default="cdcgan")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=2, help="torch threads, the same for every loop")
+    p.add_argument("--workers", type=int, default=2, help="the reference loop's DataLoader workers")
+    p.add_argument("--steps", type=int, default=None, help="steps per timed run (default: one epoch)")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--batches", type=int, nargs="+", default=[128, 512, 2048])
+    p.add_argument("--sweep-images", type=int, default=4096, help="images per batch-size point")
+    p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 5, 10])
+    p.add_argument("--class-steps", type=int, default=3)
+    p.add_argument("--lever-steps", type=int, default=50)
+    p.add_argument("--max-load", type=float, default=1.0, help="wait for a 1-minute load average below this")
+    p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 steps, 1 repetition")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Path:
+    args = parser().parse_args(argv)
+    if args.quick:
+        args.width, args.steps, args.reps, args.wait = 8, 3, 1, 0
+        args.sweep_images, args.class_steps, args.lever_steps, args.batches = 256, 1, 3, [32, 128]
+    report = measure(args)
+    for line in summary_lines(report):
+        print(line)
+    args.out.mkdir(parents=True, exist_ok=True)
+    date = report["machine"]["date"][:10]
+    path = args.out / f"{slug(report['machine']['device'])}-{date}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Sub-commands `compare`, `gallery` and `suite` (a gan_bench.cli plug-in)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("compare", help="tables (Markdown, CSV, HTML) and plots over run folders")
+    c.add_argument("results", type=Path, help="folder holding run folders (searched recursively)")
+    c.add_argument("--metric", default="fd", help="column of the data set x model pivot (fd, kid, img_per_sec, ...)")
+    c.add_argument("--out", type=Path, required=True, help="folder for the tables and plots")
+    c.add_argument("--no-plots", action="store_true", help="tables only")
+    c.set_defaults(func=cmd_compare)
+
+    g = sub.add_parser("gallery", help="a static HTML page of every run's samples, GIFs and numbers")
+    g.add_argument("results", type=Path, help="folder holding run folders (searched recursively)")
+    g.add_argument("--out", type=Path, required=True, help="gallery folder; open <out>/index.html")
+    g.add_argument("--title", help="page title (default: the results folder's name)")
+    g.set_defaults(func=cmd_gallery)
+
+    s = sub.add_parser("suite", help="run a suite of configs x seeds (resumable), then the tables and gallery")
+    s.add_argument("suite", type=Path, help="suite YAML, e.g. configs/suites/paper.yaml (run from the repo root)")
+    s.add_argument("--jobs", type=int, default=1, help="runs at once, one process each (default 1)")
+    s.add_argument("--quick", action="store_true",
+                   help="smoke budgets (a few steps, little data) into <out>-quick, minutes on a CPU")
+    s.add_argument("--out", type=Path, help="results folder (default: the suite's `out`, or results/<name>)")
+    s.add_argument("--metric", help="pivot column of the final table (default: the suite's first eval metric)")
+    s.add_argument("--dry-run", action="store_true", help="check every config, print the plan and exit")
+    s.add_argument("--no-report", action="store_true", help="skip the tables and gallery at the end")
+    s.set_defaults(func=cmd_suite)
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from gan_bench.report.compare import compare
+
+    files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots)
+    print(f"wrote {len(files)} files to {a.out}/: " + ", ".join(f.name for f in files))
+    return 0
+
+
+def cmd_gallery(a: argparse.Namespace) -> int:
+    from gan_bench.report.gallery import build_gallery
+
+    page = build_gallery(results=a.results, out=a.out, title=a.title)
+    print(f"gallery: {page} (open it in a browser; no server needed)")
+    return 0
+
+
+def cmd_suite(a: argparse.Namespace) -> int:
+    from gan_bench.suite import load_suite, plan, run_suite, suite_out
+    from gan_bench.train.loop import Interrupted
+
+    suite = load_suite(a.suite)
+    out = suite_out(suite, quick=a.quick, out=a.out)
+    if a.dry_run:
+        jobs = plan(suite, out=out, quick=a.quick)
+        for n, job in enumerate(jobs, 1):
+            print(f"[{n}/{len(jobs)}] {job.action:6s} {job.run_dir}" + (f"  ({job.note})" if job.note else ""))
+        return 0
+    try:
+        counts = run_suite(suite, out=out, quick=a.quick, jobs=a.jobs, report=not a.no_report, metric=a.metric)
+    except Interrupted as e:
+        print(f"gan-bench: suite interrupted; running jobs saved checkpoints. Rerun the same command to resume "
+              f"(finished runs are skipped).")
+        return 128 + e.signum
+    print("suite done: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return 1 if counts["failed"] else 0

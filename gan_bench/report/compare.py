@@ -1,0 +1,152 @@
+"""Comparison tables: one row per run, and a data set x model pivot of one metric over seeds.
+
+Written as CSV (raw numbers, for pandas), Markdown (for a README or a pull request) and HTML.
+"""
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from gan_bench.errors import GanBenchError
+from gan_bench.report.records import RunRecord, load_runs
+
+# Known metric columns first, in this order; other eval columns follow alphabetically.
+METRIC_ORDER = ["fd", "fid", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
+# Direction of the known columns, to mark the best model per data set; unknown columns are not marked.
+LOWER_IS_BETTER = {"fd": True, "fid": True, "kid_mean": True, "precision": False, "recall": False,
+                   "cond_acc": False, "img_per_sec": False, "wall_s": True}
+KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
+TAIL_COLUMNS = ["img_per_sec", "wall_s", "params_G", "params_D", "device", "arch", "config", "run"]
+
+
+def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
+    """One row per run: data set, model, seed, status, steps, metric columns, throughput, wall
+    time (training seconds, without evaluation), parameters, device, registry model name, config
+    name and the run folder relative to the results root."""
+    rows = []
+    for r in runs:
+        s = r.summary
+        rows.append({"dataset": r.dataset, "model": r.model, "seed": r.seed, "status": r.status,
+                     "steps": s.get("steps"), **r.evals, "img_per_sec": s.get("img_per_sec"),
+                     "wall_s": s.get("train_seconds"), "params_G": s.get("params_G"),
+                     "params_D": s.get("params_D"), "device": s.get("device"),
+                     "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
+    df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
+    metrics = sorted((c for c in df.columns if c not in KEY_COLUMNS + TAIL_COLUMNS),
+                     key=lambda c: (METRIC_ORDER.index(c) if c in METRIC_ORDER else len(METRIC_ORDER), c))
+    return df[KEY_COLUMNS + metrics + TAIL_COLUMNS]
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """The numeric columns a pivot can be made of (metrics, throughput, wall time)."""
+    skip = {"seed", "steps", "params_G", "params_D"}
+    return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+
+
+def resolve_metric(df: pd.DataFrame, metric: str) -> str:
+    """The table column for a metric name: the column itself, or <metric>_mean (kid -> kid_mean)."""
+    for col in (metric, f"{metric}_mean"):
+        if col in df.columns and col in metric_columns(df) and df[col].notna().any():
+            return col
+    have = ", ".join(metric_columns(df)) or "none"
+    raise GanBenchError(f"no run has a value for metric {metric!r}; choose --metric from: {have} "
+                        f"(evaluate runs to add fd, kid, ...)")
+
+
+def pivot_long(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, sample standard deviation and count over seeds of completed runs, per (dataset, model)."""
+    done = df[(df["status"] == "completed") & df[column].notna()]
+    g = done.groupby(["dataset", "model"], sort=True)[column]
+    return g.agg(mean="mean", std="std", n="count").reset_index()
+
+
+def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.DataFrame:
+    """data set x model cells "mean ± std" (just the mean for one seed). style "md" or "html" marks
+    the best mean of each data set row in bold (for columns whose direction is known) and, for
+    "html", escapes the names."""
+    esc = html.escape if style == "html" else str
+    lower = LOWER_IS_BETTER.get(column.split("@")[0])
+    cells: dict[str, dict[str, str]] = {}
+    for ds, rows in long.groupby("dataset", sort=True):
+        best = None if lower is None or len(rows) < 2 else (rows["mean"].min() if lower else rows["mean"].max())
+        for _, row in rows.iterrows():
+            text = fmt(row["mean"]) + ("" if row["n"] < 2 else f" ± {fmt(row['std'])}")
+            if style != "plain" and row["mean"] == best:
+                text = f"**{text}**" if style == "md" else f"<b>{text}</b>"
+            cells.setdefault(esc(str(row["model"])), {})[esc(str(ds))] = text
+    grid = pd.DataFrame(cells).sort_index()
+    grid.index.name = "dataset"
+    return grid.fillna("")
+
+
+def fmt(value: Any, column: str = "") -> str:
+    """Human formatting for tables: 4 significant digits, parameters in k/M, empty for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if column.startswith("params_") and isinstance(value, (int, float)):
+        return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def to_markdown(df: pd.DataFrame, *, index: bool = False) -> str:
+    """A GitHub Markdown table of already formatted or raw cells (no tabulate needed)."""
+    if index:
+        df = df.reset_index()
+    cols = [str(c) for c in df.columns]
+    cell = lambda v: fmt(v).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def formatted(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: [fmt(v, c) for v in df[c]] for c in df.columns}, index=df.index)
+
+
+def html_page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+            "<link rel=icon href='data:,'><style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+            "table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd;"
+            "text-align:right}th{background:#f3f4f6}td:first-child,th:first-child{text-align:left}"
+            f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
+
+
+def write_tables(df: pd.DataFrame, out: Path, *, metric: Optional[str]) -> list[Path]:
+    """runs.{csv,md,html} and, when a metric is given, pivot_<column>.{csv,md,html}. Returns the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "runs.csv", out / "runs.md", out / "runs.html"]
+    df.to_csv(written[0], index=False)
+    written[1].write_text(to_markdown(formatted(df)))
+    written[2].write_text(html_page("Runs", formatted(df).to_html(index=False, na_rep="")))
+    if metric is not None:
+        col = resolve_metric(df, metric)
+        long = pivot_long(df, col)
+        stem = "pivot_" + col.replace("@", "_at_")
+        long.to_csv(out / f"{stem}.csv", index=False)
+        (out / f"{stem}.md").write_text(f"{col}: mean ± std over seeds (completed runs)\n\n"
+                                        + to_markdown(pivot_grid(long, col, style="md"), index=True))
+        grid = pivot_grid(long, col, style="html").to_html(escape=False)
+        (out / f"{stem}.html").write_text(html_page(f"{col}: mean ± std over seeds", grid))
+        written += [out / f"{stem}.{ext}" for ext in ("csv", "md", "html")]
+    return written
+
+
+def compare(*, results: Path, out: Path, metric: Optional[str] = "fd", plots: bool = True) -> list[Path]:
+    """Read every run under results, write the tables (and plots) to out; returns the files written."""
+    from gan_bench.report import plots as plotting
+
+    runs = load_runs(results)
+    if not runs:
+        raise GanBenchError(f"no run folders (summary.json + config.yaml) under {str(results)!r}")
+    df = runs_table(runs)
+    written = write_tables(df, Path(out), metric=metric)
+    if plots:
+        written += plotting.write_plots(runs, df, Path(out))
+    return written
+

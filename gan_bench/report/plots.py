@@ -1,0 +1,110 @@
+"""Plots across runs (matplotlib, Agg): loss curves side by side, metrics against step, throughput."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from gan_bench.report.records import RunRecord, numeric_fields
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path
+
+
+def loss_curves(runs: list[RunRecord], path: Path) -> Path:
+    """One panel per (data set, model), rows = data sets; D and G losses of every seed overlaid."""
+    plt = _pyplot()
+    datasets = sorted({r.dataset for r in runs})
+    models = {d: sorted({r.model for r in runs if r.dataset == d}) for d in datasets}
+    ncol = max(len(m) for m in models.values())
+    fig, axes = plt.subplots(len(datasets), ncol, figsize=(3.6 * ncol, 2.6 * len(datasets)),
+                             squeeze=False, sharex=False)
+    for i, d in enumerate(datasets):
+        for j in range(ncol):
+            ax = axes[i][j]
+            if j >= len(models[d]):
+                ax.axis("off")
+                continue
+            for r in (r for r in runs if r.dataset == d and r.model == models[d][j]):
+                steps = [h["step"] for h in r.history]
+                ax.plot(steps, [h["loss_d"] for h in r.history], color="tab:blue", lw=1, alpha=0.7)
+                ax.plot(steps, [h["loss_g"] for h in r.history], color="tab:orange", lw=1, alpha=0.7)
+            ax.set_title(f"{d} / {models[d][j]}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(["D loss", "G loss"], fontsize=7, loc="upper right")
+    fig.supxlabel("step", fontsize=9)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
+    """Each metric against training step (eval.jsonl lines with checkpoint "training"); None if none."""
+    series: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for r in runs:
+        for line in r.curves:
+            for key, value in numeric_fields(line).items():
+                series.setdefault(key, {}).setdefault(f"{r.dataset}/{r.model} s{r.seed}", []).append(
+                    (int(line.get("step", 0)), value))
+    if not series:
+        return None
+    plt = _pyplot()
+    keys = sorted(series)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for label, points in sorted(series[key].items()):
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, lw=1, label=label)
+        ax.set_title(key), ax.set_xlabel("step"), ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def throughput(df: pd.DataFrame, path: Path) -> Path | None:
+    """Training images per second per (data set, model), mean and spread over seeds."""
+    done = df[df["img_per_sec"].notna()]
+    if done.empty:
+        return None
+    g = done.groupby(["dataset", "model"], sort=True)["img_per_sec"].agg(["mean", "std"]).reset_index()
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(g) + 1.2))
+    labels = [f"{d} / {m}" for d, m in zip(g["dataset"], g["model"])]
+    colors = [f"C{sorted(set(g['dataset'])).index(d) % 10}" for d in g["dataset"]]
+    ax.barh(range(len(g)), g["mean"], xerr=g["std"].fillna(0), color=colors, alpha=0.85)
+    ax.set_yticks(range(len(g)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("training images / second")
+    ax.grid(axis="x", alpha=0.3)
+    devices = sorted(set(done["device"].dropna()))
+    ax.set_title("throughput" + (f" on {devices[0]}" if len(devices) == 1 else ""), fontsize=9)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def write_plots(runs: list[RunRecord], df: pd.DataFrame, out: Path) -> list[Path]:
+    """losses.png, throughput.png and metrics_vs_step.png (when there are training-time metrics)."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = [loss_curves([r for r in runs if r.history], out / "losses.png") if any(r.history for r in runs) else None,
+            throughput(df, out / "throughput.png"), metric_curves(runs, out / "metrics_vs_step.png")]
+    return [p for p in made if p is not None]

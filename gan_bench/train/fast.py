@@ -1,0 +1,163 @@
+"""The trainer's D+G step as one function, and the CUDA levers around it.
+
+gan_step() is the step of train() in loop.py, statement for statement (the same random draws in
+the same order), so a benchmark can time the bare step on synthetic inputs and a test can check it
+against the trainer. The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark,
+torch.compile, asynchronous logging) are all off on a CPU: Levers.for_device() turns them on only
+for CUDA, and with every lever off the step runs exactly the CPU code path and nothing more.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gan_bench.models import GAN
+
+
+class StepOutput(NamedTuple):
+    """What the trainer logs: losses (scaled by the number of pairs, as the step used them) and logits."""
+
+    loss_d: torch.Tensor   # () D loss * pairs
+    loss_g: torch.Tensor   # () G loss * pairs
+    d_real: torch.Tensor   # (B,) D logits on real images
+    d_fake: torch.Tensor   # (B,) D logits on G(z), before D's update
+
+
+def noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Instance noise: x + N(0, sigma^2) (no draw at all when sigma is 0)."""
+    return x + sigma * torch.randn_like(x) if sigma > 0 else x
+
+
+def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, x: torch.Tensor,
+             y: Optional[torch.Tensor], *, sigma: float = 0.0, real_label_range: Sequence[float] = (1.0, 1.0),
+             label_flip: float = 0.0, amp_dtype: Optional[torch.dtype] = None) -> StepOutput:
+    """One D update then one G update on a batch x (B, C, H, W) in [-1, 1] with labels y (B,) or None.
+
+    D: BCE with logits, real -> U[real_label_range] targets, fake -> 0, each target flipped with
+    probability label_flip; G: the non-saturating loss. Per-class models (gan.per_class) get both
+    losses multiplied by K so each pair's gradient is its own. amp_dtype (CUDA: torch.bfloat16) runs
+    G and D under autocast; the losses are always computed in float32 from the logits. No value is
+    read back to the host, so on CUDA the step never waits for the device.
+    """
+    b, device = len(x), x.device
+    per_pair = gan.num_classes if gan.per_class else 1
+    amp = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
+           else contextlib.nullcontext())
+    # ---- D step: real -> smoothed targets, fake -> 0, optional flips ----------------------------
+    z = torch.randn(b, gan.nz, device=device)
+    with amp:
+        fake = gan.G(z, y)
+    t_real = torch.empty(b, device=device).uniform_(*real_label_range)
+    t_fake = torch.zeros(b, device=device)
+    if label_flip > 0:
+        flip = torch.rand(b, device=device) < label_flip
+        t_real, t_fake = torch.where(flip, 1 - t_real, t_real), torch.where(flip, 1 - t_fake, t_fake)
+    with amp:
+        d_real = gan.D(noisy(x, sigma), y)
+        d_fake = gan.D(noisy(fake.detach(), sigma), y)
+    # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
+    loss_d = (F.binary_cross_entropy_with_logits(d_real.float(), t_real)
+              + F.binary_cross_entropy_with_logits(d_fake.float(), t_fake)) * per_pair
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    # ---- G step: non-saturating loss --------------------------------------------------------------
+    with amp:
+        d_gen = gan.D(noisy(fake, sigma), y)
+    loss_g = F.binary_cross_entropy_with_logits(d_gen.float(), torch.ones_like(d_gen, dtype=torch.float32)) * per_pair
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return StepOutput(loss_d, loss_g, d_real, d_fake)
+
+
+# ---- CUDA levers ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Levers:
+    """Speed-ups of the CUDA path; each one can be switched off alone (the benchmark's levers table)."""
+
+    channels_last: bool = False     # NHWC activations: tensor-core convolutions without transposes
+    bf16: bool = False              # G and D under bf16 autocast; losses in float32 from the logits
+    fused_adam: bool = False        # one kernel per optimiser step instead of one per parameter
+    cudnn_benchmark: bool = False   # pick the fastest convolution algorithm for the fixed shapes
+    compile: bool = False           # torch.compile G and D (mode below; reduce-overhead = CUDA graphs)
+    compile_mode: str = "max-autotune-no-cudagraphs"
+    async_log: bool = False         # logged scalars copied to the host without waiting for the device
+
+    @classmethod
+    def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
+        """Every lever on for CUDA (compile only if asked), every lever off elsewhere."""
+        if device.type != "cuda":
+            return cls()
+        return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
+                   async_log=True)
+
+    @property
+    def amp_dtype(self) -> Optional[torch.dtype]:
+        return torch.bfloat16 if self.bf16 else None
+
+    def without(self, name: str) -> "Levers":
+        return replace(self, **{name: False})
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch in the memory format the models were put in."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+
+def apply_levers(gan: GAN, levers: Levers) -> GAN:
+    """Put the model in the levers' memory format and compile it in place (state-dict keys unchanged)."""
+    if levers.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    if levers.channels_last:
+        gan.to(memory_format=torch.channels_last)
+    if levers.compile:
+        gan.G.compile(mode=levers.compile_mode)
+        gan.D.compile(mode=levers.compile_mode)
+    return gan
+
+
+def adam(params: Iterable[torch.nn.Parameter], *, lr: float, betas: Sequence[float], levers: Levers) -> torch.optim.Adam:
+    """The trainer's Adam; fused (one kernel for all parameters) when the lever is on."""
+    kw: dict[str, Any] = {"fused": True} if levers.fused_adam else {}
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kw)
+
+
+class AsyncScalars:
+    """Logged scalars without a host synchronisation in the loop.
+
+    push() starts a non-blocking copy of the step's scalars into pinned host memory (CUDA) and
+    returns at once; ready() hands back, in order, the records whose copy has finished (all of
+    them with wait=True, at the end of a run). On a CPU the values are read at once.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self._pending: list[tuple[dict[str, Any], list[str], torch.Tensor, Any]] = []
+
+    def push(self, record: dict[str, Any], **scalars: torch.Tensor) -> None:
+        values = torch.stack([t.detach().float().reshape(()) for t in scalars.values()])  # (S,)
+        if self.cuda:
+            host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:
+            host, event = values, None
+        self._pending.append((record, list(scalars), host, event))
+
+    def ready(self, *, wait: bool = False) -> list[dict[str, Any]]:
+        out = []
+        while self._pending:
+            record, names, host, event = self._pending[0]
+            if event is not None and not (wait or event.query()):
+                break
+            if event is not None:
+                event.synchronize()
+            self._pending.pop(0)
+            out.append({**record, **dict(zip(names, host.tolist()))})
+        return out
