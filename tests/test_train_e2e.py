@@ -99,3 +99,20 @@ def test_resume_after_sigint_equals_uninterrupted_run(tmp_path: Path, tiny_npz: 
     assert r.returncode == 0, r.stderr
     assert _losses(run) == _losses(full)
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_classdcgan_run_writes_per_class_gifs_and_checkpoints(tmp_path: Path, tiny_npz: Path):
+    import torch
+
+    from gan_bench.data.base import DataSpec
+    from gan_bench.config import ModelConfig
+    from gan_bench.models.dcgan import convdcgan
+
+    run = train(build_config([tiny_overrides(tiny_npz, model="classdcgan", epochs=1), {"out": str(tmp_path)}], name="c"))
+    assert sorted(p.stem for p in (run / "gifs").glob("*.gif")) == ["a", "b", "c"]
+    ck = torch.load(run / "checkpoints" / "classes" / "b.pt", weights_only=False)
+    one = convdcgan(DataSpec("x", 28, 1, 0, []), ModelConfig(name="convdcgan", width=4, nz=8))
+    one.G.load_state_dict(ck["G"]), one.D.load_state_dict(ck["D"])  # strict: every tensor fits
+    gan = load_generator(run)
+    x, _ = sample_images(gan, n=3, label="b", seed=1)
+    assert x.shape == (3, 1, 28, 28)

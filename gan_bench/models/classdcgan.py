@@ -15,6 +15,8 @@ own b images, exactly what an independently trained convDCGAN pair would get.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -96,3 +98,20 @@ def classdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, num_classes=spec.num_classes)
     return GAN(GroupedConvG(nz=cfg.nz, **kw), GroupedConvD(**kw), nz=cfg.nz, spec=spec,
                conditional=False, per_class=True)
+
+
+def export_pairs(gan: GAN, folder: Path) -> list[Path]:
+    """One checkpoint per class (<folder>/<class>.pt): {"G": ..., "D": ...} loadable into `convdcgan`
+    built for one class, so a single pair can be shared or sampled without the other K - 1."""
+    from gan_bench.run_folder import safe_name
+    from gan_bench.train.checkpoint import save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, name in enumerate(gan.spec.classes):
+        sd = pair_state_dict(gan, k)
+        split = {part: {key[len(part) + 1:]: t for key, t in sd.items() if key.startswith(part + ".")} for part in ("G", "D")}
+        path = folder / f"{safe_name(name)}.pt"
+        save_checkpoint(path, {**split, "class": name, "model": "convdcgan", "nz": gan.nz})
+        paths.append(path)
+    return paths

@@ -206,6 +206,10 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     # ---- finish: GIFs, plot, summary --------------------------------------------------------
     records = rf.read_jsonl(run / "metrics.jsonl")
     rf.write_gifs(run, classes, data.spec.resolution)
+    if gan.per_class and status == "completed":  # per-class checkpoints, one pair each
+        from gan_bench.models.classdcgan import export_pairs
+
+        export_pairs(gan, run / "checkpoints" / "classes")
     rf.write_loss_plot(run, records)
     summary = _summary(cfg, gan, data, device, step, total, train_time(), records, status, reason)
     summary["warnings"] = sorted(watch.warned)
