@@ -66,8 +66,9 @@ def write_cifar(root: Path, *, per_batch: int = 3, n_test: int = 4, py2: bool = 
     folder.mkdir(parents=True)
     for i in range(1, 6):
         data, labels = _cifar_rows(per_batch, first=10 * i)
+        names = [f"img_{i}_{j}.png" for j in range(per_batch)]
         _dump(folder / f"data_batch_{i}", {"batch_label": f"training batch {i} of 5", "labels": labels,
-                                           "data": data, "filenames": [f"img_{i}_{j}.png" for j in range(per_batch)]}, py2)
+                                           "data": data, "filenames": names}, py2)
     data, labels = _cifar_rows(n_test, first=100)
     _dump(folder / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data}, py2)
     _dump(folder / "batches.meta", {"label_names": CIFAR_CLASSES, "num_cases_per_batch": per_batch,
@@ -148,7 +149,8 @@ def cifar_server(tmp_path, monkeypatch):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     monkeypatch.setattr(tvd.CIFAR10, "url", f"http://127.0.0.1:{srv.server_port}/cifar-10-python.tar.gz")
     monkeypatch.setattr(tvd.CIFAR10, "tgz_md5", md5(serve / "cifar-10-python.tar.gz"))
-    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[f"data_batch_{i}", md5(src / f"data_batch_{i}")] for i in range(1, 6)])
+    monkeypatch.setattr(tvd.CIFAR10, "train_list",
+                        [[f"data_batch_{i}", md5(src / f"data_batch_{i}")] for i in range(1, 6)])
     monkeypatch.setattr(tvd.CIFAR10, "test_list", [["test_batch", md5(src / "test_batch")]])
     monkeypatch.setattr(tvd.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names",
                                               "md5": md5(src / "batches.meta")})
@@ -163,6 +165,17 @@ def test_cifar10_download_through_torchvision_matches_the_local_reader(tmp_path,
     local = load_data(DataConfig(name="cifar10", root=str(root), download=False))  # now read locally
     assert torch.equal(downloaded.train.x, local.train.x) and torch.equal(downloaded.test.y, local.test.y)
     assert downloaded.train.classes == CIFAR_CLASSES == local.train.classes
+
+
+def test_cifar10_tarball_placed_by_hand_is_unpacked_without_network(tmp_path, cifar_server, monkeypatch):
+    import torchvision.datasets as tvd
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "cifar-10-python.tar.gz").write_bytes((tmp_path / "serve" / "cifar-10-python.tar.gz").read_bytes())
+    monkeypatch.setattr(tvd.CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens
+    s = load_data(DataConfig(name="cifar10", root=str(root)))  # md5 of the tarball checked, then unpacked
+    assert s.train.x.shape == (15, 3, 32, 32) and (root / "cifar-10-batches-py" / "test_batch").is_file()
 
 
 def test_cifar10_failed_download_is_one_line(tmp_path, monkeypatch):

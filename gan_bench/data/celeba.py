@@ -103,7 +103,8 @@ def _download(root: Path) -> list[str]:
 def read_faces(root: Path, *, download: bool, crop: int, resolution: int, max_n: Optional[int]) -> np.ndarray:
     """All (or the first max_n) aligned faces from the first source found, preprocessed."""
     folder, archive = root / "celeba" / "img_align_celeba", root / "celeba" / "img_align_celeba.zip"
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES) if folder.is_dir() else []
+    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in SUFFIXES
+                   and not p.name.startswith(".")) if folder.is_dir() else []
     if not names and archive.is_file():
         z = _Zip(archive)
         try:

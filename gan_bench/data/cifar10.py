@@ -21,6 +21,7 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILES = ["test_batch"]
 META_FILE = "batches.meta"
+ALL_FILES = TRAIN_FILES + TEST_FILES + [META_FILE]
 
 
 def _unpickle(path: Path) -> dict[str, object]:
@@ -72,8 +73,9 @@ def download_with_torchvision(root: Path, download: bool, missing: list[str]) ->
             ds = tvd.CIFAR10(str(root), train=train, download=download)
         except Exception as e:  # offline: URLError/OSError; bad md5 or absent files: RuntimeError
             why = "data.download is false" if not download else f"the download failed ({type(e).__name__})"
-            raise DataError(f"CIFAR-10 python batches not found in {root / FOLDER} (missing {', '.join(missing)}) "
-                            f"and {why}; put the files there by hand, see datasets/README.md") from None
+            absent = "not found" if len(missing) == len(ALL_FILES) else f"incomplete (no {', '.join(missing)})"
+            raise DataError(f"CIFAR-10 python batches {absent} in {root / FOLDER} and {why}; "
+                            f"put the files there by hand, see datasets/README.md") from None
         x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # (N, 32, 32, 3) -> (N, 3, 32, 32)
         out[part] = ImageData(x, torch.tensor(ds.targets, dtype=torch.int64), list(ds.classes))
     return Splits("cifar10", out["train"], out["test"])
@@ -84,7 +86,7 @@ def download_with_torchvision(root: Path, download: bool, missing: list[str]) ->
 def load_cifar10(cfg: DataConfig) -> Splits:
     """The official split; data.resolution 64 is applied by load_data (antialiased resize)."""
     root = Path(cfg.root)
-    missing = [n for n in TRAIN_FILES + TEST_FILES + [META_FILE] if not (root / FOLDER / n).is_file()]
+    missing = [n for n in ALL_FILES if not (root / FOLDER / n).is_file()]
     if not missing:
         return read_local(root / FOLDER)
     return download_with_torchvision(root, cfg.download, missing)

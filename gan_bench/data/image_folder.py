@@ -93,7 +93,8 @@ def list_classes(root: Path) -> tuple[list[str], list[list[Path]]]:
         found = sorted(p for p in (root / c).rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
                        and not any(part.startswith(".") for part in p.relative_to(root).parts))
         if not found:
-            raise DataError(f"{root / c} holds no images ({', '.join(sorted(EXTENSIONS))}); add some or remove the folder")
+            raise DataError(f"{root / c} holds no images ({', '.join(sorted(EXTENSIONS))}); "
+                            f"add some or remove the folder")
         files.append(found)
     return classes, files
 
