@@ -13,7 +13,7 @@ from gan_bench.errors import GanBenchError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, status 2
-        raise GanBenchError(f"{message} (see `gan-bench {self.prog.split()[-1]} --help`)")
+        raise GanBenchError(f"{message} (see `{self.prog} --help`)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,10 +119,19 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 # Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
-PLUGINS: list[str] = ["gan_bench.report.cli"]
+PLUGINS: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (inside it, Ctrl-C ends in a checkpoint)
+        print("gan-bench: interrupted; files are written whole or not at all, so nothing is half-written: "
+              "run the command again, or continue a run folder with `gan-bench run --resume RUN`", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     from gan_bench.train.loop import Interrupted, TrainingFailed
 
     try:

@@ -221,6 +221,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, got {t.device!r}")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
         raise ConfigError(f"name: expected a plain folder name, got {cfg.name!r}")
+    for key, value in (("name", cfg.name), ("out", cfg.out), ("data.root", cfg.data.root),
+                       ("data.path", cfg.data.path), ("data.test_path", cfg.data.test_path)):
+        if value is not None and "\0" in value:  # no file system takes it; os calls raise ValueError
+            raise ConfigError(f"{key}: a path cannot contain a NUL character, got {_show(value)}")
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:

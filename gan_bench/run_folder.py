@@ -22,6 +22,14 @@ from gan_bench.errors import GanBenchError
 PAD = 2  # make_grid padding, needed again to cut class rows out of a grid
 
 
+def write_error(path: Path, e: OSError) -> GanBenchError:
+    """A full disk or a lost permission while writing: one line, and what survives (the write went
+    to a temporary file, so the previous version of the file and every checkpoint are intact)."""
+    return GanBenchError(f"could not write {path} ({e.strerror or e}); the files written before it, checkpoints "
+                         f"included, are intact: free disk space and run the command again (a training run "
+                         f"continues with `gan-bench run --resume RUN`)")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file, fsync, rename: readers never see a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -31,6 +39,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -38,6 +49,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temporary files (.NAME.tmp-PID...) under folder whose writer is gone, as kill -9
+    leaves them; a live writer's (another process reading or sampling the run) are kept."""
+    removed = []
+    for p in Path(folder).rglob(".*.tmp-*"):
+        m = re.search(r"\.tmp-(\d+)", p.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:  # a read-only copy of a run: leave it
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -68,8 +105,11 @@ def new_run_dir(out: Path, name: str) -> Path:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """One record per line, written with a single write() so a crash leaves at most a torn last line."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:  # a torn line is skipped by read_jsonl and dropped by truncate_jsonl on resume
+        raise write_error(path, e) from None
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -117,6 +157,9 @@ def save_png(path: Path, array: np.ndarray) -> None:
     try:
         Image.fromarray(array).save(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -139,6 +182,9 @@ def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: i
         durations = [ms] * (len(frames) - 1) + [ms * 4] if len(frames) > 1 else ms
         imageio.mimsave(tmp, frames, duration=durations, loop=0)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -184,9 +230,14 @@ def write_loss_plot(run: Path, records: list[dict[str, Any]]) -> None:
     fig.suptitle(run.parent.name)
     fig.tight_layout()
     tmp = run / f".losses.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, run / "losses.png")
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, run / "losses.png")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_error(run / "losses.png", e) from None
+    finally:
+        plt.close(fig)
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:

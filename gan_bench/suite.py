@@ -18,6 +18,7 @@ built and checked before the first run starts, so a typo in the last run fails a
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -33,8 +34,8 @@ from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.run_folder import read_jsonl
 
 # --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds.
-QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 40, 32, 32, 256
-EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child's exit status; others: crashed
+QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
+EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child's exit status (others: failed)
 
 
 @dataclass
@@ -99,9 +100,10 @@ def suite_out(suite: Suite, *, quick: bool, out: Optional[Path] = None) -> Path:
 
 def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
     """Build and check every (config, seed) and decide what each needs; raises before anything runs."""
-    from gan_bench.data import DATASETS
-    from gan_bench.models import MODELS
-
+    try:
+        _check_metric_names(suite.eval)
+    except GanBenchError as e:
+        raise ConfigError(f"suite eval.metrics: {e}") from None
     jobs: list[Job] = []
     for i, r in enumerate(suite.runs, 1):
         for seed in r.seeds if r.seeds is not None else suite.seeds:
@@ -111,10 +113,7 @@ def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
                 cfg = load_config(r.config, sets)
                 cfg = _quick(cfg) if quick else cfg
                 cfg.out = str(out)
-                MODELS.entry(cfg.model.name), DATASETS.entry(cfg.data.name)
-                for p in (cfg.data.path, cfg.data.test_path):
-                    if p and not Path(p).exists():
-                        raise ConfigError(f"data file {p!r} not found (paths are relative to {os.getcwd()})")
+                _preflight(cfg)
             except GanBenchError as e:
                 raise type(e)(f"{where}: {e}") from None
             jobs.append(_decide(cfg, out / cfg.name / f"seed{seed}", suite.eval))
@@ -126,18 +125,35 @@ def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
     return jobs
 
 
+def _preflight(cfg: Config) -> None:
+    """What can be checked without loading data: names, data files, and the model against the data
+    set's registered labels and size (when the registry knows them: not for npz or image folders)."""
+    from gan_bench.data import DATASETS, DataSpec
+    from gan_bench.models import MODELS
+    from gan_bench.models.base import check_compatible
+
+    MODELS.entry(cfg.model.name)
+    meta = DATASETS.entry(cfg.data.name).meta
+    for p in (cfg.data.path, cfg.data.test_path):
+        if p and not Path(p).exists():
+            raise ConfigError(f"data file {p!r} not found (paths are relative to {os.getcwd()})")
+    sizes = meta.get("resolutions", ())
+    res = cfg.data.resolution or (sizes[0] if len(sizes) == 1 else None)
+    if res is not None and meta.get("labelled") is not None:
+        check_compatible(cfg.model.name, DataSpec(cfg.data.name, res, meta.get("channels") or 1,
+                                                  1 if meta["labelled"] else 0, []))
+
+
 def _quick(cfg: Config) -> Config:
     t = cfg.train
     return build_config([cfg.to_dict(), {
         "train": {"max_steps": min(t.max_steps or QUICK_STEPS, QUICK_STEPS), "batch_size": min(t.batch_size, QUICK_BATCH),
-                  "log_every": 4, "checkpoint_every": 20, "snapshot_every": 1},
+                  "log_every": 3, "checkpoint_every": 10, "snapshot_every": 1},
         "data": {"max_per_class": min(cfg.data.max_per_class or QUICK_PER_CLASS, QUICK_PER_CLASS)}}])
 
 
 def _decide(cfg: Config, run: Path, ev: Optional[dict]) -> Job:
-    import json
-
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
+    summary = _summary(run) if (run / "summary.json").exists() else None
     if summary is not None and summary.get("config_hash") != cfg.hash():
         raise ConfigError(f"{run} holds a run of a different config (hash {summary.get('config_hash')}, "
                           f"now {cfg.hash()}); delete that folder or choose another --out")
@@ -145,19 +161,43 @@ def _decide(cfg: Config, run: Path, ev: Optional[dict]) -> Job:
     if status == "failed":
         return Job(cfg, run, "skip", f"failed earlier: {summary.get('reason')}; delete the folder to retry")
     if status == "completed":
-        missing = _missing_evals(run, ev, summary.get("steps"))
+        missing = _missing_evals(run, ev, summary)
         return Job(cfg, run, "eval" if missing else "skip", "completed" + (f", evaluate {', '.join(missing)}" if missing else ""))
     if (run / "checkpoints" / "last.pt").exists():
         return Job(cfg, run, "resume", f"from step {summary.get('steps') if summary else '?'}")
     return Job(cfg, run, "run")
 
 
-def _missing_evals(run: Path, ev: Optional[dict], step: Optional[int]) -> list[str]:
+def _missing_evals(run: Path, ev: Optional[dict], summary: dict) -> list[str]:
+    """The suite's metrics that apply to this finished run and have no line for its last step yet."""
     if not ev:
         return []
     done = {r.get("metric") for r in read_jsonl(run / "eval.jsonl")
-            if r.get("checkpoint", "last") == "last" and r.get("step") == step}
-    return [m for m in ev["metrics"] if m not in done]
+            if r.get("checkpoint", "last") == "last" and r.get("step") == summary.get("steps")}
+    return [m for m in _applicable(ev["metrics"], summary) if m not in done]
+
+
+def _applicable(metrics: list[str], summary: dict) -> list[str]:
+    """Drop metrics that cannot apply (cond_acc of an unconditional model, labels of CelebA), so a
+    mixed suite can ask for them all; every name is kept while gan_bench.metrics is missing."""
+    try:
+        from gan_bench.metrics.registry import inapplicable_reason
+    except ModuleNotFoundError:
+        return metrics
+    from gan_bench.models import MODELS
+
+    meta = MODELS.entry(str(summary.get("model"))).meta
+    labelled, class_model = bool(summary.get("num_classes")), bool(meta.get("conditional") or meta.get("per_class"))
+    return [m for m in metrics if not inapplicable_reason(m, labelled=labelled, class_model=class_model)]
+
+
+def _check_metric_names(ev: Optional[dict]) -> None:
+    try:
+        from gan_bench.metrics import METRICS
+    except ModuleNotFoundError:
+        return
+    for m in (ev or {}).get("metrics", []):
+        METRICS.entry(m)  # ConfigError listing the valid names
 
 
 def execute(job: Job, ev: Optional[dict], *, say: Callable[[str], None] = print) -> str:
@@ -177,16 +217,20 @@ def execute(job: Job, ev: Optional[dict], *, say: Callable[[str], None] = print)
             say(f"  failed: {e}")
             return "failed"
     if ev:
-        missing = _missing_evals(job.run_dir, ev, _steps(job.run_dir))
+        missing = _missing_evals(job.run_dir, ev, _summary(job.run_dir))
         if missing:
             status = _evaluate(job.run_dir, missing, ev["samples"], say)
     return status
 
 
-def _steps(run: Path) -> Optional[int]:
-    import json
+def _summary(run: Path) -> dict:
+    try:
+        return json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        raise GanBenchError(f"{run / 'summary.json'} is unreadable; delete {run} to run it again") from None
 
-    return json.loads((run / "summary.json").read_text()).get("steps")
+
+_NOTED: list[bool] = []  # the missing-metrics note is said once per process
 
 
 def _evaluate(run: Path, metrics: list[str], samples: int, say: Callable[[str], None]) -> str:
@@ -194,7 +238,9 @@ def _evaluate(run: Path, metrics: list[str], samples: int, say: Callable[[str], 
         from gan_bench.metrics.evaluate import eval_run
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("gan_bench"):
-            say("  evaluation skipped: gan_bench.metrics.evaluate is not available in this version")
+            if not _NOTED:
+                say("  evaluation skipped: gan_bench.metrics.evaluate is not available in this version")
+                _NOTED.append(True)
             return "completed"
         raise
     try:
@@ -205,7 +251,7 @@ def _evaluate(run: Path, metrics: list[str], samples: int, say: Callable[[str], 
 
 
 def _child(cfg: dict, job: tuple[str, str, str], ev: Optional[dict], threads: int) -> None:
-    """Entry point of a --jobs child process (spawned): output goes to <run>/suite.log."""
+    """Entry point of a --jobs child process (spawned); its output goes to <run folder>.log beside it."""
     import torch
 
     from gan_bench.train.loop import Interrupted
@@ -257,7 +303,7 @@ def _parallel(todo: list[Job], ev: Optional[dict], jobs: int, say: Callable[[str
 
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    running: dict[Any, Job] = {}
+    running: dict[int, tuple[Any, Job]] = {}  # process sentinel -> (process, job)
     results: list[str] = []
     queue = list(todo)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -295,19 +341,24 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def write_reports(out: Path, *, title: str, metric: Optional[str], eval_metrics: list[str],
                   say: Callable[[str], None] = print) -> None:
     """Tables and plots in <out>/report/, the gallery in <out>/report/gallery/."""
-    from gan_bench.report.compare import compare
+    from gan_bench.report.compare import compare, resolve_metric, runs_table
     from gan_bench.report.gallery import build_gallery
+    from gan_bench.report.records import load_runs
 
-    for m in [metric] if metric else [*eval_metrics, "img_per_sec"]:
-        try:
-            files = compare(results=out, out=out / "report", metric=m)
-            break
-        except GanBenchError as e:
-            if metric or m == "img_per_sec":
-                raise
-            say(f"  no pivot of {m}: {e}")
-    say(f"tables: {files[0].parent}/ ({len(files)} files)")
+    if metric is None:  # the first evaluated metric the runs have, else throughput
+        table = runs_table(load_runs(out))
+        metric = next((m for m in eval_metrics if _resolves(resolve_metric, table, m)), "img_per_sec")
+    files = compare(results=out, out=out / "report", metric=metric)
+    say(f"tables: {files[0].parent}/ ({len(files)} files; pivot of {metric})")
     say(f"gallery: {build_gallery(results=out, out=out / 'report' / 'gallery', title=title)}")
+
+
+def _resolves(resolve: Callable, table: Any, metric: str) -> bool:
+    try:
+        resolve(table, metric)
+        return True
+    except GanBenchError:
+        return False
 
 
 def _keys(d: dict, valid: set[str], where: str) -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 
@@ -60,9 +62,9 @@ def cmd_suite(a: argparse.Namespace) -> int:
         return 0
     try:
         counts = run_suite(suite, out=out, quick=a.quick, jobs=a.jobs, report=not a.no_report, metric=a.metric)
-    except Interrupted as e:
-        print(f"gan-bench: suite interrupted; running jobs saved checkpoints. Rerun the same command to resume "
-              f"(finished runs are skipped).")
-        return 128 + e.signum
+    except (Interrupted, KeyboardInterrupt) as e:
+        print("gan-bench: suite interrupted; running jobs saved checkpoints. Rerun the same command to resume "
+              "(finished runs are skipped).", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
     print("suite done: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return 1 if counts["failed"] else 0

@@ -15,12 +15,13 @@ from gan_bench.errors import GanBenchError
 from gan_bench.report.records import RunRecord, load_runs
 
 # Known metric columns first, in this order; other eval columns follow alphabetically.
-METRIC_ORDER = ["fd", "fid", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
-# Direction of the known columns, to mark the best model per data set; unknown columns are not marked.
-LOWER_IS_BETTER = {"fd": True, "fid": True, "kid_mean": True, "precision": False, "recall": False,
-                   "cond_acc": False, "img_per_sec": False, "wall_s": True}
+METRIC_ORDER = ["fd", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
+# Direction of columns the metric registry does not know, to mark the best model per data set.
+LOWER_IS_BETTER = {"fd": True, "kid_mean": True, "precision": False, "recall": False, "cond_acc": False,
+                   "img_per_sec": False, "wall_s": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
 TAIL_COLUMNS = ["img_per_sec", "wall_s", "params_G", "params_D", "device", "arch", "config", "run"]
+RESERVED = set(KEY_COLUMNS + TAIL_COLUMNS)  # an eval field of the same name never overwrites these
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
@@ -31,7 +32,8 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     for r in runs:
         s = r.summary
         rows.append({"dataset": r.dataset, "model": r.model, "seed": r.seed, "status": r.status,
-                     "steps": s.get("steps"), **r.evals, "img_per_sec": s.get("img_per_sec"),
+                     "steps": s.get("steps"), **{k: v for k, v in r.evals.items() if k not in RESERVED},
+                     "img_per_sec": s.get("img_per_sec"),
                      "wall_s": s.get("train_seconds"), "params_G": s.get("params_G"),
                      "params_D": s.get("params_D"), "device": s.get("device"),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
@@ -69,18 +71,31 @@ def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.D
     the best mean of each data set row in bold (for columns whose direction is known) and, for
     "html", escapes the names."""
     esc = html.escape if style == "html" else str
-    lower = LOWER_IS_BETTER.get(column.split("@")[0])
+    lower = lower_is_better(column.split("@")[0])
     cells: dict[str, dict[str, str]] = {}
     for ds, rows in long.groupby("dataset", sort=True):
         best = None if lower is None or len(rows) < 2 else (rows["mean"].min() if lower else rows["mean"].max())
         for _, row in rows.iterrows():
-            text = fmt(row["mean"]) + ("" if row["n"] < 2 else f" ± {fmt(row['std'])}")
+            text = mean_std(row["mean"], row["std"] if row["n"] > 1 else None)
             if style != "plain" and row["mean"] == best:
                 text = f"**{text}**" if style == "md" else f"<b>{text}</b>"
             cells.setdefault(esc(str(row["model"])), {})[esc(str(ds))] = text
-    grid = pd.DataFrame(cells).sort_index()
+    grid = pd.DataFrame(cells).sort_index().sort_index(axis=1)
     grid.index.name = "dataset"
     return grid.fillna("")
+
+
+def lower_is_better(column: str) -> Optional[bool]:
+    """From the metric registry (a metric's headline `key` and `better`), else the table above;
+    None when unknown (nothing is marked)."""
+    try:
+        from gan_bench.metrics import METRICS
+    except ImportError:
+        return LOWER_IS_BETTER.get(column)
+    for e in METRICS:
+        if column in (e.name, e.meta.get("key")):
+            return e.meta.get("better") == "lower"
+    return LOWER_IS_BETTER.get(column)
 
 
 def fmt(value: Any, column: str = "") -> str:
@@ -92,6 +107,14 @@ def fmt(value: Any, column: str = "") -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+def mean_std(mean: float, std: Optional[float]) -> str:
+    """ "12.3 ± 1.4": the spread to two significant digits and the mean to the same decimal place."""
+    if std is None or not math.isfinite(std) or std <= 0:
+        return fmt(mean)
+    decimals = max(0, 1 - math.floor(math.log10(std)))
+    return f"{mean:,.{decimals}f} ± {std:.{decimals}f}"
 
 
 def to_markdown(df: pd.DataFrame, *, index: bool = False) -> str:

@@ -17,8 +17,8 @@ from urllib.parse import quote
 from PIL import Image
 
 from gan_bench.errors import GanBenchError
-from gan_bench.report.compare import fmt, runs_table
-from gan_bench.report.plots import loss_curves, throughput
+from gan_bench.report.compare import fmt, pivot_grid, pivot_long, runs_table
+from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.report.records import RunRecord, load_runs
 from gan_bench.run_folder import PAD, atomic_write_text, snapshot_paths
 
@@ -34,9 +34,10 @@ def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> P
         raise GanBenchError(f"no run folders (summary.json + config.yaml) under {str(results)!r}")
     out = Path(out)
     (out / "overview").mkdir(parents=True, exist_ok=True)
+    table = runs_table(runs)
     overview = [p for p in (loss_curves([r for r in runs if r.history], out / "overview" / "losses.png")
                             if any(r.history for r in runs) else None,
-                            throughput(runs_table(runs), out / "overview" / "throughput.png")) if p]
+                            throughput(table, out / "overview" / "throughput.png")) if p]
     title = title or f"gan-bench gallery: {Path(results).resolve().name}"
     metrics = [(label, col) for label, col in KEY_METRICS if any(col in r.evals for r in runs)]
     devices = sorted({str(r.summary.get("device")) for r in runs if r.summary.get("device")})
@@ -50,7 +51,7 @@ def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> P
         sections.append(f"<section id='{_id('ds', d)}'><h2>{_e(d)}</h2>{cards}</section>")
     figures = "".join(_img(p, out, alt=p.stem, cls="plot") for p in overview)
     page = TEMPLATE.format(title=_e(title), sub=_e(sub), nav=nav, index=_index(runs, metrics),
-                           overview=figures, sections="".join(sections), css=CSS)
+                           pivot=_pivot(table, metrics), overview=figures, sections="".join(sections), css=CSS)
     atomic_write_text(out / "index.html", page)
     return out / "index.html"
 
@@ -60,14 +61,17 @@ def _copy_assets(r: RunRecord, out: Path) -> dict:
     dest = out / "runs" / r.rel
     (dest / "gifs").mkdir(parents=True, exist_ok=True)
     frames = snapshot_paths(r.path)
-    pairs = {"final": frames[-1] if frames else None, "progress": r.path / "progress.gif",
-             "losses": r.path / "losses.png"}
+    pairs = {"final": frames[-1] if frames else None, "progress": r.path / "progress.gif"}
     found = {}
     for kind, src in pairs.items():
         if src is not None and src.exists():
             found[kind] = _copy(src, dest / (src.name if kind != "final" else "final.png"))
-    found["classes"] = [(name, _copy(src, dest / "gifs" / src.name))
-                        for name, src in zip(r.classes, sorted((r.path / "gifs").glob("*.gif")))]
+    plot, records = dest / "losses.png", r.path / "metrics.jsonl"
+    if r.history and not (plot.exists() and plot.stat().st_mtime >= records.stat().st_mtime):
+        run_curves(r.history, plot)  # drawn for the card's size; the run's own losses.png is twice as wide
+    if plot.exists():
+        found["losses"] = plot
+    found["classes"] = [(name, _copy(src, dest / "gifs" / src.name)) for name, src in r.class_gifs()]
     return found
 
 
@@ -103,8 +107,7 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
     loss = _img(assets["losses"], root, alt="losses", cls="plot") if "losses" in assets else ""
     return (f"<article class=run id='{_id('run', r.rel)}'><header><h3>{_e(r.model)} <span class=seed>seed "
             f"{r.seed}</span></h3><code>{_e(r.rel)}</code><a class=top href='#index'>index ↑</a></header>"
-            f"<div class=body><div class=media>{media}</div><div class=side><dl>{dl}</dl>{loss}</div></div>"
-            f"{classes}</article>")
+            f"<div class=body>{media}<div class=side><dl>{dl}</dl>{loss}</div></div>{classes}</article>")
 
 
 def _strip_width(path: Path, res: int, scale: int) -> int:
@@ -127,18 +130,37 @@ def _img(path: Path, root: Path, *, alt: str, width: Optional[int] = None, cls: 
             f"loading=lazy decoding=async>")
 
 
+def _pivot(table, metrics: list[tuple[str, str]]) -> str:
+    """The headline metric (the first one the runs have) as data set x model, mean ± std over seeds."""
+    if not metrics:
+        return ""
+    label, col = metrics[0]
+    long = pivot_long(table, col)
+    if long.empty:
+        return ""
+    grid = pivot_grid(long, col, style="html")  # cells and names already escaped
+    head = "".join(f"<th>{m}</th>" for m in grid.columns)
+    body = "".join(f"<tr><td>{ds}</td>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+                   for ds, row in zip(grid.index, grid.itertuples(index=False)))
+    grid = f"<table><thead><tr><th>data set</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<section class=pivot><h2>{_e(label)} by data set and model</h2><p class=note>mean ± standard "
+            f"deviation over seeds of completed runs; the best of each data set in bold</p>"
+            f"<div class='scroll fit'>{grid}</div></section>")
+
+
 def _index(runs: list[RunRecord], metrics: list[tuple[str, str]]) -> str:
     head = ["data set", "model", "seed", "status", "steps", *[label for label, _ in metrics],
             "images / s", "wall time", "params G + D"]
     rows = []
-    for r in runs:
+    for i, r in enumerate(runs):
         s = r.summary
+        first = i == 0 or runs[i - 1].dataset != r.dataset  # a rule between data sets
         params = (s.get("params_G") or 0) + (s.get("params_D") or 0)
-        cells = [_e(r.dataset), f"<a href='#{_id('run', r.rel)}'>{_e(r.model)}</a>", str(r.seed), _badge(r.status),
+        cells = [_e(r.dataset) if first else "", f"<a href='#{_id('run', r.rel)}'>{_e(r.model)}</a>", str(r.seed), _badge(r.status),
                  _e(fmt(s.get("steps"))), *[_e(fmt(r.evals.get(col))) for _, col in metrics],
                  _e(fmt(s.get("img_per_sec"))), _e(_duration(s.get("train_seconds"))),
                  _e(fmt(params, "params_") if params else "")]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(f"<tr{' class=first' if first else ''}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
@@ -166,8 +188,8 @@ TEMPLATE = """<!doctype html>
 <html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width, initial-scale=1">
 <title>{title}</title><link rel=icon href="data:,"><style>{css}</style></head>
 <body><header class=page><h1>{title}</h1><p>{sub}</p><nav>{nav}</nav></header>
-<main><section id=index><h2>Runs</h2><div class=scroll>{index}</div></section>
-<section class=overview>{overview}</section>{sections}</main>
+<main><section id=index><h2>Runs</h2><div class=scroll>{index}</div></section>{pivot}
+<section class=overview><h2>Training at a glance</h2><div class=plots>{overview}</div></section>{sections}</main>
 <footer>made by <code>gan-bench gallery</code>; every number comes from the run folders' summary.json,
 metrics.jsonl and eval.jsonl</footer></body></html>
 """
@@ -176,32 +198,37 @@ CSS = """
 :root{--bg:#f4f5f7;--card:#fff;--ink:#1d2330;--muted:#6b7280;--line:#e3e6eb;--accent:#2f6fdf}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif}
-header.page{background:#161b26;color:#f3f4f6;padding:28px 40px 18px}
+header.page{background:#161b26;color:#f3f4f6;padding:28px 28px 18px}
 header.page h1{margin:0;font-size:26px;font-weight:650;letter-spacing:-.01em}
 header.page p{margin:6px 0 14px;color:#aab1bf}
 nav{display:flex;flex-wrap:wrap;gap:8px}
 .chip{color:#e5e9f2;background:#2a3142;border-radius:999px;padding:3px 12px;text-decoration:none;font-size:13px}
 .chip:hover{background:var(--accent)}
-main{max-width:1640px;margin:0 auto;padding:8px 40px 40px}
+main{max-width:1640px;margin:0 auto;padding:8px 28px 40px}
 h2{font-size:20px;margin:34px 0 14px;padding-bottom:6px;border-bottom:2px solid var(--line)}
 .scroll{overflow-x:auto;background:var(--card);border-radius:10px;box-shadow:0 1px 3px #0001}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:7px 14px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
 th{background:#f9fafb;color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
-th:nth-child(-n+4),td:nth-child(-n+4){text-align:left}
+#index th:nth-child(-n+4),#index td:nth-child(-n+4),.pivot th:first-child{text-align:left}
 tbody tr:hover{background:#f5f8ff}
 a{color:var(--accent);text-decoration:none}
-.overview{display:flex;flex-wrap:wrap;gap:16px;margin-top:16px}
-.overview img{background:#fff;border-radius:10px;box-shadow:0 1px 3px #0001;max-width:100%;height:auto}
-article.run{background:var(--card);border-radius:12px;box-shadow:0 1px 3px #0002;margin:0 0 22px;padding:18px 22px}
+.plots{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.plots img.plot{background:#fff;border-radius:10px;box-shadow:0 1px 3px #0001;padding:8px;max-width:calc(50% - 8px);height:auto}
+@media (max-width:1100px){.plots img.plot{max-width:100%}}
+tr.first td{border-top:2px solid #cfd4dc}
+.fit{display:inline-block;max-width:100%}
+.pivot th{text-transform:none;font-size:13px;color:var(--ink);text-align:right}
+.pivot td{padding:7px 22px}.pivot td:first-child{font-weight:600;text-align:left}
+.note{color:var(--muted);margin:-8px 0 10px;font-size:13px}
+article.run{background:var(--card);border-radius:12px;box-shadow:0 1px 3px #0002;margin:0 0 22px;padding:16px 20px}
 article.run header{display:flex;align-items:baseline;gap:14px;border-bottom:1px solid var(--line);padding-bottom:10px;margin-bottom:14px}
 article.run h3{margin:0;font-size:18px}
 .seed{color:var(--muted);font-weight:400;font-size:15px}
 article.run code{color:var(--muted);font-size:12px}
 .top{margin-left:auto;font-size:12px}
-.body{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
-.media{display:flex;flex-wrap:wrap;gap:18px}
-.side{flex:1 1 380px;min-width:340px}
+.body{display:flex;flex-wrap:wrap;gap:22px;align-items:flex-start}
+.side{flex:1 1 400px;max-width:560px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 16px;margin:0 0 12px}
 dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
 figure{margin:0}

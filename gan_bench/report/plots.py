@@ -54,6 +54,27 @@ def loss_curves(runs: list[RunRecord], path: Path) -> Path:
     return out
 
 
+def run_curves(history: list[dict], path: Path) -> Path:
+    """One run's losses and discriminator outputs, stacked, sized for a gallery card (480 x 400 px)."""
+    plt = _pyplot()
+    steps = [h["step"] for h in history]
+    fig, (a, b) = plt.subplots(2, 1, figsize=(4.8, 4.0), sharex=True)
+    a.plot(steps, [h["loss_d"] for h in history], label="D loss", lw=1.2)
+    a.plot(steps, [h["loss_g"] for h in history], label="G loss", lw=1.2)
+    b.plot(steps, [h["d_x"] for h in history], label="D(x)", lw=1.2, color="tab:green")
+    b.plot(steps, [h["d_g_z"] for h in history], label="D(G(z))", lw=1.2, color="tab:red")
+    b.set_ylim(0, 1), b.set_xlabel("step", fontsize=8)
+    for ax in (a, b):
+        ax.legend(fontsize=7, loc="upper right", frameon=False), ax.grid(alpha=0.3), ax.tick_params(labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout(h_pad=0.4)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+    plt.close(fig)
+    return path
+
+
 def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
     """Each metric against training step (eval.jsonl lines with checkpoint "training"); None if none."""
     series: dict[str, dict[str, list[tuple[int, float]]]] = {}

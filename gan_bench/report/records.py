@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
 from gan_bench.errors import GanBenchError
-from gan_bench.run_folder import read_jsonl
+from gan_bench.run_folder import read_jsonl, safe_name
 
 
 @dataclass
@@ -41,12 +41,14 @@ class RunRecord:
     def status(self) -> str:
         return str(self.summary.get("status", "unknown"))
 
-    @property
-    def classes(self) -> list[str]:
-        """Class names in label order when the run knows them, else from its per-class GIF names."""
+    def class_gifs(self) -> list[tuple[str, Path]]:
+        """(class name, gifs/<name>.gif): in label order when summary.json lists the classes, else
+        alphabetical, with names read back from the file names ("baseball_bat" -> "baseball bat")."""
+        gifs = self.path / "gifs"
         if self.summary.get("classes"):
-            return [str(c) for c in self.summary["classes"]]
-        return [p.stem.replace("_", " ") for p in sorted((self.path / "gifs").glob("*.gif"))]
+            pairs = [(str(c), gifs / f"{safe_name(str(c))}.gif") for c in self.summary["classes"]]
+            return [(c, p) for c, p in pairs if p.exists()]
+        return [(p.stem.replace("_", " "), p) for p in sorted(gifs.glob("*.gif"))]
 
 
 def display_names(config: dict[str, Any], summary: dict[str, Any]) -> tuple[str, str]:
@@ -64,10 +66,11 @@ def display_names(config: dict[str, Any], summary: dict[str, Any]) -> tuple[str,
 def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Table columns from eval.jsonl lines, and the "training" lines (metric-vs-step curves).
 
-    Every numeric field of a line is a column except step and samples; the latest line per
-    (metric, checkpoint) wins. A key that does not contain its metric's name is prefixed with it
-    ("fd" -> "fd", "kid_mean" -> "kid_mean", {"metric": "pr", "f1": ..} -> "pr.f1");
-    best-checkpoint columns get "@best" appended. Nested values (per-class accuracies) are left out.
+    Every numeric field of a line is a column named by its key, except step, samples and seed ("fd",
+    "kid_mean", "kid_std", and shared details such as "classifier_test_acc", which every metric of
+    one evaluation repeats with the same value); the latest line per (metric, checkpoint) wins.
+    Columns of the best checkpoint get "@best" appended. Nested values (per-class accuracies) are
+    left out.
     """
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     curves = []
@@ -80,14 +83,13 @@ def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[di
     columns: dict[str, float] = {}
     for (metric, ckpt), line in latest.items():
         for key, value in numeric_fields(line).items():
-            col = key if metric in key else f"{metric}.{key}"
-            columns[col if ckpt == "last" else f"{col}@{ckpt}"] = value
+            columns[key if ckpt == "last" else f"{key}@{ckpt}"] = value
     return columns, curves
 
 
 def numeric_fields(line: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in line.items()
-            if k not in ("step", "samples") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if k not in ("step", "samples", "seed") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def read_run(path: Path, root: Path) -> RunRecord:
@@ -131,6 +133,3 @@ def _read(path: Path, parse) -> dict[str, Any]:
         raise GanBenchError(f"{path}: expected a mapping, got {type(data).__name__}; delete that run folder")
     return data
 
-
-def first_present(names: list[str], available: set[str]) -> Optional[str]:
-    return next((n for n in names if n in available), None)

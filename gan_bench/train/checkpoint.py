@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from gan_bench.errors import GanBenchError
+from gan_bench.run_folder import remove_stale_temp_files
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,6 +45,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if path.parent.name == "checkpoints":  # in a run folder: tidy what writers killed earlier left behind
+        remove_stale_temp_files(path.parent.parent)
 
 
 def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from typing import Any, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from gan_bench import run_folder as rf
 from gan_bench.config import Config, build_config
@@ -92,7 +91,9 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
         step, prior_time, best[0] = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
         set_rng_state(ckpt["rng"])
-        rf.truncate_jsonl(run / "metrics.jsonl", max_step=step)
+        rf.remove_stale_temp_files(run)
+        for records in ("metrics.jsonl", "events.jsonl", "eval.jsonl"):  # what will be logged again
+            rf.truncate_jsonl(run / records, max_step=step)
     else:
         run = run_dir or rf.new_run_dir(Path(cfg.out), cfg.name)
         rf.atomic_write_text(run / "config.yaml", cfg.to_yaml())
@@ -199,10 +200,12 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
             if stop:
                 status = "interrupted"
                 break
-    finally:
-        bar.close()
+    except BaseException:
         for s, h in handlers.items():
             signal.signal(s, h)
+        raise
+    finally:
+        bar.close()
     # ---- finish: GIFs, plot, summary --------------------------------------------------------
     records = rf.read_jsonl(run / "metrics.jsonl")
     rf.write_gifs(run, classes, data.spec.resolution)
@@ -215,10 +218,14 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     summary["warnings"] = sorted(watch.warned)
     summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
     rf.write_json(run / "summary.json", summary)
+    for s, h in handlers.items():  # restored only now: a second Ctrl-C still gets a summary written
+        signal.signal(s, h)
     if tb is not None:
         tb.close()
     if status == "failed":
-        raise TrainingFailed(f"run stopped: {reason}; the last good checkpoint is kept in {run / 'checkpoints'}")
+        kept = (f"the last good checkpoint is kept in {run / 'checkpoints'}"
+                if (run / "checkpoints" / "last.pt").exists() else "no checkpoint was written before it")
+        raise TrainingFailed(f"run stopped: {reason}; {kept}")
     if stop:
         raise Interrupted(stop[0], run)
     return run
@@ -280,11 +287,13 @@ def _device_name(device: torch.device) -> str:
 
 def resume_config(run: Path) -> Config:
     """The config a run folder was started with (config.yaml), re-validated."""
+    from gan_bench.config import read_yaml
+
     path = Path(run) / "config.yaml"
     if not path.exists():
         raise GanBenchError(f"{run} is not a run folder (no config.yaml); pass results/<config>/<id>")
     try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
+        d = read_yaml(path)
+    except GanBenchError:
         raise GanBenchError(f"{path} is malformed; this run folder cannot be resumed") from None
     return build_config([d])

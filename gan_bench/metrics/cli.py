@@ -1,0 +1,117 @@
+"""`gan-bench eval RUN` and `gan-bench classifier train`: thin wrappers over evaluate.py and classifier.py."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gan_bench.errors import GanBenchError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("eval", help="metrics of a trained run, appended to <run>/eval.jsonl")
+    e.add_argument("run", type=Path, nargs="?", help="a run folder, results/<config>/<id>")
+    e.add_argument("--metrics", help="comma-separated names (default: all that apply); "
+                                     "see `gan-bench eval --list`")
+    e.add_argument("--samples", type=int, default=None,
+                   help="generated images, class-balanced (default 10000); the real reference is the test split")
+    e.add_argument("--checkpoint", default="last", choices=["last", "best"])
+    e.add_argument("--inception-weights", type=Path, metavar="PATH",
+                   help="pt_inception-2015-12-05-6726825d.pth (default: cache folders, then download)")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    e.add_argument("--seed", type=int, default=0, help="seed of the generated latents")
+    e.add_argument("--classifier-epochs", type=int, default=2, help="training epochs of the evaluation network")
+    e.add_argument("--cache-dir", type=Path, help="evaluation networks (default: <data.root>/.eval_nets)")
+    e.add_argument("--list", action="store_true", help="list the metrics and exit")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("classifier", help="the evaluation networks of data sets")
+    csub = c.add_subparsers(dest="classifier_command", required=True)
+    t = csub.add_parser("train", help="train (or load from cache) a data set's evaluation network")
+    t.add_argument("--dataset", help="data set name (data.name), e.g. quickdraw, mnist, shapes")
+    t.add_argument("--config", type=Path, help="a run config whose data section to use")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. data.path=x.npz")
+    t.add_argument("--epochs", type=int, default=2)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--cache-dir", type=Path, help="default: <data.root>/.eval_nets")
+    t.set_defaults(func=cmd_classifier_train)
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from gan_bench.metrics import METRICS
+    from gan_bench.metrics.evaluate import DEFAULT_SAMPLES, EVAL_FILE, eval_run
+
+    if a.list:
+        for entry in METRICS:
+            m = entry.meta
+            needs = "class model" if m["needs_class_model"] else "labels" if m["needs_labels"] else ""
+            doc = (entry.obj.__doc__ or "").strip().splitlines()[0]
+            print(f"  {entry.name:14s} {m['kind']:9s} {m['better'] + ' is better':17s} "
+                  f"{needs or '-':12s} {'' if m['default'] else '(opt-in) '}{doc}")
+        return 0
+    if a.run is None:
+        raise GanBenchError("give a run folder, e.g. `gan-bench eval results/demo/<id>` (or --list)")
+    samples = DEFAULT_SAMPLES if a.samples is None else a.samples
+    if a.classifier_epochs < 1:
+        raise GanBenchError(f"--classifier-epochs must be at least 1, got {a.classifier_epochs}")
+    names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics else None
+    if names == []:
+        raise GanBenchError("--metrics is empty; give names such as fd,kid or leave it out for all that apply")
+    records = eval_run(a.run, metrics=names, samples=samples, checkpoint=a.checkpoint, seed=a.seed,
+                       device=a.device, cache_dir=a.cache_dir, inception_weights=a.inception_weights,
+                       classifier_epochs=a.classifier_epochs)
+    print_table(records)
+    print(f"{len(records)} metric line(s) appended to {Path(a.run) / EVAL_FILE}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def print_table(records: list[dict[str, Any]]) -> None:
+    """One row per metric: headline number, then its other scalar numbers (per-class ones are in the file)."""
+    from gan_bench.metrics.evaluate import headline
+    from gan_bench.metrics.registry import METRICS
+
+    if not records:
+        print("no metric applied")
+        return
+    meta_keys = {"metric", "step", "checkpoint", "samples", "classifier", "classifier_test_acc"}
+    print(f"{'metric':14s} {'value':>10s}  details")
+    for r in records:
+        key = METRICS.entry(r["metric"]).meta["key"]
+        rest = ", ".join(f"{k}={_fmt(v)}" for k, v in r.items()
+                         if k not in meta_keys and k != key and not isinstance(v, dict))
+        print(f"{r['metric']:14s} {_fmt(headline(r['metric'], r)):>10s}  {rest}")
+    r = records[0]
+    clf = next((x for x in records if "classifier" in x), None)
+    net = (f"; evaluation network {clf['classifier']} (test accuracy {clf['classifier_test_acc']:.2%})"
+           if clf else "")
+    print(f"step {r['step']} ({r['checkpoint']}), {r['samples']} generated images{net}")
+
+
+def cmd_classifier_train(a: argparse.Namespace) -> int:
+    from gan_bench.config import load_config
+    from gan_bench.data import load_data
+    from gan_bench.metrics.classifier import train_classifier
+    from gan_bench.metrics.context import stderr_line
+    from gan_bench.metrics.evaluate import default_cache_dir
+    from gan_bench.train.loop import pick_device
+
+    if a.dataset is None and a.config is None and not any(s.startswith("data.") for s in a.set):
+        raise GanBenchError("say which data: --dataset NAME, --config FILE or --set data.name=...")
+    if a.epochs < 1:
+        raise GanBenchError(f"--epochs must be at least 1, got {a.epochs}")
+    overrides = ([f"data.name={a.dataset}"] if a.dataset else []) + list(a.set)
+    cfg = load_config(a.config, overrides)
+    splits = load_data(cfg.data)
+    clf = train_classifier(splits, epochs=a.epochs, device=pick_device(a.device),
+                           cache_dir=a.cache_dir or default_cache_dir(cfg), log=stderr_line)
+    info = clf.info
+    what = "rotation-prediction accuracy" if info["task"] == "rotation" else "test accuracy"
+    print(f"{splits.name}: {what} {info['test_acc']:.2%} on {info['test_images']} test images "
+          f"(trained on {info['train_images']}, {a.epochs} epochs)")
+    print("  per class: " + ", ".join(f"{k} {v:.1%}" for k, v in info["per_class_acc"].items()))
+    print(f"  cached as {clf.path}")
+    return 0

@@ -1,0 +1,140 @@
+"""Evaluation entry points: evaluate() a generator, eval_run() a run folder, in_training() for the trainer.
+
+Every result is one JSON line in <run>/eval.jsonl:
+  {"metric": "fd", "step": 1170, "checkpoint": "last", "samples": 10000,
+   "classifier": "<fingerprint>", "classifier_test_acc": 0.948, "fd": 12.3}
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from gan_bench import run_folder as rf
+from gan_bench.config import Config
+from gan_bench.data.base import Splits
+from gan_bench.errors import ConfigError, GanBenchError
+from gan_bench.metrics.context import EvalContext, class_model, stderr_line
+from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
+from gan_bench.models.base import GAN
+
+EVAL_FILE = "eval.jsonl"
+DEFAULT_SAMPLES = 10_000
+CLASSIFIER_EPOCHS = 2
+
+
+def default_cache_dir(cfg: Config) -> Path:
+    """Where evaluation networks are cached: beside the downloaded data (data.root)."""
+    return Path(cfg.data.root) / ".eval_nets"
+
+
+def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
+             seed: int = 0, device: str | torch.device = "cpu", cache_dir: Optional[Path] = None,
+             inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
+             log: Callable[[str], None] = stderr_line) -> dict[str, dict[str, Any]]:
+    """Compute metrics of `gan` against `splits` ({metric: its record without metric/step/checkpoint}).
+
+    metrics None: every default metric that applies; the others are left out, and one that cannot
+    run (Inception weights missing, a test split too small) is skipped with one line via `log`.
+    Named metrics must apply (ConfigError otherwise), except the Inception ones, which are always
+    skipped with one line when their weights are missing. `samples` images are generated (class-
+    balanced, samples // K per class) with latents seeded by `seed`; too few for a metric is a
+    ConfigError. The caller's RNG state is left as it was.
+    """
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    device = torch.device(device)
+    labelled, cm = splits.train.labelled, class_model(gan)
+    explicit = metrics is not None
+    if explicit:
+        names = list(dict.fromkeys(metrics))
+        for n in names:
+            METRICS.entry(n)  # unknown name: ConfigError listing the valid ones
+        check_metrics(names, labelled=labelled, class_model=cm)
+    else:
+        names = [e.name for e in METRICS if e.meta["default"]
+                 and not inapplicable_reason(e.name, labelled=labelled, class_model=cm)]
+    ctx = EvalContext(gan, splits, samples, seed=seed, device=device, cache_dir=cache_dir,
+                      inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
+    results: dict[str, dict[str, Any]] = {}
+    said: set[str] = set()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for name in names:
+            entry = METRICS.entry(name)
+            try:
+                numbers = entry.obj(ctx)
+            except Skipped as e:
+                if str(e) not in said:  # the three Inception metrics share one line
+                    log(str(e))
+                    said.add(str(e))
+                continue
+            except NotApplicable as e:
+                if explicit:
+                    raise ConfigError(str(e)) from None
+                log(f"{name} skipped: {e}")
+                continue
+            record: dict[str, Any] = {"samples": len(ctx.fake)}
+            if entry.meta["kind"] in ("domain", "retrain"):
+                record.update(classifier=ctx.classifier.fingerprint, classifier_test_acc=ctx.classifier.test_acc)
+            results[name] = {**record, **numbers}
+    return results
+
+
+def headline(name: str, record: dict[str, Any]) -> float:
+    """The number a metric is tracked by (its registry `key`), e.g. kid -> kid_mean."""
+    return record[METRICS.entry(name).meta["key"]]
+
+
+def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
+             checkpoint: str = "last", seed: int = 0, device: str = "auto", cache_dir: Optional[Path] = None,
+             inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
+             log: Callable[[str], None] = stderr_line) -> list[dict[str, Any]]:
+    """Evaluate a run folder's checkpoint ("last" or "best") on its own data config; append one line
+    per metric to <run>/eval.jsonl and return those records. cache_dir None: <data.root>/.eval_nets."""
+    # lazy: gan_bench.sample imports the trainer, which may import this module
+    from gan_bench.data import load_data
+    from gan_bench.sample import load_generator
+    from gan_bench.train.checkpoint import load_checkpoint
+    from gan_bench.train.loop import pick_device, resume_config
+
+    run = Path(run_dir)
+    cfg = resume_config(run)
+    if checkpoint not in ("last", "best"):
+        raise GanBenchError(f"--checkpoint must be last or best, got {checkpoint!r}")
+    path = run / "checkpoints" / f"{checkpoint}.pt"
+    if checkpoint == "best" and not path.exists():
+        raise GanBenchError(f"{run} has no checkpoints/best.pt (kept only when eval.every > 0 during "
+                            f"training); use --checkpoint last")
+    dev = pick_device(device)
+    gan = load_generator(run, checkpoint=checkpoint, device=str(dev))
+    step = load_checkpoint(path, config_hash=cfg.hash())["step"]
+    splits = load_data(cfg.data)
+    spec = splits.spec
+    if (spec.resolution, spec.channels, spec.classes) != (gan.spec.resolution, gan.spec.channels, gan.spec.classes):
+        raise GanBenchError(f"{run} was trained on {gan.spec.resolution}px {gan.spec.channels}-channel images of "
+                            f"classes {gan.spec.classes}, but its data config now loads {spec.resolution}px "
+                            f"{spec.channels}-channel images of {spec.classes}; restore the data it was trained on")
+    results = evaluate(gan, splits, metrics=metrics, samples=samples, seed=seed, device=dev,
+                       cache_dir=default_cache_dir(cfg) if cache_dir is None else cache_dir,
+                       inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
+    return _append(run, results, step=step, checkpoint=checkpoint)
+
+
+def in_training(gan: GAN, splits: Splits, cfg: Config, run_dir: Path, step: int) -> dict[str, float]:
+    """Evaluation during training (every cfg.eval.every epochs): cfg.eval.metrics on cfg.eval.samples
+    images, lines appended with checkpoint "training"; returns {metric: headline number}. Leaves the
+    trainer's RNG state and G's train/eval mode as they were; latents are seeded with 0 at every call,
+    so successive evaluations see the same z."""
+    device = next(gan.parameters()).device
+    results = evaluate(gan, splits, metrics=cfg.eval.metrics, samples=cfg.eval.samples, seed=0, device=device,
+                       cache_dir=default_cache_dir(cfg))
+    _append(Path(run_dir), results, step=step, checkpoint="training")
+    return {name: headline(name, r) for name, r in results.items()}
+
+
+def _append(run: Path, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str) -> list[dict[str, Any]]:
+    records = [{"metric": name, "step": step, "checkpoint": checkpoint, **r} for name, r in results.items()]
+    for rec in records:
+        rf.append_jsonl(run / EVAL_FILE, rec)
+    return records

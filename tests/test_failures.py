@@ -1,0 +1,219 @@
+"""Failures during a run: a NaN loss, a full disk while writing a checkpoint or a sample, two runs
+pointed at the same output folder, a torn last line in metrics.jsonl. Nothing already written is lost,
+and the command says what happened in one line."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from gan_bench import run_folder as rf
+from gan_bench.cli import main
+from gan_bench.train.batches import BatchSource
+from conftest import cli, cli_env, tiny_overrides, write_npz
+
+RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
+
+
+def _config(tmp: Path, **train_over) -> str:
+    npz = write_npz(tmp / "tiny.npz")  # 33 training images, batch 8: 4 steps per epoch
+    path = tmp / "t.yaml"
+    path.write_text(yaml.safe_dump(tiny_overrides(npz, **train_over)))
+    return str(path)
+
+
+def _run_folder(out: Path) -> Path:
+    (run,) = (out / "t").iterdir()
+    return run
+
+
+def _records(run: Path) -> list[tuple]:
+    return [tuple(r[k] for k in RECORD) for r in rf.read_jsonl(run / "metrics.jsonl")]
+
+
+def _temp_files(run: Path) -> list[Path]:
+    return [p for p in run.rglob(".*") if ".tmp-" in p.name or ".part-" in p.name]
+
+
+def _finite_checkpoint(run: Path) -> dict:
+    ckpt = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    for part in ("G", "D"):
+        assert all(torch.isfinite(t).all() for t in ckpt[part].values() if t.is_floating_point())
+    return ckpt
+
+
+def _one_line(err: str, start: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(start) and "Traceback" not in err, err
+    return lines[0]
+
+
+# ---- NaN / Inf ------------------------------------------------------------------------------
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    cfg = _config(tmp_path, epochs=3, log_every=1, checkpoint_every=2)
+    real_batch, calls = BatchSource.batch, []
+
+    def poisoned(self, epoch, i):  # the 6th batch is NaN, as a corrupt input pipeline would give
+        x, y = real_batch(self, epoch, i)
+        calls.append(1)
+        return (x * float("nan") if len(calls) == 6 else x), y
+
+    monkeypatch.setattr(BatchSource, "batch", poisoned)
+    status = main(["run", cfg, "--out", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert status == 1
+    line = _one_line(err, "gan-bench: failed: ")
+    assert "non-finite loss at step 6" in line and "last good checkpoint" in line
+    run = _run_folder(tmp_path / "res")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and "non-finite loss at step 6" in summary["reason"]
+    assert summary["steps"] == 6
+    assert _finite_checkpoint(run)["step"] == 4  # checkpoints at 2 and 4; step 6 is never saved
+    recs = _records(run)
+    assert [r[0] for r in recs] == [1, 2, 3, 4, 5]  # the NaN record is not written
+    assert not _temp_files(run)
+
+
+def test_nan_at_the_first_step_fails_without_a_checkpoint(tmp_path, capsys):
+    cfg = _config(tmp_path, log_every=1, checkpoint_every=1, lr_d=1e30, lr_g=1e30)
+    status = main(["run", cfg, "--out", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert status == 1
+    _one_line(err, "gan-bench: failed: ")
+    run = _run_folder(tmp_path / "res")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and "non-finite" in summary["reason"]
+    # nothing non-finite was ever checkpointed; a later --resume says there is no checkpoint
+    ckpt = run / "checkpoints" / "last.pt"
+    assert not ckpt.exists() or _finite_checkpoint(run)
+
+
+def test_failure_before_any_checkpoint_does_not_claim_one(tmp_path, capsys):
+    cfg = _config(tmp_path, log_every=1, checkpoint_every=1, lr_d=1e30, lr_g=1e30)
+    assert main(["run", cfg, "--out", str(tmp_path / "res")]) == 1
+    assert not (_run_folder(tmp_path / "res") / "checkpoints" / "last.pt").exists()
+    assert "last good checkpoint is kept" not in capsys.readouterr().err
+
+
+# ---- a full disk ----------------------------------------------------------------------------
+
+def _no_space(*_a, **_k):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _reference(tmp: Path, cfg: str) -> list[tuple]:
+    assert main(["run", cfg, "--out", str(tmp / "full")]) == 0
+    return _records(_run_folder(tmp / "full"))
+
+
+def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, capsys):
+    cfg = _config(tmp_path, log_every=1, checkpoint_every=3)  # checkpoints at 3, 4 (epoch end), 6, 8
+    full = _reference(tmp_path, cfg)
+    real_save, saves = torch.save, []
+
+    def save_until_full(obj, f, *a, **k):
+        saves.append(1)
+        if len(saves) == 2:  # half a checkpoint reaches the disk, then it is full
+            f.write(b"PK\x03\x04 half a checkpoint")
+            _no_space()
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", save_until_full)
+    capsys.readouterr()
+    status = main(["run", cfg, "--out", str(tmp_path / "res")])
+    line = _one_line(capsys.readouterr().err, "gan-bench: error: ")
+    assert status == 2
+    assert "could not write checkpoint" in line and "No space left on device" in line
+    assert "previous checkpoint is intact" in line and "--resume" in line
+    run = _run_folder(tmp_path / "res")
+    assert _finite_checkpoint(run)["step"] == 3
+    assert not _temp_files(run)
+
+    monkeypatch.setattr(torch, "save", real_save)  # space freed: the run resumes and ends as if never stopped
+    assert main(["run", "--resume", str(run)]) == 0
+    assert _records(run) == full
+
+
+def test_full_disk_while_writing_a_sample_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
+    cfg = _config(tmp_path, log_every=1, checkpoint_every=3)  # sample at step 4 comes before its checkpoint
+    real_save = Image.Image.save
+
+    def save_until_full(self, fp, *a, **k):
+        Path(fp).write_bytes(b"\x89PNG half an image")
+        _no_space()
+
+    monkeypatch.setattr(Image.Image, "save", save_until_full)
+    status = main(["run", cfg, "--out", str(tmp_path / "res")])
+    line = _one_line(capsys.readouterr().err, "gan-bench: error: ")
+    assert status == 2
+    assert "epoch_0001.png" in line and "No space left on device" in line and "intact" in line and "--resume" in line
+    run = _run_folder(tmp_path / "res")
+    assert _finite_checkpoint(run)["step"] == 3
+    assert not (run / "samples" / "epoch_0001.png").exists() and not _temp_files(run)
+
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    assert main(["run", "--resume", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+    assert len(rf.snapshot_paths(run)) == 2
+
+
+def test_full_disk_while_appending_a_record_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.jsonl"
+    rf.append_jsonl(path, {"step": 1})
+    monkeypatch.setattr("builtins.open", _no_space)
+    with pytest.raises(rf.GanBenchError, match="could not write .*metrics.jsonl.*No space left"):
+        rf.append_jsonl(path, {"step": 2})
+
+
+# ---- torn records ---------------------------------------------------------------------------
+
+def test_a_torn_last_line_never_breaks_the_readers(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    for s in (1, 2, 3):
+        rf.append_jsonl(path, {"step": s, "loss_d": 0.5})
+    line = json.dumps({"step": 4, "loss_d": 0.25})
+    with open(path, "a") as f:
+        f.write(line[: len(line) // 2])  # kill -9 or a full disk in the middle of a line
+    assert [r["step"] for r in rf.read_jsonl(path)] == [1, 2, 3]
+    rf.truncate_jsonl(path, max_step=2)  # what --resume does: complete records up to the checkpoint
+    assert path.read_text().splitlines() == [json.dumps({"step": s, "loss_d": 0.5}) for s in (1, 2)]
+
+
+# ---- two runs, one output folder ------------------------------------------------------------
+
+def test_concurrent_run_folders_are_distinct(tmp_path):
+    got, barrier = [], threading.Barrier(16)
+
+    def make():
+        barrier.wait()  # all in the same second, as in a suite starting runs in parallel
+        got.append(rf.new_run_dir(tmp_path, "same"))
+
+    threads = [threading.Thread(target=make) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 16 and len(set(got)) == 16 and all(p.is_dir() for p in got)
+
+
+def test_two_commands_into_one_output_folder_write_two_run_folders(tmp_path):
+    cfg = _config(tmp_path, max_steps=2)
+    procs = [subprocess.Popen(cli("run", cfg, "--out", str(tmp_path / "res")), env=cli_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    runs = sorted((tmp_path / "res" / "t").iterdir())
+    assert len(runs) == 2
+    assert sorted(o.strip().removeprefix("run finished: ") for o, _ in outs) == [str(r) for r in runs]
+    for run in runs:
+        assert json.loads((run / "summary.json").read_text())["steps"] == 2
+        assert [r[0] for r in _records(run)] == [2]  # each folder holds one run's records, not both

@@ -1,0 +1,127 @@
+"""The step of train() as one function (gan_bench.train.fast.gan_step) and the CUDA levers.
+
+gan_step must be the trainer's step exactly: one step of it from the trainer's seed, batch and
+stabiliser settings gives bit for bit the weights train() checkpoints after one step. The levers
+are all off on a CPU; forced on (bf16, channels_last) they give the same step to bf16 precision.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_bench.config import ModelConfig, build_config
+from gan_bench.data import load_data
+from gan_bench.data.base import DataSpec
+from gan_bench.models import build_model
+from gan_bench.run_folder import read_jsonl
+from gan_bench.train.batches import BatchSource
+from gan_bench.train.checkpoint import load_checkpoint
+from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step
+from gan_bench.train.loop import train
+from conftest import tiny_overrides
+
+STABILISERS = {"instance_noise": 0.1, "real_label_range": [0.8, 1.0], "label_flip": 0.2}
+
+
+@pytest.mark.parametrize("model", ["cdcgan", "classdcgan", "mlpgan"])
+def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: str):
+    cfg = build_config([tiny_overrides(tiny_npz, model, max_steps=1, **STABILISERS), {"out": str(tmp_path)}],
+                       name="t")
+    run = train(cfg)
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
+    (rec,) = read_jsonl(run / "metrics.jsonl")
+
+    # the trainer's set-up, in its order of random draws, then gan_step instead of the loop body
+    torch.manual_seed(cfg.train.seed)
+    data = load_data(cfg.data)
+    gan = build_model(cfg.model, data.spec)
+    opt_g = torch.optim.Adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=tuple(cfg.train.betas))
+    opt_d = torch.optim.Adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=tuple(cfg.train.betas))
+    source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                         per_class=gan.per_class, device=torch.device("cpu"))
+    x, y = source.batch(0, 0)
+    gan.train()
+    out = gan_step(gan, opt_d, opt_g, x, y, sigma=cfg.train.instance_noise,
+                   real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip)
+
+    for part, saved in ((gan.G, ckpt["G"]), (gan.D, ckpt["D"])):
+        mine = part.state_dict()
+        assert mine.keys() == saved.keys()
+        assert all(torch.equal(mine[k], saved[k]) for k in mine), "gan_step drifted from loop.py's step"
+    pairs = gan.num_classes if gan.per_class else 1
+    assert out.loss_d.item() / pairs == rec["loss_d"] and out.loss_g.item() / pairs == rec["loss_g"]
+    assert torch.sigmoid(out.d_real).mean().item() == rec["d_x"]
+
+
+def test_levers_are_all_off_on_cpu():
+    lv = Levers.for_device(torch.device("cpu"), compile=True)
+    assert lv == Levers() and lv.amp_dtype is None
+    assert not any(getattr(lv, f) for f in ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile",
+                                            "async_log"))
+    on = Levers.for_device(torch.device("cuda"), compile=True)
+    assert on.channels_last and on.bf16 and on.fused_adam and on.compile and not on.without("bf16").bf16
+    gan = build_model(ModelConfig(name="convdcgan", width=4, nz=8), DataSpec("s", 28, 1, 0, []))
+    before = copy.deepcopy(gan.state_dict())
+    apply_levers(gan, lv)
+    assert all(p.is_contiguous() for p in gan.parameters())  # no channels_last on a CPU
+    assert all(torch.equal(v, before[k]) for k, v in gan.state_dict().items())
+    assert not adam(gan.G.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=lv).defaults.get("fused")
+    x = torch.randn(2, 1, 28, 28)
+    assert lv.input(x) is x
+
+
+def test_bf16_channels_last_step_matches_fp32():
+    spec = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
+    torch.manual_seed(0)
+    base = build_model(ModelConfig(name="cdcgan", width=8, nz=16), spec)
+    x = torch.rand(12, 1, 28, 28) * 2 - 1
+    y = torch.arange(3).repeat(4)
+    outs, weights = [], []
+    for lv in (Levers(), Levers(channels_last=True, bf16=True)):
+        gan = apply_levers(copy.deepcopy(base), lv)
+        opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+        opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+        torch.manual_seed(1)
+        out = gan_step(gan, opt_d, opt_g, lv.input(x), y, amp_dtype=lv.amp_dtype)
+        assert out.loss_d.dtype == torch.float32 and torch.isfinite(out.loss_d)  # losses stay fp32
+        outs.append(out)
+        weights.append(torch.cat([p.detach().flatten() for p in gan.parameters()]))
+    assert abs(outs[0].loss_d.item() - outs[1].loss_d.item()) < 0.05
+    assert abs(outs[0].loss_g.item() - outs[1].loss_g.item()) < 0.05
+    initial = torch.cat([p.detach().flatten() for p in base.parameters()])
+    step32, step16 = weights[0] - initial, weights[1] - initial
+    # Adam moves every weight by about lr; the bf16 step moves them the same way
+    assert torch.nn.functional.cosine_similarity(step32, step16, dim=0) > 0.9
+
+
+def test_async_scalars_keep_order_and_values():
+    log = AsyncScalars(torch.device("cpu"))
+    a, b = torch.tensor(0.25), torch.tensor([1.5])
+    log.push({"step": 1}, loss_d=a, loss_g=b)
+    log.push({"step": 2}, loss_d=a * 2, loss_g=b * 2)
+    assert log.ready(wait=True) == [{"step": 1, "loss_d": 0.25, "loss_g": 1.5},
+                                    {"step": 2, "loss_d": 0.5, "loss_g": 3.0}]
+    assert log.ready() == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("model", ["cdcgan", "classdcgan"])
+def test_cuda_step_never_waits_for_the_device(model: str):
+    device = torch.device("cuda")
+    spec = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
+    lv = Levers.for_device(device)
+    gan = apply_levers(build_model(ModelConfig(name=model, width=8, nz=16), spec).to(device), lv)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+    x = lv.input(torch.rand(12, 1, 28, 28, device=device) * 2 - 1)
+    y = torch.arange(3, device=device).repeat(4)
+    gan_step(gan, opt_d, opt_g, x, y, amp_dtype=lv.amp_dtype)  # first step: lazy state allocation
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        out = gan_step(gan, opt_d, opt_g, x, y, amp_dtype=lv.amp_dtype)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(out.loss_d).item()
