@@ -138,6 +138,9 @@ def test_jobs_two_runs_child_processes(tmp_path: Path, suite_file: Path):
     for name in ("tiny_cdcgan", "tiny_convdcgan"):
         assert json.loads((out / name / "seed3" / "summary.json").read_text())["status"] == "completed"
         assert (out / name / "seed3.log").exists()
+    # no evaluated metric: the final pivot falls back to throughput
+    S.write_reports(out, title="t", metric=None, eval_metrics=["fd"], say=lines.append)
+    assert (out / "report" / "pivot_img_per_sec.md").exists() and "pivot of img_per_sec" in lines[-2]
 
 
 def test_cli_dry_run_and_errors(suite_file: Path, tmp_path: Path, capsys):
