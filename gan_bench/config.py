@@ -67,6 +67,10 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = _f(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
+    # CUDA speed levers (bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous
+    # logging; train/fast.py). They change nothing on a CPU. compile adds torch.compile of G and D.
+    fast: bool = True
+    compile: bool = False
     # The seeds' stabilisers.
     instance_noise: float = _f(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
     instance_noise_steps: int = _f(0, lo=0)     # linear decay of sigma to zero over this many steps

@@ -125,3 +125,25 @@ def test_cuda_step_never_waits_for_the_device(model: str):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(out.loss_d).item()
+
+
+def test_resumed_optimiser_state_takes_the_parameters_layout():
+    """A checkpoint written contiguous (CPU) and resumed channels_last (CUDA), or the reverse: the Adam
+    moments must follow their parameter's layout, value for value."""
+    conv = torch.nn.Conv2d(3, 4, 3)
+    opt = torch.optim.Adam(conv.parameters(), lr=1e-3)
+    conv(torch.randn(2, 3, 8, 8)).sum().backward()
+    opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    conv.to(memory_format=torch.channels_last)  # what apply_levers does on CUDA
+    opt2 = torch.optim.Adam(conv.parameters(), lr=1e-3)
+    opt2.load_state_dict(saved)
+    w = conv.weight
+    assert opt2.state[w]["exp_avg"].stride() != w.stride()  # the mismatch this guards against
+    from gan_bench.train.fast import match_state_layout
+
+    match_state_layout(opt2)
+    for key in ("exp_avg", "exp_avg_sq"):
+        moved = opt2.state[w][key]
+        assert moved.stride() == w.stride()
+        assert torch.equal(moved, saved["state"][0][key])

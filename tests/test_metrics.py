@@ -26,6 +26,16 @@ from gan_bench.models.base import GAN
 
 # ---- fixtures: shapes, its evaluation network, generators made of real images ------------------
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on the shared 2-core machine, spinning worker threads slow these CPU-bound
+    tests several times over whenever other jobs run."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def splits() -> Splits:
     # 240 train / 160 test images per class: the test split has >= 128 (the feature width) per class

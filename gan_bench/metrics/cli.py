@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = csub.add_parser("train", help="train (or load from cache) a data set's evaluation network")
     t.add_argument("--dataset", help="data set name (data.name), e.g. quickdraw, mnist, shapes")
     t.add_argument("--config", type=Path, help="a run config whose data section to use")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. data.path=x.npz")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key, e.g. data.path=x.npz")
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--device", default="auto")
     t.add_argument("--cache-dir", type=Path, help="default: <data.root>/.eval_nets")
@@ -86,9 +87,10 @@ def print_table(records: list[dict[str, Any]]) -> None:
         print(f"{r['metric']:14s} {_fmt(headline(r['metric'], r)):>10s}  {rest}")
     r = records[0]
     clf = next((x for x in records if "classifier" in x), None)
+    n = next((x["samples"] for x in records if "samples" in x), None)
     net = (f"; evaluation network {clf['classifier']} (test accuracy {clf['classifier_test_acc']:.2%})"
            if clf else "")
-    print(f"step {r['step']} ({r['checkpoint']}), {r['samples']} generated images{net}")
+    print(f"step {r['step']} ({r['checkpoint']})" + (f", {n} generated images" if n else "") + net)
 
 
 def cmd_classifier_train(a: argparse.Namespace) -> int:

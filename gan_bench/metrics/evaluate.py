@@ -74,7 +74,8 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
                     raise ConfigError(str(e)) from None
                 log(f"{name} skipped: {e}")
                 continue
-            record: dict[str, Any] = {"samples": len(ctx.fake)}
+            # (augment generates its own images: it never asks for the shared ones)
+            record: dict[str, Any] = {"samples": len(ctx.fake)} if "fake" in vars(ctx) else {}
             if entry.meta["kind"] in ("domain", "retrain"):
                 record.update(classifier=ctx.classifier.fingerprint, classifier_test_acc=ctx.classifier.test_acc)
             results[name] = {**record, **numbers}

@@ -127,6 +127,16 @@ def adam(params: Iterable[torch.nn.Parameter], *, lr: float, betas: Sequence[flo
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kw)
 
 
+def match_state_layout(opt: torch.optim.Optimizer) -> None:
+    """Give loaded optimiser state its parameter's memory layout (a checkpoint saved contiguous and
+    resumed channels_last, or the reverse): fused and foreach kernels walk the raw storage, so moments
+    in another layout than their parameter would be updated element-misaligned."""
+    for p, state in opt.state.items():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 class AsyncScalars:
     """Logged scalars without a host synchronisation in the loop.
 

@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gan_bench import run_folder as rf
 from gan_bench.config import Config, build_config
@@ -22,8 +21,13 @@ from gan_bench.data import load_data
 from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.train.batches import BatchSource
+from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step, match_state_layout
 from gan_bench.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gan_bench.train.watch import Watch
+
+
+# one metrics.jsonl line, in this order
+RECORD_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "sigma", "sec_per_step", "img_per_sec")
 
 
 class TrainingFailed(Exception):
@@ -77,8 +81,11 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     device = pick_device(cfg.train.device)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec).to(device)
-    opt_g = torch.optim.Adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=tuple(cfg.train.betas))
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=tuple(cfg.train.betas))
+    # CUDA levers (bf16, channels_last, fused Adam, ...); on a CPU every lever is off (fast.py)
+    levers = Levers.for_device(device, compile=cfg.train.compile) if cfg.train.fast else Levers()
+    apply_levers(gan, levers)  # in place: parameters, and state-dict keys, stay the same
+    opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=levers)
+    opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=levers)
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
                          per_class=gan.per_class, device=device)
     total = source.steps_per_epoch * cfg.train.epochs
@@ -89,6 +96,7 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
         gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
+        match_state_layout(opt_g), match_state_layout(opt_d)
         step, prior_time, best[0] = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
         set_rng_state(ckpt["rng"])
         rf.remove_stale_temp_files(run)
@@ -128,6 +136,26 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
             shutil.copyfile(run / "checkpoints" / "last.pt", run / "checkpoints" / ".best.pt.tmp")
             os.replace(run / "checkpoints" / ".best.pt.tmp", run / "checkpoints" / "best.pt")
 
+    scalars = AsyncScalars(device if levers.async_log else torch.device("cpu"))
+    failure: list[str] = []
+
+    def flush(wait: bool = False) -> bool:
+        """Write the records whose values reached the host; False on a non-finite loss."""
+        for rec in scalars.ready(wait=wait):
+            rec["loss_d"], rec["loss_g"] = rec["loss_d"] / per_pair, rec["loss_g"] / per_pair
+            if not (math.isfinite(rec["loss_d"]) and math.isfinite(rec["loss_g"])):
+                failure.append(f"non-finite loss at step {rec['step']} (loss_d={rec['loss_d']}, loss_g={rec['loss_g']})")
+                return False
+            rec = {k: rec[k] for k in RECORD_KEYS}
+            rf.append_jsonl(run / "metrics.jsonl", rec)
+            watch.record(rec, bar.write)
+            bar.set_postfix(epoch=rec["epoch"], D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
+                            img_s=f"{rec['img_per_sec'] or 0:.0f}")
+            if tb is not None:
+                for k in ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec"):
+                    tb.add_scalar(k, rec[k] or 0.0, rec["step"])
+        return True
+
     t_start = time.perf_counter()
     train_time = lambda: prior_time + time.perf_counter() - t_start  # noqa: E731
 
@@ -142,57 +170,32 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         while step < total:
             epoch, i = divmod(step, source.steps_per_epoch)
             x, y = source.batch(epoch, i)
-            b = len(x)
+            b = len(x)  # images per step (b * K for per-class pairs)
             sigma = _sigma(cfg, step)
-            # ---- D step: real -> smoothed targets, fake -> 0, optional flips ----------------
-            z = torch.randn(b, gan.nz, device=device)
-            fake = gan.G(z, y)
-            t_real = torch.empty(b, device=device).uniform_(*cfg.train.real_label_range)
-            t_fake = torch.zeros(b, device=device)
-            if cfg.train.label_flip > 0:
-                flip = torch.rand(b, device=device) < cfg.train.label_flip
-                t_real, t_fake = torch.where(flip, 1 - t_real, t_real), torch.where(flip, 1 - t_fake, t_fake)
-            d_real = gan.D(_noisy(x, sigma), y)
-            d_fake = gan.D(_noisy(fake.detach(), sigma), y)
-            # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
-            loss_d = (F.binary_cross_entropy_with_logits(d_real, t_real)
-                      + F.binary_cross_entropy_with_logits(d_fake, t_fake)) * per_pair
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # ---- G step: non-saturating loss --------------------------------------------------
-            d_gen = gan.D(_noisy(fake, sigma), y)
-            loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen)) * per_pair
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
+            out = gan_step(gan, opt_d, opt_g, levers.input(x), y, sigma=sigma,
+                           real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
+                           amp_dtype=levers.amp_dtype)
             step += 1
             bar.update(1)
-            # ---- records --------------------------------------------------------------------
+            # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
             if step % cfg.train.log_every == 0 or step == total:
                 now = time.perf_counter()
                 dt = (now - last_log_t) / max(1, step - last_log_step)
-                rec = {"step": step, "epoch": epoch + 1, "loss_d": loss_d.item() / per_pair,
-                       "loss_g": loss_g.item() / per_pair, "d_x": torch.sigmoid(d_real).mean().item(),
-                       "d_g_z": torch.sigmoid(d_fake).mean().item(), "sigma": sigma,
-                       "sec_per_step": dt, "img_per_sec": b / dt if dt > 0 else None}
                 last_log_t, last_log_step = now, step
-                if not (math.isfinite(rec["loss_d"]) and math.isfinite(rec["loss_g"])):
-                    status, reason = "failed", f"non-finite loss at step {step} (loss_d={rec['loss_d']}, loss_g={rec['loss_g']})"
-                    break
-                rf.append_jsonl(run / "metrics.jsonl", rec)
-                watch.record(rec, bar.write)
-                bar.set_postfix(epoch=epoch + 1, D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
-                                img_s=f"{rec['img_per_sec'] or 0:.0f}")
-                if tb is not None:
-                    for k in ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec"):
-                        tb.add_scalar(k, rec[k] or 0.0, step)
+                scalars.push({"step": step, "epoch": epoch + 1, "sigma": sigma, "sec_per_step": dt,
+                              "img_per_sec": b / dt if dt > 0 else None},
+                             loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
+                             d_g_z=torch.sigmoid(out.d_fake).mean())
+            if not flush():
+                break
             end_of_epoch = step % source.steps_per_epoch == 0 or step == total
             if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or step == total):
                 snapshot(epoch + 1)
             if end_of_epoch and cfg.eval.every and ((epoch + 1) % cfg.eval.every == 0 or step == total):
                 evaluate(epoch + 1)
             if end_of_epoch or step % cfg.train.checkpoint_every == 0 or stop:
+                if not flush(wait=True):  # records up to the checkpoint are on disk before it is
+                    break
                 if not all(torch.isfinite(p).all() for p in gan.parameters()):
                     status, reason = "failed", f"non-finite weights at step {step}"
                     break
@@ -206,6 +209,10 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         raise
     finally:
         bar.close()
+    if failure:
+        status, reason = "failed", failure[0]
+    elif status != "failed" and not flush(wait=True):
+        status, reason = "failed", failure[0]
     # ---- finish: GIFs, plot, summary --------------------------------------------------------
     records = rf.read_jsonl(run / "metrics.jsonl")
     rf.write_gifs(run, classes, data.spec.resolution)
@@ -234,10 +241,6 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
 def _sigma(cfg: Config, step: int) -> float:
     s0, n = cfg.train.instance_noise, cfg.train.instance_noise_steps
     return s0 if n == 0 else s0 * max(0.0, 1.0 - step / n)
-
-
-def _noisy(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    return x + sigma * torch.randn_like(x) if sigma > 0 else x
 
 
 def _progress(cfg: Config, total: int, initial: int):
