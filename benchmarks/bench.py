@@ -303,6 +303,43 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"overhead = 1 - trainer / bare = {100 * c['overhead_vs_bare']:.1f}%"]
 
 
+def tables(report: dict[str, Any]) -> str:
+    """Markdown tables of one results JSON (the README's Results section is made of these)."""
+    m, c = report["machine"], report["compare"]
+    med, st = c["median_img_per_sec"], report["settings"]
+    reps = len(c["runs"]["trainer"])
+    lines = [f"**{m['device']}**, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+             f"{m['date'][:10]}; {st['model']} width {st['width']}, batch {st['batch_size']}, {st['steps']} "
+             f"per timed run, {reps} alternating repetitions, medians (every repetition is in the JSON).",
+             "", "| loop | images/s (median) | vs reference |", "| --- | ---: | ---: |"]
+    for name in ("reference", "trainer", "bare"):
+        lines.append(f"| {name} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
+    lines += ["", f"trainer / reference = **{c['ratio_trainer_to_reference']:.3f}** (target >= 1); overhead = "
+              f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %).", "",
+              "| batch size | images/s (bare step) | ms per step |", "| ---: | ---: | ---: |"]
+    lines += [f"| {r['batch_size']} | {r['img_per_sec']:.1f} | {r['sec_per_step'] * 1e3:.0f} |"
+              for r in report["batch_sweep"]]
+    lines += ["", "| classDCGAN pairs K | ms per step | x one pair's step | x K one-pair steps |",
+              "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['K']} | {r['sec_per_step'] * 1e3:.0f} | {r['vs_one_pair']:.2f} | {r['vs_sequential']:.2f} |"
+              for r in report["class_sweep"]]
+    if report.get("levers"):
+        lines += ["", "| levers | images/s (bare step) |", "| --- | ---: |"]
+        lines += [f"| {r['levers']} | {r['img_per_sec']:.1f} |" for r in report["levers"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_readme_tables(paths: Sequence[Path], readme: Path = HERE / "README.md") -> None:
+    """Replace the block between the README's results markers with the tables of these JSON files."""
+    begin, end = "<!-- results: made by bench.py --tables -->", "<!-- /results -->"
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{readme}: no {begin} ... {end} block to fill")
+    body = "\n".join(tables(json.loads(Path(p).read_text())) for p in paths)
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + begin + "\n" + body + end + rest.split(end, 1)[1])
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(SHARED_QUICKDRAW), help="training .npz (default: shared Quick, Draw!)")
@@ -324,11 +361,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 steps, 1 repetition")
+    p.add_argument("--tables", type=Path, nargs="+", metavar="JSON",
+                   help="measure nothing: write these results files' tables into benchmarks/README.md")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parser().parse_args(argv)
+    if args.tables:
+        write_readme_tables(args.tables)
+        print(f"wrote the tables of {len(args.tables)} results file(s) into {HERE / 'README.md'}")
+        return HERE / "README.md"
     if args.quick:
         args.width, args.steps, args.reps, args.wait = 8, 3, 1, 0
         args.sweep_images, args.class_steps, args.lever_steps, args.batches = 256, 1, 3, [32, 128]

@@ -71,6 +71,9 @@ class TrainConfig:
     # logging; train/fast.py). They change nothing on a CPU. compile adds torch.compile of G and D.
     fast: bool = True
     compile: bool = False
+    # Under torchrun (train/distributed.py): BatchNorm statistics over the global batch of all
+    # processes rather than each process's shard; then the run computes what one process would.
+    sync_bn: bool = False
     # The seeds' stabilisers.
     instance_noise: float = _f(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
     instance_noise_steps: int = _f(0, lo=0)     # linear decay of sigma to zero over this many steps

@@ -18,6 +18,7 @@ built and checked before the first run starts, so a typo in the last run fails a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -27,7 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from gan_bench.config import Config, build_config, load_config, read_yaml
 from gan_bench.errors import ConfigError, GanBenchError
@@ -269,12 +270,18 @@ def _child(cfg: dict, job: tuple[str, str, str], ev: Optional[dict], threads: in
 
 
 def run_suite(suite: Suite, *, out: Path, quick: bool = False, jobs: int = 1, report: bool = True,
-              metric: Optional[str] = None, say: Callable[[str], None] = print) -> dict[str, int]:
-    """Run every job of the suite (jobs > 1: that many child processes at once), then write
-    <out>/report/ (tables, plots) and <out>/report/gallery/index.html. Returns counts per outcome.
+              metric: Optional[str] = None, gpus: Optional[list[str]] = None,
+              say: Callable[[str], None] = print) -> dict[str, int]:
+    """Run every job of the suite (jobs > 1: that many child processes at once; gpus, e.g. ["0", "1"]:
+    one child per GPU, each seeing only its GPU), then write <out>/report/ (tables, plots) and
+    <out>/report/gallery/index.html. Returns counts per outcome.
     A Ctrl-C / SIGTERM checkpoints the running jobs and raises train.loop.Interrupted."""
     if jobs < 1:
         raise GanBenchError(f"--jobs must be at least 1, got {jobs}")
+    if gpus is not None:
+        if jobs not in (1, len(gpus)):
+            raise GanBenchError(f"--gpus runs one job per GPU ({len(gpus)} at once); drop --jobs {jobs}")
+        gpus, jobs = visible_gpus(gpus), len(gpus)
     plan_ = plan(suite, out=out, quick=quick)
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = dict(suite.eval, samples=min(suite.eval["samples"], QUICK_EVAL_SAMPLES)) if quick and suite.eval else suite.eval
@@ -285,12 +292,12 @@ def run_suite(suite: Suite, *, out: Path, quick: bool = False, jobs: int = 1, re
             counts["skipped"] += 1
         else:
             todo.append(job)
-    if jobs == 1:
+    if jobs == 1 and gpus is None:
         for job in todo:
             say(f"--> {job.cfg.name} seed {job.cfg.train.seed}: {job.action}")
             counts[execute(job, ev, say=say)] += 1
     else:
-        for status in _parallel(todo, ev, jobs, say):
+        for status in _parallel(todo, ev, jobs, say, gpus=gpus):
             counts[status] += 1
     if report:
         write_reports(out, title=f"{suite.name}{' (quick)' if quick else ''}", metric=metric,
@@ -298,35 +305,80 @@ def run_suite(suite: Suite, *, out: Path, quick: bool = False, jobs: int = 1, re
     return counts
 
 
-def _parallel(todo: list[Job], ev: Optional[dict], jobs: int, say: Callable[[str], None]) -> list[str]:
+def parse_gpus(text: str) -> list[str]:
+    """`--gpus 0,1,2,3` -> ["0", "1", "2", "3"] (distinct GPU indices)."""
+    ids = [s.strip() for s in text.split(",")]
+    if not all(s.isdigit() for s in ids) or len(set(ids)) != len(ids):
+        raise GanBenchError(f"--gpus {text!r}: expected distinct GPU indices separated by commas, e.g. 0,1,2,3")
+    return ids
+
+
+def visible_gpus(gpus: list[str]) -> list[str]:
+    """--gpus indices as the children's CUDA_VISIBLE_DEVICES, checked against the GPUs this process
+    sees (and mapped through its own CUDA_VISIBLE_DEVICES, which numbers them from 0 too)."""
+    import torch
+
+    n = torch.cuda.device_count()
+    if n == 0:
+        raise GanBenchError("--gpus: no CUDA GPU is visible here; on a CPU run several runs at once with --jobs N")
+    missing = [g for g in gpus if int(g) >= n]
+    if missing:
+        raise GanBenchError(f"--gpus: there is no GPU {missing[0]}; this machine shows {n} (0 to {n - 1})")
+    mine = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [mine.split(",")[int(g)].strip() for g in gpus] if mine else list(gpus)
+
+
+@contextlib.contextmanager
+def _only_gpu(gpu: Optional[str]) -> Iterator[None]:
+    """A spawned child starts with this environment: with gpu, it sees that one GPU (as cuda:0)."""
+    if gpu is None:
+        yield
+        return
+    old = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["CUDA_VISIBLE_DEVICES"]
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = old
+
+
+def _parallel(todo: list[Job], ev: Optional[dict], jobs: int, say: Callable[[str], None], *,
+              gpus: Optional[list[str]] = None, target: Callable[..., None] = _child) -> list[str]:
     from gan_bench.train.loop import Interrupted
 
     ctx = mp.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    running: dict[int, tuple[Any, Job]] = {}  # process sentinel -> (process, job)
+    free: list[Optional[str]] = list(gpus) if gpus else [None] * jobs  # one slot per job at once (a GPU each)
+    running: dict[int, tuple[Any, Job, Optional[str]]] = {}  # process sentinel -> (process, job, its GPU)
     results: list[str] = []
     queue = list(todo)
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         while queue or running:
-            while queue and len(running) < jobs:
-                job = queue.pop(0)
-                p = ctx.Process(target=_child, args=(job.cfg.to_dict(), (str(job.run_dir), job.action, job.note),
+            while queue and free:
+                job, gpu = queue.pop(0), free.pop(0)
+                p = ctx.Process(target=target, args=(job.cfg.to_dict(), (str(job.run_dir), job.action, job.note),
                                                      ev, threads))
-                p.start()
-                running[p.sentinel] = (p, job)
-                say(f"--> started {job.cfg.name} seed {job.cfg.train.seed} (pid {p.pid}, log {job.run_dir}.log)")
+                with _only_gpu(gpu):
+                    p.start()
+                running[p.sentinel] = (p, job, gpu)
+                say(f"--> started {job.cfg.name} seed {job.cfg.train.seed} (pid {p.pid}"
+                    + (f", GPU {gpu}" if gpu is not None else "") + f", log {job.run_dir}.log)")
             for sentinel in wait(list(running)):
-                p, job = running.pop(sentinel)
+                p, job, gpu = running.pop(sentinel)
+                free.append(gpu)
                 p.join()
                 status = EXIT_STATUS.get(p.exitcode, "failed")
                 say(f"<-- {job.cfg.name} seed {job.cfg.train.seed}: {status}"
                     + ("" if p.exitcode == 0 else f" (exit {p.exitcode}; see {job.run_dir}.log)"))
                 results.append(status)
     except KeyboardInterrupt:
-        for p, _ in running.values():   # train() checkpoints on SIGTERM, then the child exits
+        for p, _, _ in running.values():   # train() checkpoints on SIGTERM, then the child exits
             p.terminate()
-        for p, _ in running.values():
+        for p, _, _ in running.values():
             p.join()
         raise Interrupted(signal.SIGINT, todo[0].run_dir) from None
     finally:

@@ -37,6 +37,19 @@ def tiny_overrides(npz: Path, model: str = "cdcgan", **train) -> dict:
             "train": t}
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a CPU-heavy test module: on a 2-core machine shared with other jobs,
+    spinning worker threads slow such tests several times over. Use with
+    `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def tiny_npz(tmp_path: Path) -> Path:
     return write_npz(tmp_path / "tiny.npz")

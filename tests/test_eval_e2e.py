@@ -6,21 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.run_folder import read_jsonl
 from gan_bench.train.loop import train
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine, spinning worker threads slow these CPU-bound
-    tests several times over whenever other jobs run."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 DATA = {"name": "shapes", "per_class": 100, "test_fraction": 0.2}  # 800 train, 200 test images

@@ -26,14 +26,7 @@ from gan_bench.models.base import GAN
 
 # ---- fixtures: shapes, its evaluation network, generators made of real images ------------------
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine, spinning worker threads slow these CPU-bound
-    tests several times over whenever other jobs run."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,11 @@
 Everything expensive (the evaluation network, generated images, features) is computed on first use
 and shared by all metrics of one evaluation, so asking for several metrics costs no more than the
 most expensive one and every metric sees the same generated images as when it is asked alone.
+
+Under torchrun every rank evaluates together: the images are generated and embedded in the chunks
+one process uses (CHUNK), rank r computing chunks r, r + W, ..., and every rank gathers them all
+(World.map_chunks). Each image and feature is thus computed exactly as one process computes it, and
+the metrics, computed by every rank from the gathered whole, are one process's numbers.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from gan_bench.errors import ConfigError
 from gan_bench.metrics import classifier as C
 from gan_bench.metrics.registry import NotApplicable
 from gan_bench.models.base import GAN
+from gan_bench.train.distributed import World
+
+CHUNK = 500  # images per forward pass of G and of the evaluation network (classifier.features' batch)
 
 
 def stderr_line(msg: str) -> None:
@@ -36,37 +44,49 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def generate_images(gan: GAN, *, per_class: int = 0, n: int = 0, seed: int, device: torch.device,
-                    classes: Optional[Sequence[int]] = None, batch: int = 500) -> ImageData:
+                    classes: Optional[Sequence[int]] = None, batch: int = CHUNK) -> ImageData:
     """Generated images as uint8 ImageData.
 
     Class-aware models: per_class images of each class in `classes` (default: all), labelled; the
     latents are drawn up front, so the images do not depend on `batch`. Per-class models always
     generate every class (their batches must hold all classes) and the unwanted ones are dropped.
-    Unconditional models: n unlabelled images.
+    Unconditional models: n unlabelled images. Under torchrun the batches are shared out among the
+    ranks and every rank returns all the images.
     """
     from gan_bench.train.loop import generate  # lazy: the trainer may import this module
 
     g = torch.Generator().manual_seed(seed)
     names = list(gan.spec.classes)
+    world = World.current()
     if not class_model(gan):
         z = torch.randn(n, gan.nz, generator=g)
-        x = [to_uint8(generate(gan, zb.to(device), None)) for zb in z.split(batch)]
+        x = world.map_chunks(lambda zb: to_uint8(generate(gan, zb.to(device), None)), list(z.split(batch)))
         return ImageData(torch.cat(x), None, names)
     k = gan.num_classes
     wanted = list(range(k)) if classes is None else list(classes)
     ks = list(range(k)) if gan.per_class else wanted
     z = torch.randn(len(ks), per_class, gan.nz, generator=g)  # (classes, per class, nz)
     m = max(1, batch // len(ks))
-    xs, ys = [], []
-    for j in range(0, per_class, m):
+
+    def chunk(j: int) -> tuple[torch.Tensor, torch.Tensor]:
         zb = z[:, j:j + m]                                   # (classes, b, nz), row-major by class
         yb = torch.tensor(ks).repeat_interleave(zb.shape[1])
         xb = to_uint8(generate(gan, zb.reshape(-1, gan.nz).to(device), yb.to(device)))
         keep = torch.isin(yb, torch.tensor(wanted))
-        xs.append(xb[keep]), ys.append(yb[keep])
+        return xb[keep], yb[keep]
+
+    xs, ys = zip(*world.map_chunks(chunk, list(range(0, per_class, m))))
     y = torch.cat(ys)
     order = torch.argsort(y, stable=True)  # class-major, so equal seeds give equal images per class
     return ImageData(torch.cat(xs)[order], y[order], names)
+
+
+def sharded(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """torch.cat of fn over x in chunks of CHUNK rows, the chunks shared out among torchrun ranks.
+    fn must not communicate (resolve lazy, collective things like ctx.classifier first): a rank may
+    get no chunk at all and would never join it."""
+    out = World.current().map_chunks(fn, list(x.split(CHUNK)))
+    return torch.cat(out) if out else fn(x)
 
 
 @dataclass
@@ -95,8 +115,10 @@ class EvalContext:
     @cached_property
     def classifier(self) -> C.Classifier:
         # The network's seed is fixed (not `seed`): every evaluation of a data set shares one network.
-        return C.train_classifier(self.splits, epochs=self.classifier_epochs, seed=C.Recipe.seed,
-                                  device=self.device, cache_dir=self.cache_dir, log=self.log)
+        # Under torchrun rank 0 trains (and caches) it first, then the other ranks load it.
+        return World.current().main_first(lambda: C.train_classifier(
+            self.splits, epochs=self.classifier_epochs, seed=C.Recipe.seed, device=self.device,
+            cache_dir=self.cache_dir, log=self.log))
 
     @cached_property
     def fake(self) -> ImageData:
@@ -110,15 +132,18 @@ class EvalContext:
     @cached_property
     def real_features(self) -> torch.Tensor:
         """(N_test, FEATURE_DIM): the reference set is the real test split."""
-        return C.features(self.classifier, self.splits.test.x)
+        clf = self.classifier  # every rank, before sharding: getting it may communicate, see sharded()
+        return sharded(lambda b: C.features(clf, b), self.splits.test.x)
 
     @cached_property
     def fake_features(self) -> torch.Tensor:
-        return C.features(self.classifier, self.fake.x)
+        clf, x = self.classifier, self.fake.x
+        return sharded(lambda b: C.features(clf, b), x)
 
     @cached_property
     def fake_predictions(self) -> torch.Tensor:
-        return C.predict(self.classifier, self.fake.x)
+        clf, x = self.classifier, self.fake.x
+        return sharded(lambda b: C.predict(clf, b), x)
 
     def need(self, metric: str, minimum: int, *, generated: int, real: int, what: str = "",
              split: str = "test") -> None:

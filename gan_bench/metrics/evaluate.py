@@ -18,6 +18,7 @@ from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.context import EvalContext, class_model, stderr_line
 from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
 from gan_bench.models.base import GAN
+from gan_bench.train.distributed import World
 
 EVAL_FILE = "eval.jsonl"
 DEFAULT_SAMPLES = 10_000
@@ -97,6 +98,7 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
     from gan_bench.data import load_data
     from gan_bench.sample import load_generator
     from gan_bench.train.checkpoint import load_checkpoint
+    from gan_bench.train.distributed import joined
     from gan_bench.train.loop import pick_device, resume_config
 
     run = Path(run_dir)
@@ -107,19 +109,21 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
     if checkpoint == "best" and not path.exists():
         raise GanBenchError(f"{run} has no checkpoints/best.pt (kept only when eval.every > 0 during "
                             f"training); use --checkpoint last")
-    dev = pick_device(device)
-    gan = load_generator(run, checkpoint=checkpoint, device=str(dev))
-    step = load_checkpoint(path, config_hash=cfg.hash())["step"]
-    splits = load_data(cfg.data)
-    spec = splits.spec
-    if (spec.resolution, spec.channels, spec.classes) != (gan.spec.resolution, gan.spec.channels, gan.spec.classes):
-        raise GanBenchError(f"{run} was trained on {gan.spec.resolution}px {gan.spec.channels}-channel images of "
-                            f"classes {gan.spec.classes}, but its data config now loads {spec.resolution}px "
-                            f"{spec.channels}-channel images of {spec.classes}; restore the data it was trained on")
-    results = evaluate(gan, splits, metrics=metrics, samples=samples, seed=seed, device=dev,
-                       cache_dir=default_cache_dir(cfg) if cache_dir is None else cache_dir,
-                       inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
-    return _append(run, results, step=step, checkpoint=checkpoint)
+    # under torchrun the ranks share the work out (context.py) and rank 0 writes
+    with joined(pick_device(device)) as (world, dev):
+        gan = load_generator(run, checkpoint=checkpoint, device=str(dev))
+        step = load_checkpoint(path, config_hash=cfg.hash())["step"]
+        splits = load_data(cfg.data)
+        spec = splits.spec
+        if (spec.resolution, spec.channels, spec.classes) != (gan.spec.resolution, gan.spec.channels,
+                                                              gan.spec.classes):
+            raise GanBenchError(f"{run} was trained on {gan.spec.resolution}px {gan.spec.channels}-channel images "
+                                f"of classes {gan.spec.classes}, but its data config now loads {spec.resolution}px "
+                                f"{spec.channels}-channel images of {spec.classes}; restore the data it was trained on")
+        results = evaluate(gan, splits, metrics=metrics, samples=samples, seed=seed, device=dev,
+                           cache_dir=default_cache_dir(cfg) if cache_dir is None else cache_dir,
+                           inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
+        return _append(run, results, step=step, checkpoint=checkpoint, write=world.is_main)
 
 
 def in_training(gan: GAN, splits: Splits, cfg: Config, run_dir: Path, step: int) -> dict[str, float]:
@@ -130,12 +134,13 @@ def in_training(gan: GAN, splits: Splits, cfg: Config, run_dir: Path, step: int)
     device = next(gan.parameters()).device
     results = evaluate(gan, splits, metrics=cfg.eval.metrics, samples=cfg.eval.samples, seed=0, device=device,
                        cache_dir=default_cache_dir(cfg))
-    _append(Path(run_dir), results, step=step, checkpoint="training")
+    _append(Path(run_dir), results, step=step, checkpoint="training", write=World.current().is_main)
     return {name: headline(name, r) for name, r in results.items()}
 
 
-def _append(run: Path, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str) -> list[dict[str, Any]]:
+def _append(run: Path, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
+            write: bool = True) -> list[dict[str, Any]]:
     records = [{"metric": name, "step": step, "checkpoint": checkpoint, **r} for name, r in results.items()]
-    for rec in records:
+    for rec in records if write else ():  # under torchrun only rank 0 writes
         rf.append_jsonl(run / EVAL_FILE, rec)
     return records

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("suite", help="run a suite of configs x seeds (resumable), then the tables and gallery")
     s.add_argument("suite", type=Path, help="suite YAML, e.g. configs/suites/paper.yaml (run from the repo root)")
     s.add_argument("--jobs", type=int, default=1, help="runs at once, one process each (default 1)")
+    s.add_argument("--gpus", help="spread the runs over these GPUs, one run per GPU at a time, e.g. 0,1,2,3")
     s.add_argument("--quick", action="store_true",
                    help="smoke budgets (a few steps, little data) into <out>-quick, minutes on a CPU")
     s.add_argument("--out", type=Path, help="results folder (default: the suite's `out`, or results/<name>)")
@@ -50,9 +51,10 @@ def cmd_gallery(a: argparse.Namespace) -> int:
 
 
 def cmd_suite(a: argparse.Namespace) -> int:
-    from gan_bench.suite import load_suite, plan, run_suite, suite_out
+    from gan_bench.suite import load_suite, parse_gpus, plan, run_suite, suite_out
     from gan_bench.train.loop import Interrupted
 
+    gpus = parse_gpus(a.gpus) if a.gpus is not None else None
     suite = load_suite(a.suite)
     out = suite_out(suite, quick=a.quick, out=a.out)
     if a.dry_run:
@@ -61,7 +63,8 @@ def cmd_suite(a: argparse.Namespace) -> int:
             print(f"[{n}/{len(jobs)}] {job.action:6s} {job.run_dir}" + (f"  ({job.note})" if job.note else ""))
         return 0
     try:
-        counts = run_suite(suite, out=out, quick=a.quick, jobs=a.jobs, report=not a.no_report, metric=a.metric)
+        counts = run_suite(suite, out=out, quick=a.quick, jobs=a.jobs, report=not a.no_report, metric=a.metric,
+                           gpus=gpus)
     except (Interrupted, KeyboardInterrupt) as e:
         print("gan-bench: suite interrupted; running jobs saved checkpoints. Rerun the same command to resume "
               "(finished runs are skipped).", file=sys.stderr)

@@ -1,13 +1,16 @@
 """Batches drawn on the training device from uint8 tensors held in memory (no DataLoader needed).
 
 Each epoch's order comes from a generator seeded by (seed, epoch[, class]), so a run resumed in the
-middle of an epoch draws exactly the batches an uninterrupted run would.
+middle of an epoch draws exactly the batches an uninterrupted run would. Under torchrun every rank
+computes the same order and takes its own rows of each global batch: the ranks' shards of an epoch
+are disjoint and together are the epoch of one process, whatever the number of processes.
 """
 from __future__ import annotations
 
 import torch
 
 from gan_bench.data.base import ImageData
+from gan_bench.errors import ConfigError
 
 
 def _perm(n: int, seed: int, *key: int) -> torch.Tensor:
@@ -17,9 +20,13 @@ def _perm(n: int, seed: int, *key: int) -> torch.Tensor:
 
 class BatchSource:
     """Mixed batches (any class), or per-class batches for one-pair-per-class models:
-    batch_size images of every class, laid out class-fastest (index i*K + k is class k)."""
+    batch_size images of every class, laid out class-fastest (index i*K + k is class k).
 
-    def __init__(self, data: ImageData, *, batch_size: int, seed: int, per_class: bool, device: torch.device):
+    batch_size is the global batch; rank of ranks (torchrun) gets rows rank*n .. (rank+1)*n - 1 of it,
+    n = batch / ranks, which for per-class batches is whole groups of K (one image of each class)."""
+
+    def __init__(self, data: ImageData, *, batch_size: int, seed: int, per_class: bool, device: torch.device,
+                 rank: int = 0, ranks: int = 1):
         self.x = data.x.to(device)  # (N, C, H, W) uint8 stays uint8 on the device
         self.y = None if data.y is None else data.y.to(device)
         self.seed, self.per_class, self.device = seed, per_class, device
@@ -31,6 +38,11 @@ class BatchSource:
         else:
             # drop the last partial batch: BatchNorm statistics of a tiny batch are noise
             self.steps_per_epoch = max(1, len(data) // self.batch_size)
+        if self.batch_size % ranks:
+            clipped = f" (the data set's {len(data)} images)" if self.batch_size < batch_size else ""
+            raise ConfigError(f"train.batch_size is the global batch ({self.batch_size}{clipped}) and must split "
+                              f"evenly among the {ranks} processes; use a multiple of {ranks}")
+        self.rank, self.ranks = rank, ranks
         self._cache: tuple[int, torch.Tensor] | None = None
 
     def _epoch_index(self, epoch: int) -> torch.Tensor:
@@ -48,9 +60,11 @@ class BatchSource:
         return self._cache[1]
 
     def batch(self, epoch: int, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Batch i of an epoch: images in [-1, 1] as float32 (B, C, H, W) and labels (B,)."""
+        """This rank's rows of batch i of an epoch: images in [-1, 1] as float32 (B, C, H, W), labels (B,)."""
         order = self._epoch_index(epoch)
         k = len(self.class_index) if self.per_class else 1
-        idx = order[i * self.batch_size * k:(i + 1) * self.batch_size * k]
+        idx = order[i * self.batch_size * k:(i + 1) * self.batch_size * k]  # the global batch
+        n = len(idx) // self.ranks
+        idx = idx[self.rank * n:(self.rank + 1) * n]
         x = self.x[idx].float().div_(127.5).sub_(1.0)
         return x, None if self.y is None else self.y[idx]

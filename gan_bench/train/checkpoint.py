@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -13,19 +13,26 @@ from gan_bench.errors import GanBenchError
 from gan_bench.run_folder import remove_stale_temp_files
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":  # the stream training drew from, whichever GPU it was
+        state["cuda_train"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) -> None:
+    """Restore rng_state(); the training stream goes to `device`, so rank 3 of a torchrun job (cuda:3)
+    continues the stream rank 0 saved from cuda:0."""
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_available():  # from a node with more GPUs: restore those this one has
+        for i, s in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+    if "cuda_train" in state and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_train"], device)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from gan_bench.config import Config, build_config
 from gan_bench.data import load_data
 from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
+from gan_bench.train import distributed
 from gan_bench.train.batches import BatchSource
 from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step, match_state_layout
 from gan_bench.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -75,10 +76,19 @@ def generate(gan: GAN, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tens
 
 
 def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path] = None) -> Path:
-    """Train one run. A new run folder is made under cfg.out unless resuming one. Returns the folder."""
+    """Train one run. A new run folder is made under cfg.out unless resuming one. Returns the folder.
+
+    Under torchrun every process calls this with the same arguments and trains a shard of each global
+    batch (train/distributed.py); rank 0 alone writes the run folder, whose path every rank returns.
+    """
+    with distributed.joined(pick_device(cfg.train.device)) as (world, device):
+        return _train(cfg, run_dir=run_dir, resume=resume, world=world, device=device)
+
+
+def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], world: distributed.World,
+           device: torch.device) -> Path:
     # ---- setup: data, model, optimisers, run folder ------------------------------------------
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
-    device = pick_device(cfg.train.device)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec).to(device)
     # CUDA levers (bf16, channels_last, fused Adam, ...); on a CPU every lever is off (fast.py)
@@ -87,43 +97,50 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=levers)
     opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=levers)
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
-                         per_class=gan.per_class, device=device)
+                         per_class=gan.per_class, device=device, rank=world.rank, ranks=world.size)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
     step, prior_time, best = 0, 0.0, [math.inf]  # best: the primary metric of best.pt (lower is better)
     if resume is not None:
-        run = Path(resume)
-        ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
+        run = Path(resume)  # rank 0 reads the checkpoint and hands it to the others
+        ckpt = world.on_main(lambda: load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash()))
         gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
         opt_g.load_state_dict(ckpt["opt_g"]), opt_d.load_state_dict(ckpt["opt_d"])
         match_state_layout(opt_g), match_state_layout(opt_d)
         step, prior_time, best[0] = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
-        set_rng_state(ckpt["rng"])
-        rf.remove_stale_temp_files(run)
-        for records in ("metrics.jsonl", "events.jsonl", "eval.jsonl"):  # what will be logged again
-            rf.truncate_jsonl(run / records, max_step=step)
+        set_rng_state(ckpt["rng"], device)
+        if world.is_main:
+            rf.remove_stale_temp_files(run)
+            for records in ("metrics.jsonl", "events.jsonl", "eval.jsonl"):  # what will be logged again
+                rf.truncate_jsonl(run / records, max_step=step)
     else:
-        run = run_dir or rf.new_run_dir(Path(cfg.out), cfg.name)
-        rf.atomic_write_text(run / "config.yaml", cfg.to_yaml())
+        run = world.on_main(lambda: _new_run(cfg, run_dir))  # every rank learns rank 0's folder
+    # G and D in DDP under torchrun; `gan` keeps the single-process modules the checkpoints hold
+    step_gan = distributed.data_parallel(gan, world, sync_bn=cfg.train.sync_bn)
     z_fix, y_fix, nrow = fixed_inputs(gan, cfg, device)
     classes = data.spec.classes if (gan.conditional or gan.per_class) else None
-    tb = _tensorboard(run) if cfg.train.tensorboard else None
+    tb = _tensorboard(run) if cfg.train.tensorboard and world.is_main else None
     watch = Watch(run)
     per_pair = gan.num_classes if gan.per_class else 1
 
     def checkpoint() -> None:
+        if not world.is_main:
+            return
         save_checkpoint(run / "checkpoints" / "last.pt", {
             "G": gan.G.state_dict(), "D": gan.D.state_dict(), "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(), "step": step, "rng": rng_state(), "config_hash": cfg.hash(),
+            "opt_d": opt_d.state_dict(), "step": step, "rng": rng_state(device), "config_hash": cfg.hash(),
             "config": cfg.to_dict(), "spec": vars(data.spec), "train_time": train_time(), "best": best[0]})
 
     def snapshot(epoch: int) -> None:
+        if not world.is_main:
+            return
         images = generate(gan, z_fix, y_fix)
         rf.save_png(run / "samples" / f"epoch_{epoch:04d}.png", rf.grid(images, nrow))
         watch.samples(step, images, bar.write)
 
     def evaluate(epoch: int) -> None:
-        """Every eval.every epochs: metrics on the current G; the best by eval.primary -> best.pt."""
+        """Every eval.every epochs: metrics on the current G; the best by eval.primary -> best.pt.
+        Every rank takes part (generation and features are sharded); rank 0 writes."""
         from gan_bench.metrics.evaluate import in_training
 
         # evaluation draws its own noise; fork_rng keeps the training trajectory (and resume) unchanged
@@ -132,6 +149,8 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         value = values.get(cfg.eval.primary)
         if value is not None and value < best[0]:
             best[0] = value
+            if not world.is_main:
+                return
             checkpoint()
             shutil.copyfile(run / "checkpoints" / "last.pt", run / "checkpoints" / ".best.pt.tmp")
             os.replace(run / "checkpoints" / ".best.pt.tmp", run / "checkpoints" / "best.pt")
@@ -146,6 +165,8 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
             if not (math.isfinite(rec["loss_d"]) and math.isfinite(rec["loss_g"])):
                 failure.append(f"non-finite loss at step {rec['step']} (loss_d={rec['loss_d']}, loss_g={rec['loss_g']})")
                 return False
+            if not world.is_main:
+                continue
             rec = {k: rec[k] for k in RECORD_KEYS}
             rf.append_jsonl(run / "metrics.jsonl", rec)
             watch.record(rec, bar.write)
@@ -163,18 +184,18 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     stop: list[int] = []
     handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     status, reason = "completed", None
-    bar = _progress(cfg, total, step)
+    bar = _progress(cfg, total, step, show=world.is_main)
     last_log_t, last_log_step = time.perf_counter(), step
     try:
         gan.train()
         while step < total:
             epoch, i = divmod(step, source.steps_per_epoch)
             x, y = source.batch(epoch, i)
-            b = len(x)  # images per step (b * K for per-class pairs)
+            b = len(x) * world.size  # images per step, all ranks (b * K for per-class pairs)
             sigma = _sigma(cfg, step)
-            out = gan_step(gan, opt_d, opt_g, levers.input(x), y, sigma=sigma,
+            out = gan_step(step_gan, opt_d, opt_g, levers.input(x), y, sigma=sigma,
                            real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                           amp_dtype=levers.amp_dtype)
+                           amp_dtype=levers.amp_dtype, rank=world.rank, ranks=world.size)
             step += 1
             bar.update(1)
             # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
@@ -182,30 +203,42 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
                 now = time.perf_counter()
                 dt = (now - last_log_t) / max(1, step - last_log_step)
                 last_log_t, last_log_step = now, step
+                values = dict(loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
+                              d_g_z=torch.sigmoid(out.d_fake).mean())
+                if world.distributed:  # means over equal shards: the global batch's numbers
+                    values = dict(zip(values, world.mean(torch.stack([v.detach().float() for v in values.values()]))))
                 scalars.push({"step": step, "epoch": epoch + 1, "sigma": sigma, "sec_per_step": dt,
-                              "img_per_sec": b / dt if dt > 0 else None},
-                             loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
-                             d_g_z=torch.sigmoid(out.d_fake).mean())
-            if not flush():
+                              "img_per_sec": b / dt if dt > 0 else None}, **values)
+            healthy, stopping = flush(), bool(stop)
+            if world.distributed:  # a signal or a NaN seen by one rank stops every rank at this same step
+                healthy, stopping = world.agree(healthy, stopping)
+                if stopping and not stop:
+                    stop.append(signal.SIGTERM)
+            if not healthy:
                 break
             end_of_epoch = step % source.steps_per_epoch == 0 or step == total
             if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or step == total):
                 snapshot(epoch + 1)
             if end_of_epoch and cfg.eval.every and ((epoch + 1) % cfg.eval.every == 0 or step == total):
                 evaluate(epoch + 1)
-            if end_of_epoch or step % cfg.train.checkpoint_every == 0 or stop:
+            if end_of_epoch or step % cfg.train.checkpoint_every == 0 or stopping:
                 if not flush(wait=True):  # records up to the checkpoint are on disk before it is
                     break
                 if not all(torch.isfinite(p).all() for p in gan.parameters()):
                     status, reason = "failed", f"non-finite weights at step {step}"
                     break
                 checkpoint()
-            if stop:
+            if stopping:
                 status = "interrupted"
                 break
-    except BaseException:
+    except BaseException as e:
         for s, h in handlers.items():
             signal.signal(s, h)
+        if world.distributed and distributed.peer_lost(e):
+            raise distributed.PeerLost(
+                f"rank {world.rank}: another process of this torchrun job died or stopped answering "
+                f"({distributed.first_line(e)}); the checkpoints in {run / 'checkpoints'} are intact: resume with "
+                f"`torchrun ... -m gan_bench run --resume {run}`") from None
         raise
     finally:
         bar.close()
@@ -213,18 +246,20 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         status, reason = "failed", failure[0]
     elif status != "failed" and not flush(wait=True):
         status, reason = "failed", failure[0]
-    # ---- finish: GIFs, plot, summary --------------------------------------------------------
-    records = rf.read_jsonl(run / "metrics.jsonl")
-    rf.write_gifs(run, classes, data.spec.resolution)
-    if gan.per_class and status == "completed":  # per-class checkpoints, one pair each
-        from gan_bench.models.classdcgan import export_pairs
+    # ---- finish (rank 0): GIFs, plot, summary -----------------------------------------------
+    if world.is_main:
+        records = rf.read_jsonl(run / "metrics.jsonl")
+        rf.write_gifs(run, classes, data.spec.resolution)
+        if gan.per_class and status == "completed":  # per-class checkpoints, one pair each
+            from gan_bench.models.classdcgan import export_pairs
 
-        export_pairs(gan, run / "checkpoints" / "classes")
-    rf.write_loss_plot(run, records)
-    summary = _summary(cfg, gan, data, device, step, total, train_time(), records, status, reason)
-    summary["warnings"] = sorted(watch.warned)
-    summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
-    rf.write_json(run / "summary.json", summary)
+            export_pairs(gan, run / "checkpoints" / "classes")
+        rf.write_loss_plot(run, records)
+        summary = _summary(cfg, gan, data, device, step, total, train_time(), records, status, reason)
+        summary["warnings"] = sorted(watch.warned)
+        summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
+        summary["processes"] = world.size
+        rf.write_json(run / "summary.json", summary)
     for s, h in handlers.items():  # restored only now: a second Ctrl-C still gets a summary written
         signal.signal(s, h)
     if tb is not None:
@@ -243,10 +278,16 @@ def _sigma(cfg: Config, step: int) -> float:
     return s0 if n == 0 else s0 * max(0.0, 1.0 - step / n)
 
 
-def _progress(cfg: Config, total: int, initial: int):
+def _new_run(cfg: Config, run_dir: Optional[Path]) -> Path:
+    run = run_dir or rf.new_run_dir(Path(cfg.out), cfg.name)
+    rf.atomic_write_text(run / "config.yaml", cfg.to_yaml())
+    return run
+
+
+def _progress(cfg: Config, total: int, initial: int, *, show: bool = True):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, desc=cfg.name, unit="step", disable=not cfg.train.progress,
+    return tqdm(total=total, initial=initial, desc=cfg.name, unit="step", disable=not (cfg.train.progress and show),
                 dynamic_ncols=True, file=sys.stderr)
 
 
