@@ -208,7 +208,7 @@ main{max-width:1640px;margin:0 auto;padding:8px 28px 40px}
 h2{font-size:20px;margin:34px 0 14px;padding-bottom:6px;border-bottom:2px solid var(--line)}
 .scroll{overflow-x:auto;background:var(--card);border-radius:10px;box-shadow:0 1px 3px #0001}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:7px 14px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
+th,td{padding:6px 10px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
 th{background:#f9fafb;color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 #index th:nth-child(-n+4),#index td:nth-child(-n+4),.pivot th:first-child{text-align:left}
 tbody tr:hover{background:#f5f8ff}
