@@ -77,13 +77,7 @@ class World:
         result, or raises the GanBenchError it raised, so a bad path fails every rank with one line."""
         if not self.distributed:
             return fn()
-        result, error = None, None
-        if self.is_main:
-            try:
-                result = fn()
-            except GanBenchError as e:
-                error = e
-        result, error = self.broadcast((result, error))
+        result, error = self.broadcast(self._main_try(fn))
         if error is not None:
             raise error
         return result
@@ -93,16 +87,20 @@ class World:
         others load, instead of every rank training it at once."""
         if not self.distributed:
             return fn()
-        result, error = None, None
-        if self.is_main:
-            try:
-                result = fn()
-            except GanBenchError as e:
-                error = e
+        result, error = self._main_try(fn)
         error = self.broadcast(error)  # the other ranks wait here for rank 0
         if error is not None:
             raise error
         return result if self.is_main else fn()
+
+    def _main_try(self, fn: Callable[[], T]) -> tuple[Any, Any]:
+        """(fn(), None) or (None, the GanBenchError it raised) on rank 0; (None, None) elsewhere."""
+        if not self.is_main:
+            return None, None
+        try:
+            return fn(), None
+        except GanBenchError as e:
+            return None, e
 
     def agree(self, healthy: bool, stopping: bool) -> tuple[bool, bool]:
         """(every rank healthy, some rank stopping): one CPU all-reduce, so all ranks leave together."""
