@@ -268,20 +268,18 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     @classmethod
     def convert(cls, module: nn.Module) -> nn.Module:
         """Replace every BatchNorm layer under module, in place, keeping its parameters and buffers."""
-        for name, child in module.named_children():
-            if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, cls):
-                new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
-                # the very tensors, as torch's convert_sync_batchnorm does: the optimiser holds the parameters
-                if child.affine:
-                    new.weight, new.bias = child.weight, child.bias
-                if child.track_running_stats:
-                    new.running_mean, new.running_var = child.running_mean, child.running_var
-                    new.num_batches_tracked = child.num_batches_tracked
-                new.train(child.training)
-                module.add_module(name, new)
-            else:
-                cls.convert(child)
-        return module
+        def swap(child: nn.modules.batchnorm._BatchNorm) -> "GlobalBatchNorm":
+            new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            # the very tensors, as torch's convert_sync_batchnorm does: the optimiser holds the parameters
+            if child.affine:
+                new.weight, new.bias = child.weight, child.bias
+            if child.track_running_stats:
+                new.running_mean, new.running_var = child.running_mean, child.running_var
+                new.num_batches_tracked = child.num_batches_tracked
+            return new.train(child.training)
+
+        return _replace(module, lambda c: isinstance(c, nn.modules.batchnorm._BatchNorm) and not isinstance(c, cls),
+                        swap)
 
 
 class _AllReduce(torch.autograd.Function):
@@ -319,9 +317,16 @@ class GlobalDropout(nn.Dropout):
     @classmethod
     def convert(cls, module: nn.Module, world: World) -> nn.Module:
         """Replace every nn.Dropout under module, in place (dropout has no parameters or buffers)."""
-        for name, child in module.named_children():
-            if type(child) is nn.Dropout:
-                module.add_module(name, cls(child.p, rank=world.rank, ranks=world.size).train(child.training))
-            else:
-                cls.convert(child, world)
-        return module
+        return _replace(module, lambda c: type(c) is nn.Dropout,
+                        lambda c: cls(c.p, rank=world.rank, ranks=world.size).train(c.training))
+
+
+def _replace(module: nn.Module, match: Callable[[nn.Module], bool],
+             make: Callable[[Any], nn.Module]) -> nn.Module:
+    """Replace, in place and at any depth, every submodule for which match() holds by make(it)."""
+    for name, child in module.named_children():
+        if match(child):
+            module.add_module(name, make(child))
+        else:
+            _replace(child, match, make)
+    return module
