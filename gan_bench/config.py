@@ -67,8 +67,10 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = _f(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
-    # CUDA speed levers (bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous
-    # logging; train/fast.py). They change nothing on a CPU. compile adds torch.compile of G and D.
+    # Speed levers chosen per device (train/fast.py; the run's summary.json lists those used): on CUDA
+    # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
+    # channels_last, and bf16 autocast where the CPU has AMX. false: plain eager float32 everywhere.
+    # compile adds torch.compile of G and D.
     fast: bool = True
     compile: bool = False
     # Under torchrun (train/distributed.py): BatchNorm statistics over the global batch of all

@@ -1,7 +1,7 @@
 """Two processes started by torchrun on the CPU (gloo), against one process running the same config.
 
-Tolerance (RTOL, ATOL below): with train.sync_bn the two-process run computes the single-process
-step, but in another order of float32 reductions: the loss is the mean of two shard means instead
+Tolerance (RTOL, ATOL below): with train.sync_bn and train.fast=false (the float32 step) the
+two-process run computes the single-process step, but in another order of float32 reductions: the loss is the mean of two shard means instead
 of one mean, DDP sums the two shards' gradients by all-reduce, and BatchNorm statistics come from
 all-reduced partial sums. Those differ by rounding, ~1e-7 relative here after 12 steps. A real
 mismatch (per-shard BatchNorm, another rank's noise rows, a wrong shard) shows up as 1e-3 to 1e-1.
@@ -71,7 +71,8 @@ def setup(tmp_path_factory, one_thread) -> dict:
     """A config of 2 epochs x 6 steps of 8 images (54 training images, 6 test), and its one-process run."""
     tmp = tmp_path_factory.mktemp("dist")
     npz = write_npz(tmp / "tiny.npz", n_per_class=20)
-    over = tiny_overrides(npz, epochs=2, log_every=1, checkpoint_every=100, sync_bn=True, device="cpu", **STABILISERS)
+    over = tiny_overrides(npz, epochs=2, log_every=1, checkpoint_every=100, sync_bn=True, device="cpu",
+                          fast=False, **STABILISERS)  # float32: bf16 (AMX CPUs) rounds each shard's sums
     over["data"]["root"] = str(tmp / "datasets")
     cfg_file = tmp / "t.yaml"
     cfg_file.write_text(yaml.safe_dump(over))

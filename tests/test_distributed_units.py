@@ -91,6 +91,21 @@ def test_layer_conversions_keep_parameters_and_state_dict_keys():
     assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 
+def test_global_batchnorm_statistics_are_float32_under_bf16(monkeypatch):
+    """Two ranks holding the same bf16 shard (the all-reduce doubles every sum): the statistics are
+    those of the float32 batch, not bf16-rounded sums, and the output keeps the input's dtype."""
+    monkeypatch.setattr(D.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(D.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(D._AllReduce, "apply", lambda t: t * 2)
+    x = (torch.randn(3, 4, 11, 13) * 3 + 5).bfloat16()  # 429 values a channel: not a bf16 number
+    bn, ref = D.GlobalBatchNorm(4, momentum=1.0), torch.nn.BatchNorm2d(4, momentum=1.0)
+    y, want = bn(x), ref(torch.cat([x, x]).float())[:len(x)]  # BatchNorm of the global batch
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(bn.running_mean, ref.running_mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bn.running_var, ref.running_var, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y.float(), want, rtol=1e-2, atol=1e-2)  # bf16 output rounding
+
+
 def test_one_process_world_changes_nothing():
     w = D.World.current()
     assert w == D.World() and w.is_main and not w.distributed

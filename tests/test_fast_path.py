@@ -1,12 +1,14 @@
-"""The step of train() as one function (gan_bench.train.fast.gan_step) and the CUDA levers.
+"""The step of train() as one function (gan_bench.train.fast.gan_step) and its speed levers.
 
 gan_step must be the trainer's step exactly: one step of it from the trainer's seed, batch and
 stabiliser settings gives bit for bit the weights train() checkpoints after one step. The levers
-are all off on a CPU; forced on (bf16, channels_last) they give the same step to bf16 precision.
+are chosen per device (a CPU gets channels_last, and bf16 with AMX); bf16 and channels_last give the
+fp32 step to bf16 precision.
 """
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from gan_bench.models import build_model
 from gan_bench.run_folder import read_jsonl
 from gan_bench.train.batches import BatchSource
 from gan_bench.train.checkpoint import load_checkpoint
+from gan_bench.train import fast
 from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step
 from gan_bench.train.loop import train
 from conftest import tiny_overrides
@@ -38,14 +41,18 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
     torch.manual_seed(cfg.train.seed)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec)
-    opt_g = torch.optim.Adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=tuple(cfg.train.betas))
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=tuple(cfg.train.betas))
+    lv = Levers.for_device(torch.device("cpu"))  # the trainer's levers on this CPU
+    apply_levers(gan, lv)
+    opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=lv)
+    opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=lv)
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
                          per_class=gan.per_class, device=torch.device("cpu"))
     x, y = source.batch(0, 0)
     gan.train()
-    out = gan_step(gan, opt_d, opt_g, x, y, sigma=cfg.train.instance_noise,
-                   real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip)
+    out = gan_step(gan, opt_d, opt_g, lv.input(x), y, sigma=cfg.train.instance_noise,
+                   real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
+                   amp_dtype=lv.amp_dtype)
+    assert json.loads((run / "summary.json").read_text())["levers"] == lv.record()
 
     for part, saved in ((gan.G, ckpt["G"]), (gan.D, ckpt["D"])):
         mine = part.state_dict()
@@ -56,21 +63,35 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
     assert torch.sigmoid(out.d_real).mean().item() == rec["d_x"]
 
 
-def test_levers_are_all_off_on_cpu():
+@pytest.mark.parametrize("amx", [False, True])
+def test_cpu_levers_are_layout_and_bf16_only_with_amx(monkeypatch, amx: bool):
+    monkeypatch.setattr(fast, "cpu_has_amx", lambda: amx)
     lv = Levers.for_device(torch.device("cpu"), compile=True)
-    assert lv == Levers() and lv.amp_dtype is None
-    assert not any(getattr(lv, f) for f in ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile",
-                                            "async_log"))
+    assert lv == Levers(channels_last=True, bf16=amx)  # no compile, fused Adam, cudnn or async on a CPU
+    assert lv.amp_dtype == (torch.bfloat16 if amx else None)
+    assert lv.record() == {"channels_last": True, "bf16": amx, "fused_adam": False, "cudnn_benchmark": False,
+                           "compile": False, "async_log": False}
     on = Levers.for_device(torch.device("cuda"), compile=True)
     assert on.channels_last and on.bf16 and on.fused_adam and on.compile and not on.without("bf16").bf16
+    assert on.record()["compile_mode"] == on.compile_mode
+
+
+def test_no_levers_leave_the_model_and_inputs_untouched():
+    lv = Levers()
     gan = build_model(ModelConfig(name="convdcgan", width=4, nz=8), DataSpec("s", 28, 1, 0, []))
     before = copy.deepcopy(gan.state_dict())
     apply_levers(gan, lv)
-    assert all(p.is_contiguous() for p in gan.parameters())  # no channels_last on a CPU
+    assert all(p.is_contiguous() for p in gan.parameters())
     assert all(torch.equal(v, before[k]) for k, v in gan.state_dict().items())
     assert not adam(gan.G.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=lv).defaults.get("fused")
     x = torch.randn(2, 1, 28, 28)
     assert lv.input(x) is x
+    cl = Levers(channels_last=True)
+    apply_levers(gan, cl)
+    conv = next(p for p in gan.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert cl.input(x).is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(v, before[k]) for k, v in gan.state_dict().items())  # same values, new layout
 
 
 def test_bf16_channels_last_step_matches_fp32():

@@ -246,6 +246,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        dtype, x = x.dtype, x.float()  # statistics in float32 also under bf16 autocast (coarse bf16 sums)
         dims = [0, *range(2, x.dim())]            # all but the channel axis
         shape = [1, -1] + [1] * (x.dim() - 2)      # (1, C, 1, ...)
         count = torch.tensor([x.numel() // x.shape[1]], device=x.device, dtype=x.dtype)
@@ -263,7 +264,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
             with torch.no_grad():
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(var_sum.detach() / (n - 1), alpha=m)
-        return y
+        return y.to(dtype)
 
     @classmethod
     def convert(cls, module: nn.Module) -> nn.Module:

@@ -3,8 +3,10 @@
 gan_step() is the step of train() in loop.py, statement for statement (the same random draws in
 the same order), so a benchmark can time the bare step on synthetic inputs and a test can check it
 against the trainer. The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark,
-torch.compile, asynchronous logging) are all off on a CPU: Levers.for_device() turns them on only
-for CUDA, and with every lever off the step runs exactly the CPU code path and nothing more.
+torch.compile, asynchronous logging) are chosen per device by Levers.for_device(): all of them on
+CUDA (compile only if asked); on a CPU only the two measured to help there, channels_last (oneDNN's
+NHWC convolutions) and, on CPUs with AMX matrix units, bf16 autocast. With every lever off
+(train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
 
@@ -91,11 +93,22 @@ def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimize
     return StepOutput(loss_d, loss_g, d_real, d_fake)
 
 
-# ---- CUDA levers ---------------------------------------------------------------------------------
+# ---- speed levers ---------------------------------------------------------------------------------
+
+def cpu_has_amx() -> bool:
+    """Intel AMX tiles (Sapphire Rapids and later): oneDNN runs bf16 convolutions and matmuls on them,
+    about twice as fast as float32 (benchmarks/README.md). Without AMX, oneDNN emulates or only
+    vectorises bf16 and we have not measured a gain, so bf16 stays off there."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence the guard
+    try:
+        return bool(probe and probe())
+    except Exception:  # a probe that fails means "not known to help"
+        return False
+
 
 @dataclass(frozen=True)
 class Levers:
-    """Speed-ups of the CUDA path; each one can be switched off alone (the benchmark's levers table)."""
+    """Speed-ups of the step; each one can be switched off alone (the benchmark's levers table)."""
 
     channels_last: bool = False     # NHWC activations: tensor-core convolutions without transposes
     bf16: bool = False              # G and D under bf16 autocast; losses in float32 from the logits
@@ -107,11 +120,21 @@ class Levers:
 
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
-        """Every lever on for CUDA (compile only if asked), every lever off elsewhere."""
-        if device.type != "cuda":
-            return cls()
-        return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
-                   async_log=True)
+        """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, and bf16 where the
+        CPU has AMX; fused Adam and torch.compile measured no faster there (benchmarks/README.md)."""
+        if device.type == "cuda":
+            return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
+                       async_log=True)
+        if device.type == "cpu":
+            return cls(channels_last=True, bf16=cpu_has_amx())
+        return cls()
+
+    def record(self) -> dict[str, Any]:
+        """The levers a run used, for its summary.json (compile_mode only when compiling)."""
+        out: dict[str, Any] = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "compile_mode"}
+        if self.compile:
+            out["compile_mode"] = self.compile_mode
+        return out
 
     @property
     def amp_dtype(self) -> Optional[torch.dtype]:

@@ -91,7 +91,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec).to(device)
-    # CUDA levers (bf16, channels_last, fused Adam, ...); on a CPU every lever is off (fast.py)
+    # speed levers for this device (bf16, channels_last, fused Adam, ...; fast.py)
     levers = Levers.for_device(device, compile=cfg.train.compile) if cfg.train.fast else Levers()
     apply_levers(gan, levers)  # in place: parameters, and state-dict keys, stay the same
     opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=levers)
@@ -259,6 +259,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
         summary["warnings"] = sorted(watch.warned)
         summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
         summary["processes"] = world.size
+        summary["levers"] = levers.record()  # precision and layout: say how the figures were made
         rf.write_json(run / "summary.json", summary)
     for s, h in handlers.items():  # restored only now: a second Ctrl-C still gets a summary written
         signal.signal(s, h)
