@@ -10,16 +10,20 @@ In one process, alternating (the order rotates every repetition), on the same mo
              progress bar off; images/s = summary.json's images_seen / train_seconds, which runs from
              the first step through the last snapshot, checkpoint, GIFs and loss plot (data loading
              and model building before the loop are not counted; call_img_per_sec counts them too).
-  bare       gan_bench.train.fast.gan_step, the trainer's step, on synthetic on-device inputs
-             (randn images, fixed labels), nothing else; one warm-up step is not counted.
+  plain      the same trainer with train.fast=false: eager float32, no speed lever, so that
+             plain / reference compares the loops alone, with the reference's arithmetic.
+  bare       gan_bench.train.fast.gan_step, the trainer's step with the trainer's levers for this
+             device, on synthetic on-device inputs (randn images, fixed labels), nothing else; one
+             warm-up step is not counted.
 Each starts from a freshly built model with the same seed. The medians give ratio = trainer /
-reference and overhead = 1 - trainer / bare. Then: the bare step at batch 128, 512 and 2048,
-classDCGAN at K = 1, 2, 5, 10 pairs, and on CUDA the levers table. The JSON goes to
-benchmarks/results/<device>-<date>.json.
+reference and overhead = 1 - trainer / bare. Then, with the device's levers: the bare step at batch
+128, 512 and 2048, classDCGAN at K = 1, 2, 5, 10 pairs, and the levers table (none, all, all but
+one, all plus one not on by default). The JSON goes to benchmarks/results/<device>-<date>.json.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -102,9 +106,10 @@ def run_deltas(*, data_path: Optional[Path], model: str, width: int, batch_size:
             "train": {"batch_size": batch_size, "device": device, "seed": seed, "progress": False}}
 
 
-def time_trainer(deltas: dict[str, Any], *, steps: Optional[int], out: Path) -> dict[str, float]:
+def time_trainer(deltas: dict[str, Any], *, steps: Optional[int], out: Path, fast: bool = True) -> dict[str, float]:
     """One run of the real trainer (steps=None: one epoch); its own summary.json gives images/s."""
-    train_delta = {"epochs": 1} if steps is None else {"max_steps": steps}
+    train_delta: dict[str, Any] = {"epochs": 1} if steps is None else {"max_steps": steps}
+    train_delta["fast"] = fast
     cfg = build_config([deltas, {"out": str(out), "train": train_delta}], name="bench")
     t0 = time.perf_counter()
     run = train(cfg)
@@ -140,8 +145,10 @@ def synthetic_batch(spec: DataSpec, *, batch_size: int, per_class: bool, conditi
 
 
 def time_bare(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
-              levers: Levers = Levers(), seed: int = 0, warmup: int = 1) -> dict[str, float]:
-    """The trainer's step alone on synthetic on-device inputs: seconds per step and images/s."""
+              levers: Optional[Levers] = None, seed: int = 0, warmup: int = 1) -> dict[str, float]:
+    """The trainer's step alone on synthetic on-device inputs: seconds per step and images/s.
+    levers: the trainer's for this device unless given."""
+    levers = Levers.for_device(device) if levers is None else levers
     torch.manual_seed(seed)
     gan = apply_levers(build_model(model, spec).to(device), levers)
     opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=levers)
@@ -175,7 +182,7 @@ def load_spec(deltas: dict[str, Any]) -> DataSpec:
 # ---- the comparison and the sweeps ---------------------------------------------------------------
 
 def compare(deltas: dict[str, Any], *, steps: Optional[int], reps: int, num_workers: int, log: Log) -> dict[str, Any]:
-    """reps rounds of reference / trainer / bare (the order rotates), after one short warm-up of each."""
+    """reps rounds of reference / trainer / plain / bare (the order rotates), after a short warm-up of each."""
     cfg = build_config([deltas])
     device = pick_device(cfg.train.device)
     data = load_data(cfg.data)
@@ -185,6 +192,7 @@ def compare(deltas: dict[str, Any], *, steps: Optional[int], reps: int, num_work
         runs: dict[str, Callable[[Optional[int]], dict[str, float]]] = {
             "reference": lambda n: time_reference(deltas, data.train, steps=n, num_workers=num_workers),
             "trainer": lambda n: time_trainer(deltas, steps=n, out=Path(tmp)),
+            "plain": lambda n: time_trainer(deltas, steps=n, out=Path(tmp), fast=False),
             "bare": lambda n: time_bare(cfg.model, data.spec, batch_size=cfg.train.batch_size,
                                         steps=n or bare_steps, device=device, seed=cfg.train.seed),
         }
@@ -194,7 +202,7 @@ def compare(deltas: dict[str, Any], *, steps: Optional[int], reps: int, num_work
         results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
         names = list(runs)
         for r in range(reps):
-            order = names[r % 3:] + names[:r % 3]
+            order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
                 res = runs[name](steps)
                 results[name].append(res)
@@ -203,6 +211,7 @@ def compare(deltas: dict[str, Any], *, steps: Optional[int], reps: int, num_work
     return {"runs": results, "median_img_per_sec": med,
             "median_trainer_call_img_per_sec": statistics.median(x["call_img_per_sec"] for x in results["trainer"]),
             "ratio_trainer_to_reference": med["trainer"] / med["reference"],
+            "ratio_plain_to_reference": med["plain"] / med["reference"],
             "overhead_vs_bare": 1.0 - med["trainer"] / med["bare"]}
 
 
@@ -236,24 +245,36 @@ def class_sweep(*, width: int, resolution: int, channels: int, ks: Sequence[int]
     return out
 
 
-LEVERS = ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile")
+# the levers each device's table varies (cudnn_benchmark means nothing on a CPU; async_log is not in the
+# table: the bare step logs nothing, it shows in the trainer's figure)
+LEVERS = {"cuda": ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile"),
+          "cpu": ("channels_last", "bf16", "fused_adam", "compile")}
 
 
-def levers_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
-                 log: Log) -> Optional[list[dict[str, Any]]]:
-    """CUDA only: the bare step with no lever, every lever, and every lever but one (None on a CPU).
-    async_log is not in the table: the bare step logs nothing (it shows in the trainer's figure)."""
-    if device.type != "cuda":
-        log("levers table: skipped (no CUDA device); the GPU figures are open")
-        return None
-    full = Levers.for_device(device, compile=True)
-    rows = [("none", Levers()), ("all", full)] + [(f"all but {n}", full.without(n)) for n in LEVERS]
+def levers_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, reps: int,
+                 device: torch.device, log: Log) -> list[dict[str, Any]]:
+    """The bare step with no lever, the device's levers ("all": CUDA with compile), all but each lever
+    that is on, and all plus each one that is off by default (why it is off); reps alternating rounds."""
+    full = Levers.for_device(device, compile=device.type == "cuda")
+    rows = [("none", Levers()), ("all", full)]
+    for n in LEVERS.get(device.type, ()):
+        rows.append((f"all but {n}", full.without(n)) if getattr(full, n)
+                    else (f"all + {n}", dataclasses.replace(full, **{n: True})))
+    times: dict[str, list[dict[str, float]]] = {name: [] for name, _ in rows}
+    for _ in range(reps):
+        for name, lv in rows:
+            torch.backends.cudnn.benchmark = False  # apply_levers turns it on for the rows that have it
+            times[name].append(time_bare(model, spec, batch_size=batch_size, steps=steps, device=device,
+                                         levers=lv, warmup=3))
     out = []
     for name, lv in rows:
-        torch.backends.cudnn.benchmark = False  # apply_levers turns it on for the rows that have it
-        res = time_bare(model, spec, batch_size=batch_size, steps=steps, device=device, levers=lv, warmup=3)
-        out.append({"levers": name, **res})
-        log(f"{name:22s} {res['img_per_sec']:10.1f} img/s")
+        ips = statistics.median(t["img_per_sec"] for t in times[name])
+        out.append({"levers": name, "img_per_sec": ips, "reps": [t["img_per_sec"] for t in times[name]],
+                    "set": lv.record()})
+        log(f"{name:22s} {ips:10.1f} img/s")
+    none = out[0]["img_per_sec"]
+    for row in out:
+        row["vs_none"] = row["img_per_sec"] / none
     return out
 
 
@@ -271,6 +292,7 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
     load_start = wait_for_quiet(max_load=args.max_load, timeout_s=args.wait, log=log) if args.wait else None
     report: dict[str, Any] = {"machine": machine(device), "load_avg_start": list(os.getloadavg()),
                               "load_1min_when_started": load_start}
+    report["trainer_levers"] = Levers.for_device(device).record()
     report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
                           "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
                           "reps": args.reps, "reference_num_workers": args.workers}
@@ -284,8 +306,9 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
     report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
                                         ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
                                         device=device, log=log)
+    log("== levers (bare step)")
     report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
-                                    device=device, log=log)
+                                    reps=args.lever_reps, device=device, log=log)
     report["load_avg_end"] = list(os.getloadavg())
     report["peak_cpu_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.type == "cuda":
@@ -298,8 +321,10 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     m = c["median_img_per_sec"]
     return [f"machine: {report['machine']['device']}, {report['machine']['cores']} cores, "
             f"torch {report['machine']['torch']}, load {report['load_avg_start'][0]:.2f} -> {report['load_avg_end'][0]:.2f}",
-            f"median img/s  reference {m['reference']:.1f}  trainer {m['trainer']:.1f}  bare {m['bare']:.1f}",
+            f"median img/s  reference {m['reference']:.1f}  trainer {m['trainer']:.1f}  "
+            f"plain {m['plain']:.1f}  bare {m['bare']:.1f}",
             f"trainer / reference = {c['ratio_trainer_to_reference']:.3f}   "
+            f"plain / reference = {c['ratio_plain_to_reference']:.3f}   "
             f"overhead = 1 - trainer / bare = {100 * c['overhead_vs_bare']:.1f}%"]
 
 
@@ -310,12 +335,16 @@ def tables(report: dict[str, Any]) -> str:
     reps = len(c["runs"]["trainer"])
     lines = [f"**{m['device']}**, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
              f"{m['date'][:10]}; {st['model']} width {st['width']}, batch {st['batch_size']}, {st['steps']} "
-             f"per timed run, {reps} alternating repetitions, medians (every repetition is in the JSON).",
+             f"per timed run, {reps} alternating repetitions, medians (every repetition is in the JSON). "
+             f"Trainer levers on this device: {levers_text(report.get('trainer_levers'))}.",
              "", "| loop | images/s (median) | vs reference |", "| --- | ---: | ---: |"]
-    for name in ("reference", "trainer", "bare"):
-        lines.append(f"| {name} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
+    for name in ("reference", "trainer", "plain", "bare"):
+        if name in med:  # results files made before the plain trainer was measured lack it
+            lines.append(f"| {LOOP_NAMES[name]} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
     lines += ["", f"trainer / reference = **{c['ratio_trainer_to_reference']:.3f}** (target >= 1); overhead = "
-              f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %).", "",
+              f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %)."
+              + (f" With the levers off, trainer / reference = {c['ratio_plain_to_reference']:.3f}."
+                 if "ratio_plain_to_reference" in c else ""), "",
               "| batch size | images/s (bare step) | ms per step |", "| ---: | ---: | ---: |"]
     lines += [f"| {r['batch_size']} | {r['img_per_sec']:.1f} | {r['sec_per_step'] * 1e3:.0f} |"
               for r in report["batch_sweep"]]
@@ -324,9 +353,21 @@ def tables(report: dict[str, Any]) -> str:
     lines += [f"| {r['K']} | {r['sec_per_step'] * 1e3:.0f} | {r['vs_one_pair']:.2f} | {r['vs_sequential']:.2f} |"
               for r in report["class_sweep"]]
     if report.get("levers"):
-        lines += ["", "| levers | images/s (bare step) |", "| --- | ---: |"]
-        lines += [f"| {r['levers']} | {r['img_per_sec']:.1f} |" for r in report["levers"]]
+        lines += ["", "| levers (bare step) | images/s (median) | vs none |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['levers']} | {r['img_per_sec']:.1f} | {r['img_per_sec'] / report['levers'][0]['img_per_sec']:.2f} |"
+                  for r in report["levers"]]
     return "\n".join(lines) + "\n"
+
+
+LOOP_NAMES = {"reference": "reference (eager fp32)", "trainer": "trainer", "plain": "trainer, train.fast=false",
+              "bare": "bare step"}
+
+
+def levers_text(levers: Optional[dict[str, Any]]) -> str:
+    if levers is None:
+        return "none (made before the CPU levers)"
+    on = [k for k, v in levers.items() if v is True]
+    return ", ".join(on) if on else "none"
 
 
 def write_readme_tables(paths: Sequence[Path], readme: Path = HERE / "README.md") -> None:
@@ -356,7 +397,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-images", type=int, default=4096, help="images per batch-size point")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 5, 10])
     p.add_argument("--class-steps", type=int, default=3)
-    p.add_argument("--lever-steps", type=int, default=50)
+    p.add_argument("--lever-steps", type=int, default=30)
+    p.add_argument("--lever-reps", type=int, default=3)
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a 1-minute load average below this")
     p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
     p.add_argument("--out", type=Path, default=HERE / "results")
@@ -375,6 +417,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     if args.quick:
         args.width, args.steps, args.reps, args.wait = 8, 3, 1, 0
         args.sweep_images, args.class_steps, args.lever_steps, args.batches = 256, 1, 3, [32, 128]
+        args.lever_reps = 1
     report = measure(args)
     for line in summary_lines(report):
         print(line)

@@ -14,6 +14,7 @@ from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec, ImageData
 from gan_bench.models import build_model
 from gan_bench.train.batches import BatchSource
+from gan_bench.train.fast import Levers
 from reference_loop import ReferenceTrainer, make_loader
 
 
@@ -31,6 +32,7 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     out = bench.main(["--data", str(tiny_npz), "--width", "4", "--batch-size", "8", "--steps", "2",
                       "--reps", "2", "--workers", "0", "--batches", "8", "16", "--sweep-images", "16",
                       "--ks", "1", "2", "--class-steps", "1", "--wait", "0", "--device", "cpu",
+                      "--lever-steps", "1", "--lever-reps", "1",
                       "--out", str(tmp_path / "results")])
     r = json.loads(out.read_text())
     m = r["machine"]
@@ -38,15 +40,24 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     assert out.name.startswith("cpu-") and m["date"][:10] in out.name
     assert len(r["load_avg_start"]) == 3 and len(r["load_avg_end"]) == 3
     c = r["compare"]
-    assert all(len(c["runs"][k]) == 2 for k in ("reference", "trainer", "bare"))
+    assert all(len(c["runs"][k]) == 2 for k in ("reference", "trainer", "plain", "bare"))
     assert all(run["steps"] == 2 for k in c["runs"] for run in c["runs"][k])
     med = c["median_img_per_sec"]
     assert c["ratio_trainer_to_reference"] == pytest.approx(med["trainer"] / med["reference"])
     assert c["overhead_vs_bare"] == pytest.approx(1 - med["trainer"] / med["bare"])
+    assert c["ratio_plain_to_reference"] == pytest.approx(med["plain"] / med["reference"])
+    assert r["trainer_levers"] == Levers.for_device(torch.device("cpu")).record()
     assert [row["batch_size"] for row in r["batch_sweep"]] == [8, 16]
     assert [row["images_per_step"] for row in r["class_sweep"]] == [8, 16]  # 8 images of each class
     assert r["class_sweep"][0]["vs_one_pair"] == pytest.approx(1.0)
-    assert r["levers"] is None and r["peak_cpu_mb"] > 0
+    assert r["peak_cpu_mb"] > 0
+    rows = {row["levers"]: row for row in r["levers"]}  # CPU: none, all, all but / all + each lever
+    assert list(rows)[:2] == ["none", "all"] and rows["none"]["vs_none"] == 1.0
+    assert len(rows) == 6 and all(len(row["reps"]) == 1 for row in rows.values())
+    assert rows["all"]["set"] == r["trainer_levers"] and not any(rows["none"]["set"].values())
+    assert rows["all + fused_adam"]["set"]["fused_adam"] and rows["all + compile"]["set"]["compile"]
+    text = bench.tables(r)
+    assert "trainer, train.fast=false" in text and "| all + compile |" in text
 
 
 def test_reference_sees_the_trainers_pixels_and_trains_the_same_modules():

@@ -66,11 +66,13 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
 @pytest.mark.parametrize("amx", [False, True])
 def test_cpu_levers_are_layout_and_bf16_only_with_amx(monkeypatch, amx: bool):
     monkeypatch.setattr(fast, "cpu_has_amx", lambda: amx)
-    lv = Levers.for_device(torch.device("cpu"), compile=True)
-    assert lv == Levers(channels_last=True, bf16=amx)  # no compile, fused Adam, cudnn or async on a CPU
+    lv = Levers.for_device(torch.device("cpu"))
+    assert lv == Levers(channels_last=True, bf16=amx, compile_mode="default")  # no fused Adam, cudnn or async
     assert lv.amp_dtype == (torch.bfloat16 if amx else None)
     assert lv.record() == {"channels_last": True, "bf16": amx, "fused_adam": False, "cudnn_benchmark": False,
                            "compile": False, "async_log": False}
+    asked = Levers.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
+    assert asked.compile and asked.record()["compile_mode"] == "default"
     on = Levers.for_device(torch.device("cuda"), compile=True)
     assert on.channels_last and on.bf16 and on.fused_adam and on.compile and not on.without("bf16").bf16
     assert on.record()["compile_mode"] == on.compile_mode

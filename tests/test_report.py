@@ -18,7 +18,7 @@ from gan_bench.report.records import display_names, eval_columns, load_runs
 
 
 def fake_run(root: Path, name: str, seed: int, *, model: str, evals=(), status="completed",
-             data=None, img_per_sec=100.0, config_hash=None, steps=20) -> Path:
+             data=None, img_per_sec=100.0, config_hash=None, steps=20, levers=None) -> Path:
     """A run folder with the files the trainer writes (config.yaml, metrics.jsonl, summary.json)."""
     run = root / name / f"seed{seed}"
     (run / "samples").mkdir(parents=True)
@@ -32,7 +32,7 @@ def fake_run(root: Path, name: str, seed: int, *, model: str, evals=(), status="
         "status": status, "name": name, "dataset": data["name"], "model": model, "seed": seed,
         "config_hash": config_hash or f"{name}-{seed}", "steps": steps, "total_steps": steps,
         "train_seconds": 12.5, "img_per_sec": img_per_sec, "params_G": 1_234_567, "params_D": 45_678,
-        "device": "cpu (x86_64, 2 threads)", "resolution": 28}))
+        "device": "cpu (x86_64, 2 threads)", "resolution": 28, **({"levers": levers} if levers else {})}))
     if evals:
         (run / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
     return run
@@ -110,6 +110,20 @@ def test_compare_writes_markdown_csv_html_and_plots(results: Path, tmp_path: Pat
     assert "1.23M" in (out / "runs.md").read_text()
     for png in ("losses.png", "throughput.png", "metrics_vs_step.png"):
         assert Image.open(out / png).size[0] > 300
+
+
+def test_compute_column_and_a_note_when_runs_mix_bf16_and_fp32(results: Path, tmp_path: Path):
+    out = tmp_path / "reports"
+    compare(results=results, out=out, metric="fd", plots=False)
+    assert "Note:" not in (out / "pivot_fd.md").read_text()  # no levers recorded: nothing to warn about
+    fake_run(results, "mnist_cdcgan", 0, model="cdcgan", evals=[fd(7.0)], levers={"bf16": True})
+    fake_run(results, "mnist_mlpgan", 0, model="mlpgan", evals=[fd(9.0)], levers={"bf16": False})
+    df = runs_table(load_runs(results))
+    assert df.set_index("config").loc["mnist_cdcgan", "compute"] == "bf16"
+    assert df.set_index("config").loc["mnist_mlpgan", "compute"] == "fp32"
+    assert df["compute"].isna().sum() == 8  # summaries without levers: unknown, not guessed
+    compare(results=results, out=out, metric="fd", plots=False)
+    assert "bf16 and fp32" in (out / "pivot_fd.md").read_text() and "| compute |" in (out / "runs.md").read_text()
 
 
 def test_repeated_config_counts_once_newest_wins(tmp_path: Path):

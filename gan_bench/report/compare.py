@@ -20,14 +20,14 @@ METRIC_ORDER = ["fd", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
 LOWER_IS_BETTER = {"fd": True, "kid_mean": True, "precision": False, "recall": False, "cond_acc": False,
                    "img_per_sec": False, "wall_s": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
-TAIL_COLUMNS = ["img_per_sec", "wall_s", "params_G", "params_D", "device", "arch", "config", "run"]
+TAIL_COLUMNS = ["img_per_sec", "wall_s", "params_G", "params_D", "device", "compute", "arch", "config", "run"]
 RESERVED = set(KEY_COLUMNS + TAIL_COLUMNS)  # an eval field of the same name never overwrites these
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     """One row per run: data set, model, seed, status, steps, metric columns, throughput, wall
-    time (training seconds, without evaluation), parameters, device, registry model name, config
-    name and the run folder relative to the results root."""
+    time (training seconds, without evaluation), parameters, device, compute (bf16 or fp32), registry
+    model name, config name and the run folder relative to the results root."""
     rows = []
     for r in runs:
         s = r.summary
@@ -35,12 +35,26 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                      "steps": s.get("steps"), **{k: v for k, v in r.evals.items() if k not in RESERVED},
                      "img_per_sec": s.get("img_per_sec"),
                      "wall_s": s.get("train_seconds"), "params_G": s.get("params_G"),
-                     "params_D": s.get("params_D"), "device": s.get("device"),
+                     "params_D": s.get("params_D"), "device": s.get("device"), "compute": compute_of(s),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
     metrics = sorted((c for c in df.columns if c not in KEY_COLUMNS + TAIL_COLUMNS),
                      key=lambda c: (METRIC_ORDER.index(c) if c in METRIC_ORDER else len(METRIC_ORDER), c))
     return df[KEY_COLUMNS + metrics + TAIL_COLUMNS]
+
+
+def compute_of(summary: dict[str, Any]) -> Optional[str]:
+    """bf16 or fp32, the arithmetic of G and D in training (summary.json's levers; None before them)."""
+    levers = summary.get("levers")
+    return None if levers is None else ("bf16" if levers.get("bf16") else "fp32")
+
+
+def mixed_compute_note(df: pd.DataFrame) -> str:
+    """A line for tables whose runs trained in different arithmetic (empty when they agree)."""
+    kinds = sorted(df["compute"].dropna().unique())
+    return (f"Note: these runs trained in different arithmetic ({' and '.join(kinds)}; see the compute "
+            "column): compare like with like, or rerun with train.fast=false for float32 everywhere.\n\n"
+            if len(kinds) > 1 else "")
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
@@ -153,7 +167,7 @@ def write_tables(df: pd.DataFrame, out: Path, *, metric: Optional[str]) -> list[
         stem = "pivot_" + col.replace("@", "_at_")
         long.to_csv(out / f"{stem}.csv", index=False)
         (out / f"{stem}.md").write_text(f"{col}: mean ± std over seeds (completed runs)\n\n"
-                                        + to_markdown(pivot_grid(long, col, style="md"), index=True))
+                                        + mixed_compute_note(df) + to_markdown(pivot_grid(long, col, style="md"), index=True))
         grid = pivot_grid(long, col, style="html").to_html(escape=False)
         (out / f"{stem}.html").write_text(html_page(f"{col}: mean ± std over seeds", grid))
         written += [out / f"{stem}.{ext}" for ext in ("csv", "md", "html")]

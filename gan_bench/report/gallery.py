@@ -17,7 +17,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from gan_bench.errors import GanBenchError
-from gan_bench.report.compare import fmt, pivot_grid, pivot_long, runs_table
+from gan_bench.report.compare import compute_of, fmt, pivot_grid, pivot_long, runs_table
 from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.report.records import RunRecord, load_runs
 from gan_bench.run_folder import PAD, atomic_write_text, snapshot_paths
@@ -91,7 +91,8 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
              ("images / s", _e(fmt(s.get("img_per_sec")))), ("wall time", _e(_duration(s.get("train_seconds")))),
              ("params G / D", _e(f"{fmt(s.get('params_G'), 'params_G')} / {fmt(s.get('params_D'), 'params_D')}")),
              ("final loss D / G", _e(f"{fmt(s.get('final_loss_d'))} / {fmt(s.get('final_loss_g'))}")),
-             ("images seen", _e(fmt(s.get("images_seen")))), ("device", _e(str(s.get("device", ""))))]
+             ("images seen", _e(fmt(s.get("images_seen")))),
+             ("device", _e(", ".join(str(v) for v in (s.get("device", ""), compute_of(s)) if v)))]
     if s.get("reason"):
         facts.append(("note", _e(str(s["reason"]))))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)

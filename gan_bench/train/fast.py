@@ -121,12 +121,13 @@ class Levers:
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
         """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, and bf16 where the
-        CPU has AMX; fused Adam and torch.compile measured no faster there (benchmarks/README.md)."""
+        CPU has AMX; fused Adam measured no faster there, torch.compile slower (benchmarks/README.md),
+        so compile only if asked, in the default mode (autotuning on a CPU takes many minutes)."""
         if device.type == "cuda":
             return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
                        async_log=True)
         if device.type == "cpu":
-            return cls(channels_last=True, bf16=cpu_has_amx())
+            return cls(channels_last=True, bf16=cpu_has_amx(), compile=compile, compile_mode="default")
         return cls()
 
     def record(self) -> dict[str, Any]:
