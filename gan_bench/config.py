@@ -70,7 +70,7 @@ class TrainConfig:
     # Speed levers chosen per device (train/fast.py; the run's summary.json lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
     # channels_last, and bf16 autocast where the CPU has AMX. false: plain eager float32 everywhere.
-    # compile adds torch.compile of G and D (on CUDA; on a CPU it measured slower, benchmarks/README.md).
+    # compile adds torch.compile of G and D (on a CPU it measured no faster, benchmarks/README.md).
     fast: bool = True
     compile: bool = False
     # Under torchrun (train/distributed.py): BatchNorm statistics over the global batch of all

@@ -121,8 +121,9 @@ class Levers:
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
         """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, and bf16 where the
-        CPU has AMX; fused Adam measured no faster there, torch.compile slower (benchmarks/README.md),
-        so compile only if asked, in the default mode (autotuning on a CPU takes many minutes)."""
+        CPU has AMX; fused Adam and torch.compile measured within noise there (benchmarks/README.md)
+        and compiling costs half a minute a run, so compile only if asked, in the default mode
+        (autotuning on a CPU takes many minutes)."""
         if device.type == "cuda":
             return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
                        async_log=True)
