@@ -6,7 +6,8 @@
 Sizes are CPU-sized: every model at every resolution at width 16 (batch 64; classdcgan 8 images of
 each of 10 classes), plus the seed's cdcgan at its real size (width 64, batch 128, 28 px).
 Inputs are synthetic and already on the device: these time the computation, not the data path
-(benchmarks/bench.py compares whole loops).
+(benchmarks/bench.py compares whole loops). Steps run with the trainer's levers for the CPU
+(channels_last, and bf16 where the CPU has AMX: gan_bench/train/fast.py).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import torch
 from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec
 from gan_bench.models import MODELS, build_model
-from gan_bench.train.fast import gan_step
+from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
 from gan_bench.train.loop import generate
 
 torch.set_num_threads(2)  # the machine's cores; the same setting bench.py uses
 CLASSES = 10
+LEVERS = Levers.for_device(torch.device("cpu"))  # what train() uses on this machine
 
 
 def spec(resolution: int, classes: int = CLASSES) -> DataSpec:
@@ -31,13 +33,13 @@ def spec(resolution: int, classes: int = CLASSES) -> DataSpec:
 def step_inputs(name: str, resolution: int, *, width: int, batch: int, per_class_batch: int):
     torch.manual_seed(0)
     s = spec(resolution)
-    gan = build_model(ModelConfig(name=name, width=width), s).train()
-    opt_g = torch.optim.Adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    gan = apply_levers(build_model(ModelConfig(name=name, width=width), s).train(), LEVERS)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=LEVERS)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=LEVERS)
     n = per_class_batch * CLASSES if gan.per_class else batch
     x = torch.rand(n, s.channels, resolution, resolution) * 2 - 1
     y = torch.arange(CLASSES).repeat(n // CLASSES) if gan.per_class else torch.randint(0, CLASSES, (n,))
-    return gan, opt_d, opt_g, x, y
+    return gan, opt_d, opt_g, LEVERS.input(x), y
 
 
 CASES = [(e.name, r) for e in MODELS for r in e.meta["resolutions"]]
@@ -46,14 +48,16 @@ CASES = [(e.name, r) for e in MODELS for r in e.meta["resolutions"]]
 @pytest.mark.parametrize("name,resolution", CASES)
 def test_train_step(benchmark, name: str, resolution: int):
     gan, opt_d, opt_g, x, y = step_inputs(name, resolution, width=16, batch=64, per_class_batch=8)
-    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), rounds=5, warmup_rounds=1)
+    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), kwargs={"amp_dtype": LEVERS.amp_dtype},
+                             rounds=5, warmup_rounds=1)
     assert torch.isfinite(out.loss_d) and torch.isfinite(out.loss_g)
 
 
 def test_train_step_seed_cdcgan(benchmark):
     """The step bench.py's comparison trains: cdcgan, width 64, batch 128, 28 px, 10 classes."""
     gan, opt_d, opt_g, x, y = step_inputs("cdcgan", 28, width=64, batch=128, per_class_batch=0)
-    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), rounds=5, warmup_rounds=1)
+    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), kwargs={"amp_dtype": LEVERS.amp_dtype},
+                             rounds=5, warmup_rounds=1)
     assert torch.isfinite(out.loss_d)
 
 
