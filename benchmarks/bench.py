@@ -296,19 +296,24 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
     report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
                           "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
                           "reps": args.reps, "reference_num_workers": args.workers}
-    log(f"== reference vs trainer vs bare: {args.model} width {args.width}, batch {args.batch_size}")
-    report["compare"] = compare(deltas, steps=args.steps, reps=args.reps, num_workers=args.workers, log=log)
+    report["settings"]["parts"] = list(args.parts)
+    if "compare" in args.parts:
+        log(f"== reference vs trainer vs bare: {args.model} width {args.width}, batch {args.batch_size}")
+        report["compare"] = compare(deltas, steps=args.steps, reps=args.reps, num_workers=args.workers, log=log)
     spec, model = load_spec(deltas), ModelConfig(name=args.model, width=args.width)
-    log("== bare step by batch size")
-    report["batch_sweep"] = batch_sweep(model, spec, batches=args.batches, device=device,
-                                        images_per_point=args.sweep_images, log=log)
-    log("== classDCGAN: K pairs in one step")
-    report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
-                                        ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
-                                        device=device, log=log)
-    log("== levers (bare step)")
-    report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
-                                    reps=args.lever_reps, device=device, log=log)
+    if "batch" in args.parts:
+        log("== bare step by batch size")
+        report["batch_sweep"] = batch_sweep(model, spec, batches=args.batches, device=device,
+                                            images_per_point=args.sweep_images, log=log)
+    if "classes" in args.parts:
+        log("== classDCGAN: K pairs in one step")
+        report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
+                                            ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
+                                            device=device, log=log)
+    if "levers" in args.parts:
+        log(f"== levers (bare step): {args.model} {spec.resolution}x{spec.resolution} width {args.width}")
+        report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
+                                        reps=args.lever_reps, device=device, log=log)
     report["load_avg_end"] = list(os.getloadavg())
     report["peak_cpu_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.type == "cuda":
@@ -317,10 +322,13 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
+    head = [f"machine: {report['machine']['device']}, {report['machine']['cores']} cores, "
+            f"torch {report['machine']['torch']}, load {report['load_avg_start'][0]:.2f} -> {report['load_avg_end'][0]:.2f}"]
+    if "compare" not in report:
+        return head
     c = report["compare"]
     m = c["median_img_per_sec"]
-    return [f"machine: {report['machine']['device']}, {report['machine']['cores']} cores, "
-            f"torch {report['machine']['torch']}, load {report['load_avg_start'][0]:.2f} -> {report['load_avg_end'][0]:.2f}",
+    return head + [
             f"median img/s  reference {m['reference']:.1f}  trainer {m['trainer']:.1f}  "
             f"plain {m['plain']:.1f}  bare {m['bare']:.1f}",
             f"trainer / reference = {c['ratio_trainer_to_reference']:.3f}   "
@@ -329,29 +337,35 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 def tables(report: dict[str, Any]) -> str:
-    """Markdown tables of one results JSON (the README's Results section is made of these)."""
-    m, c = report["machine"], report["compare"]
-    med, st = c["median_img_per_sec"], report["settings"]
-    reps = len(c["runs"]["trainer"])
+    """Markdown tables of one results JSON (the README's Results section is made of these); a file
+    measured with --parts has only its parts' tables."""
+    m, st = report["machine"], report["settings"]
+    c = report.get("compare")
+    what = (f"{st['steps']} per timed run, {len(c['runs']['trainer'])} alternating repetitions, medians"
+            if c else f"parts: {', '.join(st.get('parts', []))}")
     lines = [f"**{m['device']}**, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
-             f"{m['date'][:10]}; {st['model']} width {st['width']}, batch {st['batch_size']}, {st['steps']} "
-             f"per timed run, {reps} alternating repetitions, medians (every repetition is in the JSON). "
-             f"Trainer levers on this device: {levers_text(report.get('trainer_levers'))}.",
-             "", "| loop | images/s (median) | vs reference |", "| --- | ---: | ---: |"]
-    for name in ("reference", "trainer", "plain", "bare"):
-        if name in med:  # results files made before the plain trainer was measured lack it
-            lines.append(f"| {LOOP_NAMES[name]} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
-    lines += ["", f"trainer / reference = **{c['ratio_trainer_to_reference']:.3f}** (target >= 1); overhead = "
-              f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %)."
-              + (f" With the levers off, trainer / reference = {c['ratio_plain_to_reference']:.3f}."
-                 if "ratio_plain_to_reference" in c else ""), "",
-              "| batch size | images/s (bare step) | ms per step |", "| ---: | ---: | ---: |"]
-    lines += [f"| {r['batch_size']} | {r['img_per_sec']:.1f} | {r['sec_per_step'] * 1e3:.0f} |"
-              for r in report["batch_sweep"]]
-    lines += ["", "| classDCGAN pairs K | ms per step | x one pair's step | x K one-pair steps |",
-              "| ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['K']} | {r['sec_per_step'] * 1e3:.0f} | {r['vs_one_pair']:.2f} | {r['vs_sequential']:.2f} |"
-              for r in report["class_sweep"]]
+             f"{m['date'][:10]}; {st['model']} width {st['width']}, batch {st['batch_size']}, {what} "
+             f"(every repetition is in the JSON). "
+             f"Trainer levers on this device: {levers_text(report.get('trainer_levers'))}."]
+    if c:
+        med = c["median_img_per_sec"]
+        lines += ["", "| loop | images/s (median) | vs reference |", "| --- | ---: | ---: |"]
+        for name in ("reference", "trainer", "plain", "bare"):
+            if name in med:  # results files made before the plain trainer was measured lack it
+                lines.append(f"| {LOOP_NAMES[name]} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
+        lines += ["", f"trainer / reference = **{c['ratio_trainer_to_reference']:.3f}** (target >= 1); overhead = "
+                  f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %)."
+                  + (f" With the levers off, trainer / reference = {c['ratio_plain_to_reference']:.3f}."
+                     if "ratio_plain_to_reference" in c else "")]
+    if report.get("batch_sweep"):
+        lines += ["", "| batch size | images/s (bare step) | ms per step |", "| ---: | ---: | ---: |"]
+        lines += [f"| {r['batch_size']} | {r['img_per_sec']:.1f} | {r['sec_per_step'] * 1e3:.0f} |"
+                  for r in report["batch_sweep"]]
+    if report.get("class_sweep"):
+        lines += ["", "| classDCGAN pairs K | ms per step | x one pair's step | x K one-pair steps |",
+                  "| ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['K']} | {r['sec_per_step'] * 1e3:.0f} | {r['vs_one_pair']:.2f} | {r['vs_sequential']:.2f} |"
+                  for r in report["class_sweep"]]
     if report.get("levers"):
         lines += ["", "| levers (bare step) | images/s (median) | vs none |", "| --- | ---: | ---: |"]
         lines += [f"| {r['levers']} | {r['img_per_sec']:.1f} | {r['img_per_sec'] / report['levers'][0]['img_per_sec']:.2f} |"
@@ -381,6 +395,9 @@ def write_readme_tables(paths: Sequence[Path], readme: Path = HERE / "README.md"
     readme.write_text(head + begin + "\n" + body + end + rest.split(end, 1)[1])
 
 
+PARTS = ("compare", "batch", "classes", "levers")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(SHARED_QUICKDRAW), help="training .npz (default: shared Quick, Draw!)")
@@ -401,6 +418,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lever-reps", type=int, default=3)
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a 1-minute load average below this")
     p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                   help="what to measure (default: all): the loops, the batch sweep, the K sweep, the levers table")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 steps, 1 repetition")
     p.add_argument("--tables", type=Path, nargs="+", metavar="JSON",
@@ -423,7 +442,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
         print(line)
     args.out.mkdir(parents=True, exist_ok=True)
     date = report["machine"]["date"][:10]
-    path = args.out / f"{slug(report['machine']['device'])}-{date}{'-quick' if args.quick else ''}.json"
+    # the default measurement is named by machine and date; others say what they hold
+    extra = ([args.model] if args.model != "cdcgan" else []) + ([] if list(args.parts) == list(PARTS) else list(args.parts))
+    extra += ["quick"] if args.quick else []
+    path = args.out / ("-".join([slug(report["machine"]["device"]), date, *extra]) + ".json")
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     return path

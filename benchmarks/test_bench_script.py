@@ -60,6 +60,19 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     assert "trainer, train.fast=false" in text and "| all + compile |" in text
 
 
+def test_bench_parts_measure_only_what_is_asked(tmp_path: Path, tiny_npz: Path, monkeypatch):
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    out = bench.main(["--data", str(tiny_npz), "--model", "convdcgan", "--width", "4", "--batch-size", "8",
+                      "--parts", "levers", "--lever-steps", "1", "--lever-reps", "2", "--wait", "0",
+                      "--device", "cpu", "--out", str(tmp_path)])
+    assert out.name.endswith("-convdcgan-levers.json")
+    r = json.loads(out.read_text())
+    assert "compare" not in r and "batch_sweep" not in r and "class_sweep" not in r
+    assert r["settings"]["parts"] == ["levers"] and all(len(row["reps"]) == 2 for row in r["levers"])
+    text = bench.tables(r)
+    assert "| levers (bare step) |" in text and "| loop |" not in text and "parts: levers" in text
+
+
 def test_reference_sees_the_trainers_pixels_and_trains_the_same_modules():
     x = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
     data = ImageData(x, torch.arange(16) % 2, ["a", "b"])

@@ -26,6 +26,7 @@ from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_s
 from gan_bench.train.loop import train
 from conftest import tiny_overrides
 
+FUSED = torch.__version__ >= "2.4"  # torch 2.4 added the CPU kernel of fused Adam
 STABILISERS = {"instance_noise": 0.1, "real_label_range": [0.8, 1.0], "label_flip": 0.2}
 
 
@@ -67,9 +68,9 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
 def test_cpu_levers_are_layout_and_bf16_only_with_amx(monkeypatch, amx: bool):
     monkeypatch.setattr(fast, "cpu_has_amx", lambda: amx)
     lv = Levers.for_device(torch.device("cpu"))
-    assert lv == Levers(channels_last=True, bf16=amx, compile_mode="default")  # no fused Adam, cudnn or async
+    assert lv == Levers(channels_last=True, bf16=amx, fused_adam=FUSED, compile_mode="default")  # no cudnn, async
     assert lv.amp_dtype == (torch.bfloat16 if amx else None)
-    assert lv.record() == {"channels_last": True, "bf16": amx, "fused_adam": False, "cudnn_benchmark": False,
+    assert lv.record() == {"channels_last": True, "bf16": amx, "fused_adam": FUSED, "cudnn_benchmark": False,
                            "compile": False, "async_log": False}
     asked = Levers.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
     assert asked.compile and asked.record()["compile_mode"] == "default"

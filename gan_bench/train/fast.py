@@ -4,8 +4,8 @@ gan_step() is the step of train() in loop.py, statement for statement (the same 
 the same order), so a benchmark can time the bare step on synthetic inputs and a test can check it
 against the trainer. The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark,
 torch.compile, asynchronous logging) are chosen per device by Levers.for_device(): all of them on
-CUDA (compile only if asked); on a CPU only the two measured to help there, channels_last (oneDNN's
-NHWC convolutions) and, on CPUs with AMX matrix units, bf16 autocast. With every lever off
+CUDA (compile only if asked); on a CPU those measured to help there: channels_last (oneDNN's NHWC
+convolutions), fused Adam and, on CPUs with AMX matrix units, bf16 autocast. With every lever off
 (train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
@@ -120,15 +120,16 @@ class Levers:
 
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
-        """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, and bf16 where the
-        CPU has AMX; fused Adam and torch.compile measured within noise there (benchmarks/README.md)
-        and compiling costs half a minute a run, so compile only if asked, in the default mode
-        (autotuning on a CPU takes many minutes)."""
+        """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, fused Adam (torch
+        2.4 has a CPU kernel) and bf16 where the CPU has AMX; torch.compile measured within noise there
+        (benchmarks/README.md) and compiling costs half a minute a run, so compile only if asked, in the
+        default mode (autotuning on a CPU takes many minutes)."""
         if device.type == "cuda":
             return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
                        async_log=True)
         if device.type == "cpu":
-            return cls(channels_last=True, bf16=cpu_has_amx(), compile=compile, compile_mode="default")
+            return cls(channels_last=True, bf16=cpu_has_amx(), fused_adam=torch.__version__ >= "2.4",
+                       compile=compile, compile_mode="default")
         return cls()
 
     def record(self) -> dict[str, Any]:
