@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def cli_env() -> dict:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+def sigint_as_in_a_terminal() -> None:
+    """Popen's preexec_fn for tests that press Ctrl-C: a shell starts background jobs (nohup ... &,
+    some CI runners) with SIGINT ignored, an ignored signal stays ignored across exec, and Python then
+    never raises KeyboardInterrupt; the child gets the default a terminal's process would have."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli(*args: str) -> list[str]:

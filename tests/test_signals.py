@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from gan_bench.run_folder import read_jsonl
-from conftest import cli, cli_env, tiny_overrides, write_npz
+from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides, write_npz
 
 RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
 
@@ -74,7 +74,7 @@ def test_ctrl_c_while_loading_data_is_one_line_and_leaves_nothing(tmp_path: Path
     cfg = tmp_path / "t.yaml"
     cfg.write_text(yaml.safe_dump(tiny_overrides(fifo)))
     p = subprocess.Popen(cli("run", str(cfg), "--out", "res"), cwd=tmp_path, env=cli_env(), text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=sigint_as_in_a_terminal)
     writer, deadline = None, time.monotonic() + 240
     while writer is None and time.monotonic() < deadline and p.poll() is None:
         try:  # succeeds only once the command has the FIFO open for reading
@@ -85,19 +85,9 @@ def test_ctrl_c_while_loading_data_is_one_line_and_leaves_nothing(tmp_path: Path
     assert writer is not None, p.communicate()
     try:
         p.send_signal(signal.SIGINT)
-        try:
-            _, err = p.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            # Linux may hand a process's signal to another of its threads, leaving the main thread
-            # blocked in read() on the FIFO (a real file never blocks like that). Closing the writer
-            # ends that read with no data; the pending interrupt must then still win over the
-            # "corrupt file" error that an empty read alone would give (exit 2, and the asserts fail).
-            os.close(writer)
-            writer = None
-            _, err = p.communicate(timeout=120)
+        _, err = p.communicate(timeout=120)
     finally:
-        if writer is not None:
-            os.close(writer)
+        os.close(writer)
     assert p.returncode == 130, err
     assert len(err.splitlines()) == 1 and err.startswith("gan-bench: interrupted") and "Traceback" not in err, err
     assert sorted(x.name for x in tmp_path.iterdir()) == ["data.npz", "t.yaml"]  # no run folder

@@ -18,7 +18,7 @@ from gan_bench.config import build_config
 from gan_bench.run_folder import read_jsonl
 from gan_bench.sample import load_generator, sample_images, write_samples
 from gan_bench.train.loop import train
-from conftest import cli, cli_env, tiny_overrides
+from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides
 
 
 def test_run_writes_every_artifact(tmp_path: Path, tiny_npz: Path):
@@ -78,7 +78,7 @@ def test_resume_after_sigint_equals_uninterrupted_run(tmp_path: Path, tiny_npz: 
     (full,) = (tmp_path / "full" / "t").iterdir()
 
     p = subprocess.Popen(cli("run", str(cfg_file), "--out", str(tmp_path / "cut")), env=cli_env(),
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_in_a_terminal)
     deadline = time.time() + 120
     while time.time() < deadline:
         runs = list((tmp_path / "cut" / "t").glob("*/metrics.jsonl"))
