@@ -174,6 +174,9 @@ def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: i
 
     frames = [np.kron(f, np.ones((scale, scale) + (1,) * (f.ndim - 2), np.uint8)) if scale > 1 else f
               for f in frames]
+    # grey frames go in as RGB: Pillow 13 writes a grey GIF whose later frames (local palettes) it then
+    # cannot hand back as greyscale, so imageio.mimread fails on it ("No packer found from P to L")
+    frames = [np.repeat(f[..., None], 3, axis=-1) if f.ndim == 2 else f for f in frames]
     if not frames:
         return
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.gif")

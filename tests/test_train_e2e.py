@@ -15,7 +15,7 @@ import yaml
 from PIL import Image
 
 from gan_bench.config import build_config
-from gan_bench.run_folder import read_jsonl
+from gan_bench.run_folder import read_jsonl, write_gif
 from gan_bench.sample import load_generator, sample_images, write_samples
 from gan_bench.train.loop import train
 from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides
@@ -42,6 +42,17 @@ def test_run_writes_every_artifact(tmp_path: Path, tiny_npz: Path):
     assert s["status"] == "completed" and s["steps"] == s["total_steps"] == 8
     assert s["config_hash"] == cfg.hash() and s["img_per_sec"] > 0 and s["torch"]
     assert (run / "checkpoints" / "last.pt").exists()
+
+
+def test_grey_gifs_read_back_frame_for_frame(tmp_path: Path):
+    """A noisy frame then a flat one: the pattern whose grey GIF imageio could not read back."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (40, 60), dtype=np.uint8), np.zeros((40, 60), np.uint8)]
+    write_gif(tmp_path / "g.gif", frames)
+    back = imageio.mimread(tmp_path / "g.gif")
+    assert len(back) == 2
+    for got, want in zip(back, frames):
+        assert np.array_equal(np.asarray(got)[..., 0], want)  # every grey level exact (<= 256 a frame)
 
 
 def test_fixed_noise_frames_are_deterministic(tmp_path: Path, tiny_npz: Path):
