@@ -55,7 +55,9 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     assert list(rows)[:2] == ["none", "all"] and rows["none"]["vs_none"] == 1.0
     assert len(rows) == 6 and all(len(row["reps"]) == 1 for row in rows.values())
     assert rows["all"]["set"] == r["trainer_levers"] and not any(rows["none"]["set"].values())
-    assert rows["all + fused_adam"]["set"]["fused_adam"] and rows["all + compile"]["set"]["compile"]
+    for lever in ("channels_last", "bf16", "fused_adam", "compile"):  # each lever flipped from the default
+        on = r["trainer_levers"][lever]
+        assert rows[f"all but {lever}" if on else f"all + {lever}"]["set"][lever] is (not on)
     text = bench.tables(r)
     assert "trainer, train.fast=false" in text and "| all + compile |" in text
 
