@@ -91,3 +91,22 @@ def test_ctrl_c_while_loading_data_is_one_line_and_leaves_nothing(tmp_path: Path
     assert p.returncode == 130, err
     assert len(err.splitlines()) == 1 and err.startswith("gan-bench: interrupted") and "Traceback" not in err, err
     assert sorted(x.name for x in tmp_path.iterdir()) == ["data.npz", "t.yaml"]  # no run folder
+
+
+def test_a_signal_inherited_as_ignored_stays_ignored(tmp_path: Path):
+    """nohup, or a shell's background job, starts the command with SIGINT ignored so that a Ctrl-C at
+    the terminal leaves it running: the trainer must not re-arm it (SIGTERM still stops it cleanly)."""
+    npz = write_npz(tmp_path / "tiny.npz")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_overrides(npz, epochs=400, log_every=1, checkpoint_every=1000, device="cpu")))
+    p = subprocess.Popen(cli("run", str(cfg), "--out", str(tmp_path / "res")), env=cli_env(), text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    run = _wait_for_records(tmp_path / "res", 3, p)
+    p.send_signal(signal.SIGINT)
+    seen = len(read_jsonl(run / "metrics.jsonl"))
+    _wait_for_records(tmp_path / "res", seen + 5, p)  # still training after the Ctrl-C
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 143, err
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"

@@ -182,7 +182,10 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
 
     # ---- signals: finish the step, checkpoint, say how to resume ------------------------------
     stop: list[int] = []
-    handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    # a signal inherited as ignored stays ignored: nohup, or a shell's background job, which a Ctrl-C at
+    # the terminal must not stop (what Python does for SIGINT before any handler is installed)
+    handlers = {s: signal.signal(s, lambda signum, _f: stop.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(s) is not signal.SIG_IGN}
     status, reason = "completed", None
     bar = _progress(cfg, total, step, show=world.is_main)
     last_log_t, last_log_step = time.perf_counter(), step
