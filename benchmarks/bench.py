@@ -32,7 +32,6 @@ import re
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path

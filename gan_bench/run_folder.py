@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gan_bench.atomic import atomic_path, fsynced
 from gan_bench.errors import GanBenchError
 
 PAD = 2  # make_grid padding, needed again to cut class rows out of a grid
@@ -30,21 +31,16 @@ def write_error(path: Path, e: OSError) -> GanBenchError:
                          f"continues with `gan-bench run --resume RUN`)")
 
 
+def run_file(path: Path, *, suffix: str = ""):
+    """atomic_path for a file of a run folder (its error says that the checkpoints are intact)."""
+    return atomic_path(path, suffix=suffix, error=lambda e: write_error(path, e))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file, fsync, rename: readers never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with run_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        fsynced(f)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -153,16 +149,8 @@ def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
 
 
 def save_png(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    try:
+    with run_file(path, suffix=".png") as tmp:
         Image.fromarray(array).save(tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def snapshot_paths(run: Path) -> list[Path]:
@@ -179,18 +167,10 @@ def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: i
     frames = [np.repeat(f[..., None], 3, axis=-1) if f.ndim == 2 else f for f in frames]
     if not frames:
         return
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.gif")
-    try:
-        # loop=0: repeat forever; the last frame is held longer so the final state is readable
-        durations = [ms] * (len(frames) - 1) + [ms * 4] if len(frames) > 1 else ms
+    # loop=0: repeat forever; the last frame is held longer so the final state is readable
+    durations = [ms] * (len(frames) - 1) + [ms * 4] if len(frames) > 1 else ms
+    with run_file(path, suffix=".gif") as tmp:
         imageio.mimsave(tmp, frames, duration=durations, loop=0)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def class_row(frame: np.ndarray, k: int, cell: int) -> np.ndarray:
@@ -232,13 +212,9 @@ def write_loss_plot(run: Path, records: list[dict[str, Any]]) -> None:
     b.set_xlabel("step"), b.set_ylim(0, 1), b.set_title("discriminator outputs"), b.legend()
     fig.suptitle(run.parent.name)
     fig.tight_layout()
-    tmp = run / f".losses.tmp-{os.getpid()}.png"
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, run / "losses.png")
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise write_error(run / "losses.png", e) from None
+        with run_file(run / "losses.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
 

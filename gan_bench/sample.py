@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gan_bench import run_folder as rf
-from gan_bench.config import build_config
+from gan_bench.atomic import atomic_path
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
@@ -61,6 +61,5 @@ def write_samples(path: Path, x: torch.Tensor, y: Optional[torch.Tensor], classe
         rf.save_png(path, rf.grid(x, nrow))
     else:
         yy = np.zeros(len(x), np.int64) if y is None else y.cpu().numpy().astype(np.int64)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez_compressed(tmp, x=rf.to_uint8(x), y=yy, classes=np.array(classes or [""]))
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:  # numpy adds .npz to a name without it
+            np.savez_compressed(tmp, x=rf.to_uint8(x), y=yy, classes=np.array(classes or [""]))

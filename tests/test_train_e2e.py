@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-import pytest
 import yaml
 from PIL import Image
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_bench.atomic import atomic_path
 from gan_bench.data.base import ImageData, Splits
 from gan_bench.errors import ConfigError, DataError
 
@@ -267,11 +267,7 @@ def accuracy(clf: Classifier, data: ImageData, *, task: str) -> dict[str, Any]:
 
 def _save(path: Path, net: EvalNet, info: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    error = lambda e: DataError(f"cannot write the evaluation network to {path} ({e.strerror}); "  # noqa: E731
+                                f"choose a writable cache folder")
+    with atomic_path(path, error=error) as tmp:
         torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "info": info}, tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write the evaluation network to {path} ({e.strerror}); "
-                        f"choose a writable cache folder") from None

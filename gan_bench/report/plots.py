@@ -1,11 +1,11 @@
 """Plots across runs (matplotlib, Agg): loss curves side by side, metrics against step, throughput."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from gan_bench.atomic import atomic_path
 from gan_bench.report.records import RunRecord, numeric_fields
 
 
@@ -19,9 +19,8 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     return path
 
 
@@ -68,10 +67,11 @@ def run_curves(history: list[dict], path: Path) -> Path:
         ax.legend(fontsize=7, loc="upper right", frameon=False), ax.grid(alpha=0.3), ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout(h_pad=0.4)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    plt.close(fig)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 

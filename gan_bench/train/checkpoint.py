@@ -1,7 +1,6 @@
 """Checkpoints: model, optimisers, position and every RNG state, written atomically."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any, Optional
@@ -9,6 +8,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from gan_bench.atomic import atomic_path, fsynced
 from gan_bench.errors import GanBenchError
 from gan_bench.run_folder import remove_stale_temp_files
 
@@ -38,20 +38,12 @@ def set_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Temporary file + fsync + rename: a crash or a full disk never leaves a half-written checkpoint;
     the previous one stays intact until the new one is complete."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise GanBenchError(f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint "
-                            f"is intact; free disk space and resume with `gan-bench run --resume {path.parent.parent}`") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    error = lambda e: GanBenchError(  # noqa: E731
+        f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint is intact; free disk "
+        f"space and resume with `gan-bench run --resume {path.parent.parent}`")
+    with atomic_path(path, error=error) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
+        fsynced(f)
     if path.parent.name == "checkpoints":  # in a run folder: tidy what writers killed earlier left behind
         remove_stale_temp_files(path.parent.parent)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import platform
 import random
 import shutil
@@ -152,8 +151,8 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
             if not world.is_main:
                 return
             checkpoint()
-            shutil.copyfile(run / "checkpoints" / "last.pt", run / "checkpoints" / ".best.pt.tmp")
-            os.replace(run / "checkpoints" / ".best.pt.tmp", run / "checkpoints" / "best.pt")
+            with rf.run_file(run / "checkpoints" / "best.pt") as tmp:
+                shutil.copyfile(run / "checkpoints" / "last.pt", tmp)
 
     scalars = AsyncScalars(device if levers.async_log else torch.device("cpu"))
     failure: list[str] = []
