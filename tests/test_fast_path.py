@@ -74,9 +74,22 @@ def test_cpu_levers_are_layout_and_bf16_only_with_amx(monkeypatch, amx: bool):
                            "compile": False, "async_log": False}
     asked = Levers.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
     assert asked.compile and asked.record()["compile_mode"] == "default"
+
+
+@pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_cuda_levers_use_bf16_only_with_bf16_tensor_cores(monkeypatch, capability, bf16: bool):
+    """A T4 (7.5) or V100 (7.0) emulates bf16, slower than float32: the default must not pick it there."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     on = Levers.for_device(torch.device("cuda"), compile=True)
-    assert on.channels_last and on.bf16 and on.fused_adam and on.compile and not on.without("bf16").bf16
-    assert on.record()["compile_mode"] == on.compile_mode
+    assert on.bf16 is bf16 and on.amp_dtype == (torch.bfloat16 if bf16 else None)
+    assert on.channels_last and on.fused_adam and on.cudnn_benchmark and on.async_log and on.compile
+    assert not on.without("bf16").bf16 and on.record()["compile_mode"] == on.compile_mode
+
+
+def test_no_cuda_means_no_cuda_bf16():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert fast.cuda_has_bf16(torch.device("cuda")) is False
 
 
 def test_no_levers_leave_the_model_and_inputs_untouched():

@@ -4,9 +4,9 @@ gan_step() is the step of train() in loop.py, statement for statement (the same 
 the same order), so a benchmark can time the bare step on synthetic inputs and a test can check it
 against the trainer. The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark,
 torch.compile, asynchronous logging) are chosen per device by Levers.for_device(): all of them on
-CUDA (compile only if asked); on a CPU those measured to help there: channels_last (oneDNN's NHWC
-convolutions), fused Adam and, on CPUs with AMX matrix units, bf16 autocast. With every lever off
-(train.fast=false) the step is plain eager float32.
+CUDA (bf16 only on GPUs with bf16 tensor cores; compile only if asked); on a CPU those measured to
+help there: channels_last (oneDNN's NHWC convolutions), fused Adam and, on CPUs with AMX matrix
+units, bf16 autocast. With every lever off (train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
 
@@ -106,6 +106,16 @@ def cpu_has_amx() -> bool:
         return False
 
 
+def cuda_has_bf16(device: torch.device) -> bool:
+    """bf16 tensor cores: compute capability 8.0 and later (A100, RTX 30xx, H100 and newer). Older GPUs
+    (T4, V100, P100, RTX 20xx: many notebook and teaching GPUs) emulate bf16, slower than float32, and
+    torch.cuda.is_bf16_supported() still says yes on them (it counts emulation), hence the capability."""
+    try:
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    except Exception:  # no CUDA here: not known to help
+        return False
+
+
 @dataclass(frozen=True)
 class Levers:
     """Speed-ups of the step; each one can be switched off alone (the benchmark's levers table)."""
@@ -120,13 +130,14 @@ class Levers:
 
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
-        """Every lever on for CUDA (compile only if asked). On a CPU: channels_last, fused Adam (torch
-        2.4 has a CPU kernel) and bf16 where the CPU has AMX; torch.compile measured within noise there
-        (benchmarks/README.md) and compiling costs half a minute a run, so compile only if asked, in the
-        default mode (autotuning on a CPU takes many minutes)."""
+        """Every lever on for CUDA (bf16 where the GPU has bf16 tensor cores; compile only if asked). On
+        a CPU: channels_last, fused Adam (torch 2.4 has a CPU kernel) and bf16 where the CPU has AMX;
+        torch.compile measured within noise there (benchmarks/README.md) and compiling costs half a
+        minute a run, so compile only if asked, in the default mode (autotuning on a CPU takes many
+        minutes)."""
         if device.type == "cuda":
-            return cls(channels_last=True, bf16=True, fused_adam=True, cudnn_benchmark=True, compile=compile,
-                       async_log=True)
+            return cls(channels_last=True, bf16=cuda_has_bf16(device), fused_adam=True, cudnn_benchmark=True,
+                       compile=compile, async_log=True)
         if device.type == "cpu":
             return cls(channels_last=True, bf16=cpu_has_amx(), fused_adam=torch.__version__ >= "2.4",
                        compile=compile, compile_mode="default")
