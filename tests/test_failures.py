@@ -104,6 +104,33 @@ def test_failure_before_any_checkpoint_does_not_claim_one(tmp_path, capsys):
     assert "last good checkpoint is kept" not in capsys.readouterr().err
 
 
+# ---- out of GPU memory ----------------------------------------------------------------------
+
+def test_running_out_of_gpu_memory_is_one_line_with_the_fix_and_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
+    import gan_bench.train.loop as loop
+
+    cfg = _config(tmp_path, log_every=1, checkpoint_every=3)
+    real_step, calls = loop.gan_step, []
+
+    def step_until_oom(*a, **k):  # what a GPU does when a step needs more memory than it has left
+        calls.append(1)
+        if len(calls) == 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(*a, **k)
+
+    monkeypatch.setattr(loop, "gan_step", step_until_oom)
+    status = main(["run", cfg, "--out", str(tmp_path / "res")])
+    line = _one_line(capsys.readouterr().err, "gan-bench: failed: ")
+    assert status == 1
+    assert "out of GPU memory at step 5 (batch 8, 28x28, model width 4)" in line
+    assert "lower train.batch_size or model.width" in line and "last good checkpoint is kept" in line
+    run = _run_folder(tmp_path / "res")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["reason"].startswith("out of GPU memory at step 5")
+    assert _finite_checkpoint(run)["step"] == 4 and [r[0] for r in _records(run)] == [1, 2, 3, 4]
+    assert not _temp_files(run)
+
+
 # ---- a full disk ----------------------------------------------------------------------------
 
 def _no_space(*_a, **_k):

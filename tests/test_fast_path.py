@@ -184,3 +184,40 @@ def test_resumed_optimiser_state_takes_the_parameters_layout():
         moved = opt2.state[w][key]
         assert moved.stride() == w.stride()
         assert torch.equal(moved, saved["state"][0][key])
+
+
+def test_data_stays_on_the_device_only_when_it_fits_beside_training(monkeypatch):
+    from gan_bench.train import batches
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * 2**30, 16 * 2**30))
+    cuda = torch.device("cuda")
+    assert batches.fits_on_device(4 * 2**30, cuda) and not batches.fits_on_device(6 * 2**30, cuda)
+    assert batches.fits_on_device(10**15, torch.device("cpu"))  # host memory is where a CPU's data is
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 16 * 2**30))
+    data = load_data(build_config([{"data": {"name": "shapes", "per_class": 4}}]).data).train
+    source = BatchSource(data, batch_size=8, seed=0, per_class=False, device=cuda)  # too big for 1000 bytes
+    assert not source.resident and source.x.device.type == "cpu"
+
+
+@pytest.mark.parametrize("per_class", [False, True])
+def test_batches_from_host_memory_are_the_batches_from_the_device(per_class: bool):
+    data = load_data(build_config([{"data": {"name": "shapes", "per_class": 10}}]).data).train
+    cpu = torch.device("cpu")
+    on, off = (BatchSource(data, batch_size=4, seed=3, per_class=per_class, device=cpu, resident=r) for r in (True, False))
+    assert on.resident and not off.resident
+    for epoch, i in ((0, 0), (0, 1), (1, 0)):
+        (xa, ya), (xb, yb) = on.batch(epoch, i), off.batch(epoch, i)
+        assert torch.equal(xa, xb) and torch.equal(ya, yb) and xa.dtype == torch.float32
+
+
+def test_a_data_set_too_large_for_the_device_still_trains(tmp_path: Path, tiny_npz: Path, monkeypatch, capsys):
+    from gan_bench.train import batches
+
+    cfg = build_config([tiny_overrides(tiny_npz, max_steps=3), {"out": str(tmp_path)}], name="t")
+    ref = json.loads((train(cfg) / "summary.json").read_text())
+    assert ref["data_on_device"] is True and "does not fit" not in capsys.readouterr().err
+    monkeypatch.setattr(batches, "fits_on_device", lambda nbytes, device: False)
+    run = train(cfg)
+    assert "does not fit beside training" in capsys.readouterr().err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["data_on_device"] is False and summary["final_loss_d"] == ref["final_loss_d"]

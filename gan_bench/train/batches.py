@@ -1,5 +1,10 @@
 """Batches drawn on the training device from uint8 tensors held in memory (no DataLoader needed).
 
+The data set is held on the training device when it fits beside training (on a GPU, at most half of
+the memory free at start-up); otherwise it stays in host memory and each batch is gathered there and
+copied over asynchronously from pinned memory: slower, but a data set too large for the GPU (CelebA
+at 128 px is 10 GB as uint8) trains instead of failing with an out-of-memory error.
+
 Each epoch's order comes from a generator seeded by (seed, epoch[, class]), so a run resumed in the
 middle of an epoch draws exactly the batches an uninterrupted run would. Under torchrun every rank
 computes the same order and takes its own rows of each global batch: the ranks' shards of an epoch
@@ -7,10 +12,21 @@ are disjoint and together are the epoch of one process, whatever the number of p
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from gan_bench.data.base import ImageData
 from gan_bench.errors import ConfigError
+
+
+def fits_on_device(nbytes: int, device: torch.device, *, share: float = 0.5) -> bool:
+    """Whether nbytes of data leave room for training on device: at most `share` of its free memory
+    (a CPU's data is in host memory anyway)."""
+    if device.type != "cuda":
+        return True
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes <= share * free
 
 
 def _perm(n: int, seed: int, *key: int) -> torch.Tensor:
@@ -26,10 +42,14 @@ class BatchSource:
     n = batch / ranks, which for per-class batches is whole groups of K (one image of each class)."""
 
     def __init__(self, data: ImageData, *, batch_size: int, seed: int, per_class: bool, device: torch.device,
-                 rank: int = 0, ranks: int = 1):
-        self.x = data.x.to(device)  # (N, C, H, W) uint8 stays uint8 on the device
-        self.y = None if data.y is None else data.y.to(device)
-        self.seed, self.per_class, self.device = seed, per_class, device
+                 rank: int = 0, ranks: int = 1, resident: Optional[bool] = None):
+        nbytes = data.x.numel() * data.x.element_size()
+        # resident: the data on `device` (None: if it fits beside training); else batches travel to it
+        self.resident = fits_on_device(nbytes, device) if resident is None else resident
+        home = device if self.resident else torch.device("cpu")
+        self.x = data.x.to(home)  # (N, C, H, W) uint8 stays uint8, on the device when resident
+        self.y = None if data.y is None else data.y.to(home)
+        self.seed, self.per_class, self.device, self.home = seed, per_class, device, home
         self.batch_size = min(batch_size, len(data)) if not per_class else batch_size
         if per_class:
             self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
@@ -56,7 +76,7 @@ class BatchSource:
                 order = torch.stack(cols, 1).reshape(-1)  # (steps * b * K,), class-fastest
             else:
                 order = _perm(len(self.x), self.seed, epoch)
-            self._cache = (epoch, order.to(self.device))
+            self._cache = (epoch, order.to(self.home))
         return self._cache[1]
 
     def batch(self, epoch: int, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -66,5 +86,9 @@ class BatchSource:
         idx = order[i * self.batch_size * k:(i + 1) * self.batch_size * k]  # the global batch
         n = len(idx) // self.ranks
         idx = idx[self.rank * n:(self.rank + 1) * n]
-        x = self.x[idx].float().div_(127.5).sub_(1.0)
-        return x, None if self.y is None else self.y[idx]
+        x, y = self.x[idx], None if self.y is None else self.y[idx]
+        if self.home != self.device:  # gathered in host memory: pinned, so the copy does not block
+            pin = self.device.type == "cuda"
+            x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
+            y = None if y is None else (y.pin_memory() if pin else y).to(self.device, non_blocking=pin)
+        return x.float().div_(127.5).sub_(1.0), y

@@ -97,6 +97,9 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
     opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=levers)
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
                          per_class=gan.per_class, device=device, rank=world.rank, ranks=world.size)
+    if not source.resident and world.is_main:
+        print(f"gan-bench: the training data ({data.train.x.numel() / 2**30:.1f} GiB) does not fit beside training "
+              f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
     step, prior_time, best = 0, 0.0, [math.inf]  # best: the primary metric of best.pt (lower is better)
@@ -195,9 +198,15 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
             x, y = source.batch(epoch, i)
             b = len(x) * world.size  # images per step, all ranks (b * K for per-class pairs)
             sigma = _sigma(cfg, step)
-            out = gan_step(step_gan, opt_d, opt_g, levers.input(x), y, sigma=sigma,
-                           real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                           amp_dtype=levers.amp_dtype, rank=world.rank, ranks=world.size)
+            try:
+                out = gan_step(step_gan, opt_d, opt_g, levers.input(x), y, sigma=sigma,
+                               real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
+                               amp_dtype=levers.amp_dtype, rank=world.rank, ranks=world.size)
+            except torch.cuda.OutOfMemoryError:
+                if world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
+                    raise
+                status, reason = "failed", _out_of_memory(cfg, data.spec.resolution, step + 1)
+                break
             step += 1
             bar.update(1)
             # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
@@ -262,6 +271,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
         summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
         summary["processes"] = world.size
         summary["levers"] = levers.record()  # precision and layout: say how the figures were made
+        summary["data_on_device"] = source.resident
         rf.write_json(run / "summary.json", summary)
     for s, h in handlers.items():  # restored only now: a second Ctrl-C still gets a summary written
         signal.signal(s, h)
@@ -274,6 +284,12 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
     if stop:
         raise Interrupted(stop[0], run)
     return run
+
+
+def _out_of_memory(cfg: Config, resolution: int, step: int) -> str:
+    """The reason a run that ran out of GPU memory gives, with what to change."""
+    return (f"out of GPU memory at step {step} (batch {cfg.train.batch_size}, {resolution}x{resolution}, "
+            f"model width {cfg.model.width}): lower train.batch_size or model.width")
 
 
 def _sigma(cfg: Config, step: int) -> float:
