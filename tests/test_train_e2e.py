@@ -16,7 +16,7 @@ from gan_bench.config import build_config
 from gan_bench.run_folder import read_jsonl, write_gif
 from gan_bench.sample import load_generator, sample_images, write_samples
 from gan_bench.train.loop import train
-from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides
+from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides, write_npz
 
 
 def test_run_writes_every_artifact(tmp_path: Path, tiny_npz: Path):
@@ -125,3 +125,18 @@ def test_classdcgan_run_writes_per_class_gifs_and_checkpoints(tmp_path: Path, ti
     gan = load_generator(run)
     x, _ = sample_images(gan, n=3, label="b", seed=1)
     assert x.shape == (3, 1, 28, 28)
+
+
+def test_progress_bar_into_a_log_file_updates_every_30_seconds(tmp_path: Path):
+    """2 s of training with the bar on, stderr into a file: a handful of updates, not one per 0.1 s."""
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_overrides(write_npz(tmp_path / "tiny.npz"), epochs=60, progress=True)))
+    with open(tmp_path / "log", "w") as log:
+        r = subprocess.run(cli("run", str(cfg), "--out", str(tmp_path / "res")), env=cli_env(), stderr=log,
+                           stdout=subprocess.DEVNULL, timeout=300)
+    assert r.returncode == 0
+    text = (tmp_path / "log").read_text()
+    steps = json.loads(next((tmp_path / "res").glob("t/*/summary.json")).read_text())["steps"]
+    assert steps == 240 and "240/240" in text  # the bar's last state is written
+    updates = [line for line in text.replace("\r", "\n").splitlines() if "/240 [" in line]
+    assert len(updates) <= 4, updates

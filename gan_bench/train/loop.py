@@ -173,7 +173,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
             rf.append_jsonl(run / "metrics.jsonl", rec)
             watch.record(rec, bar.write)
             bar.set_postfix(epoch=rec["epoch"], D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
-                            img_s=f"{rec['img_per_sec'] or 0:.0f}")
+                            img_s=f"{rec['img_per_sec'] or 0:.0f}", refresh=False)  # drawn at the next update
             if tb is not None:
                 for k in ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec"):
                     tb.add_scalar(k, rec[k] or 0.0, rec["step"])
@@ -306,8 +306,10 @@ def _new_run(cfg: Config, run_dir: Optional[Path]) -> Path:
 def _progress(cfg: Config, total: int, initial: int, *, show: bool = True):
     from tqdm import tqdm
 
+    # into a log file or a pipe (nohup, a cluster job) a bar redrawn ten times a second is megabytes of
+    # carriage returns: there, one update every 30 s
     return tqdm(total=total, initial=initial, desc=cfg.name, unit="step", disable=not (cfg.train.progress and show),
-                dynamic_ncols=True, file=sys.stderr)
+                dynamic_ncols=True, file=sys.stderr, mininterval=0.1 if sys.stderr.isatty() else 30)
 
 
 def _tensorboard(run: Path):
