@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import tempfile
@@ -45,6 +44,7 @@ from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
 from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
 from gan_bench.train.loop import pick_device, train
+from gan_bench.train.memory import peak_cpu_mb
 from reference_loop import ReferenceTrainer, make_loader  # beside this file (on sys.path as the script's folder)
 
 HERE = Path(__file__).resolve().parent
@@ -314,7 +314,7 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
         report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
                                         reps=args.lever_reps, device=device, log=log)
     report["load_avg_end"] = list(os.getloadavg())
-    report["peak_cpu_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["peak_cpu_mb"] = peak_cpu_mb()  # of the whole benchmark process
     if device.type == "cuda":
         report["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return report

@@ -221,3 +221,27 @@ def test_a_data_set_too_large_for_the_device_still_trains(tmp_path: Path, tiny_n
     assert "does not fit beside training" in capsys.readouterr().err
     summary = json.loads((run / "summary.json").read_text())
     assert summary["data_on_device"] is False and summary["final_loss_d"] == ref["final_loss_d"]
+
+
+def test_peak_memory_in_summary_is_the_runs_own(tmp_path: Path, tiny_npz: Path, monkeypatch):
+    """Runs one after another in one process (a suite): a later run's peak must not be an earlier one's."""
+    import numpy as np
+
+    import gan_bench.train.loop as loop
+
+    cfg = build_config([tiny_overrides(tiny_npz, max_steps=2), {"out": str(tmp_path)}], name="t")
+    real_step = loop.gan_step
+
+    def step_with_a_big_array(*a, **k):
+        big = np.ones(400 * 2**20, np.uint8)  # 400 MiB touched, then freed
+        del big
+        return real_step(*a, **k)
+
+    monkeypatch.setattr(loop, "gan_step", step_with_a_big_array)
+    heavy = json.loads((train(cfg) / "summary.json").read_text())
+    monkeypatch.setattr(loop, "gan_step", real_step)
+    light = json.loads((train(cfg) / "summary.json").read_text())
+    assert heavy["peak_cpu_mb"] > 400
+    if light["peak_cpu_of"] == "run":  # Linux: the peak can be reset per run
+        assert light["peak_cpu_mb"] < heavy["peak_cpu_mb"] - 300
+    assert "peak_gpu_mb" not in light  # a CPU run has no GPU peak

@@ -19,7 +19,7 @@ from gan_bench.config import Config, build_config
 from gan_bench.data import load_data
 from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
-from gan_bench.train import distributed
+from gan_bench.train import distributed, memory
 from gan_bench.train.batches import BatchSource
 from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step, match_state_layout
 from gan_bench.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -87,6 +87,7 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
 def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], world: distributed.World,
            device: torch.device) -> Path:
     # ---- setup: data, model, optimisers, run folder ------------------------------------------
+    cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec).to(device)
@@ -267,6 +268,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
             export_pairs(gan, run / "checkpoints" / "classes")
         rf.write_loss_plot(run, records)
         summary = _summary(cfg, gan, data, device, step, total, train_time(), records, status, reason)
+        summary.update(memory.peaks(device, cpu_reset=cpu_peak_reset))
         summary["warnings"] = sorted(watch.warned)
         summary["best_" + cfg.eval.primary] = best[0] if math.isfinite(best[0]) else None
         summary["processes"] = world.size
@@ -322,8 +324,6 @@ def _tensorboard(run: Path):
 
 
 def _summary(cfg: Config, gan: GAN, data, device, step, total, seconds, records, status, reason) -> dict[str, Any]:
-    import resource
-
     imgs = step * cfg.train.batch_size * (gan.num_classes if gan.per_class else 1)
     last = records[-1] if records else {}
     out = {
@@ -337,10 +337,7 @@ def _summary(cfg: Config, gan: GAN, data, device, step, total, seconds, records,
         "resolution": data.spec.resolution, "num_classes": data.spec.num_classes, "classes": data.spec.classes,
         "train_images": len(data.train), "device": _device_name(device), "torch": torch.__version__,
         "python": platform.python_version(),
-        "peak_cpu_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if device.type == "cuda":
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
 
 
