@@ -64,6 +64,9 @@ def test_page_has_index_links_class_names_and_numbers(gallery: Path):
     # per-class GIFs follow the data set's label order (summary.json's classes), not the alphabet
     assert re.findall(r"<figcaption>([^<]+)</figcaption></figure>", text)[2:5] == ["cat", "baseball bat", "t-shirt"]
     assert ">12.5<" in text and "FD by data set and model" in text
+    # every card shows the run's peak memory from its summary (CPU runs: the CPU's alone)
+    peaks = re.findall(r"<dt>peak memory</dt><dd>CPU ([0-9,]+) MiB</dd>", text)
+    assert len(peaks) == 2 and all(int(v.replace(",", "")) > 50 for v in peaks)
 
 
 def test_gallery_folder_can_be_moved(gallery: Path, tmp_path: Path):

@@ -32,7 +32,8 @@ def fake_run(root: Path, name: str, seed: int, *, model: str, evals=(), status="
         "status": status, "name": name, "dataset": data["name"], "model": model, "seed": seed,
         "config_hash": config_hash or f"{name}-{seed}", "steps": steps, "total_steps": steps,
         "train_seconds": 12.5, "img_per_sec": img_per_sec, "params_G": 1_234_567, "params_D": 45_678,
-        "device": "cpu (x86_64, 2 threads)", "resolution": 28, **({"levers": levers} if levers else {})}))
+        "device": "cpu (x86_64, 2 threads)", "resolution": 28, "peak_cpu_mb": 700.0 + seed,
+        **({"levers": levers} if levers else {})}))
     if evals:
         (run / "eval.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
     return run
@@ -85,6 +86,7 @@ def test_runs_table_rows_columns_and_pivot_statistics(results: Path):
     assert df.columns.get_loc("fd") < df.columns.get_loc("kid_mean") < df.columns.get_loc("img_per_sec")
     row = df[(df.model == "cdcgan") & (df.seed == 1)].iloc[0]
     assert (row.dataset, row.fd, row["fd@best"], row.run) == ("quickdraw", 14.0, 15.0, "quickdraw_cdcgan/seed1")
+    assert row.peak_cpu_mb == 701.0 and pd.isna(row.peak_gpu_mb)  # a CPU run has no GPU peak
     assert resolve_metric(df, "kid") == "kid_mean"
     long = pivot_long(df, "fd").set_index(["dataset", "model"])
     # consistency: the pivot equals numpy's mean and sample std over the three seeds

@@ -18,15 +18,15 @@ from gan_bench.report.records import RunRecord, load_runs
 METRIC_ORDER = ["fd", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
 # Direction of columns the metric registry does not know, to mark the best model per data set.
 LOWER_IS_BETTER = {"fd": True, "kid_mean": True, "precision": False, "recall": False, "cond_acc": False,
-                   "img_per_sec": False, "wall_s": True}
+                   "img_per_sec": False, "wall_s": True, "peak_gpu_mb": True, "peak_cpu_mb": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
-TAIL_COLUMNS = ["img_per_sec", "wall_s", "params_G", "params_D", "device", "compute", "arch", "config", "run"]
+TAIL_COLUMNS = ["img_per_sec", "wall_s", "peak_gpu_mb", "peak_cpu_mb", "params_G", "params_D", "device", "compute", "arch", "config", "run"]
 RESERVED = set(KEY_COLUMNS + TAIL_COLUMNS)  # an eval field of the same name never overwrites these
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     """One row per run: data set, model, seed, status, steps, metric columns, throughput, wall
-    time (training seconds, without evaluation), parameters, device, compute (bf16 or fp32), registry
+    time (training seconds, without evaluation), peak GPU and CPU memory (MiB), parameters, device, compute (bf16 or fp32), registry
     model name, config name and the run folder relative to the results root."""
     rows = []
     for r in runs:
@@ -34,7 +34,8 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
         rows.append({"dataset": r.dataset, "model": r.model, "seed": r.seed, "status": r.status,
                      "steps": s.get("steps"), **{k: v for k, v in r.evals.items() if k not in RESERVED},
                      "img_per_sec": s.get("img_per_sec"),
-                     "wall_s": s.get("train_seconds"), "params_G": s.get("params_G"),
+                     "wall_s": s.get("train_seconds"), "peak_gpu_mb": s.get("peak_gpu_mb"),
+                     "peak_cpu_mb": s.get("peak_cpu_mb"), "params_G": s.get("params_G"),
                      "params_D": s.get("params_D"), "device": s.get("device"), "compute": compute_of(s),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)

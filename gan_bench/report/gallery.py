@@ -82,6 +82,13 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _memory(s: dict) -> str:
+    """Peak memory of the run: "GPU 1,234 MiB, CPU 790 MiB" (what the summary has)."""
+    parts = [f"{name} {s[key]:,.0f} MiB" for name, key in (("GPU", "peak_gpu_mb"), ("CPU", "peak_cpu_mb"))
+             if isinstance(s.get(key), (int, float))]
+    return ", ".join(parts) or "-"
+
+
 def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path) -> str:
     s = r.summary
     res = int(s.get("resolution") or 64)
@@ -92,6 +99,7 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
              ("params G / D", _e(f"{fmt(s.get('params_G'), 'params_G')} / {fmt(s.get('params_D'), 'params_D')}")),
              ("final loss D / G", _e(f"{fmt(s.get('final_loss_d'))} / {fmt(s.get('final_loss_g'))}")),
              ("images seen", _e(fmt(s.get("images_seen")))),
+             ("peak memory", _e(_memory(s))),
              ("device", _e(", ".join(str(v) for v in (s.get("device", ""), compute_of(s)) if v)))]
     if s.get("reason"):
         facts.append(("note", _e(str(s["reason"]))))
