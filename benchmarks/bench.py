@@ -44,7 +44,7 @@ from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
 from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
 from gan_bench.train.loop import pick_device, train
-from gan_bench.train.memory import peak_cpu_mb
+from gan_bench.train.memory import peaks
 from reference_loop import ReferenceTrainer, make_loader  # beside this file (on sys.path as the script's folder)
 
 HERE = Path(__file__).resolve().parent
@@ -294,8 +294,7 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
     report["trainer_levers"] = Levers.for_device(device).record()
     report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
                           "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
-                          "reps": args.reps, "reference_num_workers": args.workers}
-    report["settings"]["parts"] = list(args.parts)
+                          "reps": args.reps, "reference_num_workers": args.workers, "parts": list(args.parts)}
     if "compare" in args.parts:
         log(f"== reference vs trainer vs bare: {args.model} width {args.width}, batch {args.batch_size}")
         report["compare"] = compare(deltas, steps=args.steps, reps=args.reps, num_workers=args.workers, log=log)
@@ -314,9 +313,7 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
         report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
                                         reps=args.lever_reps, device=device, log=log)
     report["load_avg_end"] = list(os.getloadavg())
-    report["peak_cpu_mb"] = peak_cpu_mb()  # of the whole benchmark process
-    if device.type == "cuda":
-        report["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    report.update(peaks(device, cpu_reset=False))  # of the whole benchmark process
     return report
 
 

@@ -1,8 +1,8 @@
 """Two processes started by torchrun on the CPU (gloo), against one process running the same config.
 
 Tolerance (RTOL, ATOL below): with train.sync_bn and train.fast=false (the float32 step) the
-two-process run computes the single-process step, but in another order of float32 reductions: the loss is the mean of two shard means instead
-of one mean, DDP sums the two shards' gradients by all-reduce, and BatchNorm statistics come from
+two-process run computes the single-process step, but in another order of float32 reductions: the
+loss is the mean of two shard means instead of one mean, DDP sums the two shards' gradients by all-reduce, and BatchNorm statistics come from
 all-reduced partial sums. Those differ by rounding, ~1e-7 relative here after 12 steps. A real
 mismatch (per-shard BatchNorm, another rank's noise rows, a wrong shard) shows up as 1e-3 to 1e-1.
 rtol 1e-5 / atol 1e-6 sits two orders of magnitude from both. Records and weights are compared that

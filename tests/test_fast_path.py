@@ -203,7 +203,8 @@ def test_data_stays_on_the_device_only_when_it_fits_beside_training(monkeypatch)
 def test_batches_from_host_memory_are_the_batches_from_the_device(per_class: bool):
     data = load_data(build_config([{"data": {"name": "shapes", "per_class": 10}}]).data).train
     cpu = torch.device("cpu")
-    on, off = (BatchSource(data, batch_size=4, seed=3, per_class=per_class, device=cpu, resident=r) for r in (True, False))
+    on, off = (BatchSource(data, batch_size=4, seed=3, per_class=per_class, device=cpu, resident=r)
+               for r in (True, False))  # not resident: each batch gathered on the host, then moved
     assert on.resident and not off.resident
     for epoch, i in ((0, 0), (0, 1), (1, 0)):
         (xa, ya), (xb, yb) = on.batch(epoch, i), off.batch(epoch, i)

@@ -20,14 +20,16 @@ METRIC_ORDER = ["fd", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
 LOWER_IS_BETTER = {"fd": True, "kid_mean": True, "precision": False, "recall": False, "cond_acc": False,
                    "img_per_sec": False, "wall_s": True, "peak_gpu_mb": True, "peak_cpu_mb": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
-TAIL_COLUMNS = ["img_per_sec", "wall_s", "peak_gpu_mb", "peak_cpu_mb", "params_G", "params_D", "device", "compute", "arch", "config", "run"]
+TAIL_COLUMNS = ["img_per_sec", "wall_s", "peak_gpu_mb", "peak_cpu_mb", "params_G", "params_D", "device", "compute",
+                "arch", "config", "run"]
 RESERVED = set(KEY_COLUMNS + TAIL_COLUMNS)  # an eval field of the same name never overwrites these
 
 
 def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     """One row per run: data set, model, seed, status, steps, metric columns, throughput, wall
-    time (training seconds, without evaluation), peak GPU and CPU memory (MiB), parameters, device, compute (bf16 or fp32), registry
-    model name, config name and the run folder relative to the results root."""
+    time (training seconds, without evaluation), peak GPU and CPU memory (MiB), parameters, device,
+    compute (bf16 or fp32), registry model name, config name and the run folder relative to the results
+    root."""
     rows = []
     for r in runs:
         s = r.summary

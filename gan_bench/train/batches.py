@@ -43,13 +43,13 @@ class BatchSource:
 
     def __init__(self, data: ImageData, *, batch_size: int, seed: int, per_class: bool, device: torch.device,
                  rank: int = 0, ranks: int = 1, resident: Optional[bool] = None):
-        nbytes = data.x.numel() * data.x.element_size()
+        self.nbytes = data.x.numel() * data.x.element_size()
         # resident: the data on `device` (None: if it fits beside training); else batches travel to it
-        self.resident = fits_on_device(nbytes, device) if resident is None else resident
+        self.resident = fits_on_device(self.nbytes, device) if resident is None else resident
         home = device if self.resident else torch.device("cpu")
         self.x = data.x.to(home)  # (N, C, H, W) uint8 stays uint8, on the device when resident
         self.y = None if data.y is None else data.y.to(home)
-        self.seed, self.per_class, self.device, self.home = seed, per_class, device, home
+        self.seed, self.per_class, self.device = seed, per_class, device
         self.batch_size = min(batch_size, len(data)) if not per_class else batch_size
         if per_class:
             self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
@@ -76,7 +76,7 @@ class BatchSource:
                 order = torch.stack(cols, 1).reshape(-1)  # (steps * b * K,), class-fastest
             else:
                 order = _perm(len(self.x), self.seed, epoch)
-            self._cache = (epoch, order.to(self.home))
+            self._cache = (epoch, order.to(self.x.device))  # indices live where the data does
         return self._cache[1]
 
     def batch(self, epoch: int, i: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -87,7 +87,7 @@ class BatchSource:
         n = len(idx) // self.ranks
         idx = idx[self.rank * n:(self.rank + 1) * n]
         x, y = self.x[idx], None if self.y is None else self.y[idx]
-        if self.home != self.device:  # gathered in host memory: pinned, so the copy does not block
+        if not self.resident:  # gathered in host memory: pinned, so the copy does not block
             pin = self.device.type == "cuda"
             x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
             y = None if y is None else (y.pin_memory() if pin else y).to(self.device, non_blocking=pin)

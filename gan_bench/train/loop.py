@@ -99,7 +99,7 @@ def _train(cfg: Config, *, run_dir: Optional[Path], resume: Optional[Path], worl
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
                          per_class=gan.per_class, device=device, rank=world.rank, ranks=world.size)
     if not source.resident and world.is_main:
-        print(f"gan-bench: the training data ({data.train.x.numel() / 2**30:.1f} GiB) does not fit beside training "
+        print(f"gan-bench: the training data ({source.nbytes / 2**30:.1f} GiB) does not fit beside training "
               f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
@@ -326,7 +326,7 @@ def _tensorboard(run: Path):
 def _summary(cfg: Config, gan: GAN, data, device, step, total, seconds, records, status, reason) -> dict[str, Any]:
     imgs = step * cfg.train.batch_size * (gan.num_classes if gan.per_class else 1)
     last = records[-1] if records else {}
-    out = {
+    return {
         "status": status, "reason": reason, "name": cfg.name, "dataset": cfg.data.name, "model": cfg.model.name,
         "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": step, "total_steps": total,
         "epochs": step / max(1, total) * cfg.train.epochs if not cfg.train.max_steps else None,
@@ -338,7 +338,6 @@ def _summary(cfg: Config, gan: GAN, data, device, step, total, seconds, records,
         "train_images": len(data.train), "device": _device_name(device), "torch": torch.__version__,
         "python": platform.python_version(),
     }
-    return out
 
 
 def _device_name(device: torch.device) -> str:
