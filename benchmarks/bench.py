@@ -12,7 +12,7 @@ In one process, alternating (the order rotates every repetition), on the same mo
              and model building before the loop are not counted; call_img_per_sec counts them too).
   plain      the same trainer with train.fast=false: eager float32, no speed lever, so that
              plain / reference compares the loops alone, with the reference's arithmetic.
-  bare       gan_bench.train.fast.gan_step, the trainer's step with the trainer's levers for this
+  bare       gan_bench.train.step.gan_step, the trainer's step with the trainer's levers for this
              device, on synthetic on-device inputs (randn images, fixed labels), nothing else; one
              warm-up step is not counted.
 Each starts from a freshly built model with the same seed. The medians give ratio = trainer /
@@ -42,8 +42,10 @@ from gan_bench.config import ModelConfig, build_config
 from gan_bench.data import load_data
 from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
-from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
-from gan_bench.train.loop import pick_device, train
+from gan_bench.train.levers import Levers, adam, apply_levers
+from gan_bench.train.step import gan_step
+from gan_bench.run.world import pick_device
+from gan_bench.train.loop import train
 from gan_bench.train.memory import peaks
 from reference_loop import ReferenceTrainer, make_loader  # beside this file (on sys.path as the script's folder)
 

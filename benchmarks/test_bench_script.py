@@ -14,7 +14,7 @@ from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec, ImageData
 from gan_bench.models import build_model
 from gan_bench.train.batches import BatchSource
-from gan_bench.train.fast import Levers
+from gan_bench.train.levers import Levers
 from reference_loop import ReferenceTrainer, make_loader
 
 

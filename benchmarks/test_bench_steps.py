@@ -7,7 +7,7 @@ Sizes are CPU-sized: every model at every resolution at width 16 (batch 64; clas
 each of 10 classes), plus the seed's cdcgan at its real size (width 64, batch 128, 28 px).
 Inputs are synthetic and already on the device: these time the computation, not the data path
 (benchmarks/bench.py compares whole loops). Steps run with the trainer's levers for the CPU
-(channels_last, and bf16 where the CPU has AMX: gan_bench/train/fast.py).
+(channels_last, and bf16 where the CPU has AMX: gan_bench/train/levers.py).
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import torch
 from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec
 from gan_bench.models import MODELS, build_model
-from gan_bench.train.fast import Levers, adam, apply_levers, gan_step
-from gan_bench.train.loop import generate
+from gan_bench.train.levers import Levers, adam, apply_levers
+from gan_bench.train.step import gan_step
+from gan_bench.run.sampling import generate
 
 torch.set_num_threads(2)  # the machine's cores; the same setting bench.py uses
 CLASSES = 10
@@ -42,7 +43,7 @@ def step_inputs(name: str, resolution: int, *, width: int, batch: int, per_class
     return gan, opt_d, opt_g, LEVERS.input(x), y
 
 
-CASES = [(e.name, r) for e in MODELS for r in e.meta["resolutions"]]
+CASES = [(e.name, r) for e in MODELS for r in e.info.resolutions]
 
 
 @pytest.mark.parametrize("name,resolution", CASES)

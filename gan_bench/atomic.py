@@ -17,7 +17,7 @@ def atomic_path(path: Path, *, suffix: str = "",
 
     suffix keeps the extension a library picks the format from (Pillow, matplotlib, numpy's .npz).
     An OSError (full disk, lost permission) comes out as error(e), a one-line GanBenchError by default.
-    The PID in the name lets run_folder.remove_stale_temp_files tell a dead writer's leftovers apart.
+    The PID in the name lets run.files.remove_stale_temp_files tell a dead writer's leftovers apart.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from gan_bench.errors import GanBenchError
+from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,12 +47,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from gan_bench.config import load_config
-    from gan_bench.train.loop import resume_config, train
+    from gan_bench.run import RunFolder
+    from gan_bench.train.loop import train
 
     if a.resume is not None:
         if a.config is not None or a.set:
-            raise GanBenchError("--resume continues a run with its own config.yaml; drop the config file and --set")
-        cfg = resume_config(a.resume)
+            raise GanBenchError("--resume continues a run with its own config; drop the config file and --set")
+        cfg = RunFolder(a.resume).read_config()
     else:
         if a.config is None:
             raise GanBenchError("give a config file, e.g. `gan-bench run configs/demo.yaml`, or --resume RUN")
@@ -73,11 +74,9 @@ def check_names(cfg) -> None:
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
 
+    from gan_bench.metrics import METRICS
+
     DATASETS.entry(cfg.data.name), MODELS.entry(cfg.model.name)
-    try:
-        from gan_bench.metrics import METRICS
-    except ImportError:  # evaluation not installed in this build
-        return
     for m in cfg.eval.metrics:
         METRICS.entry(m)
 
@@ -88,15 +87,14 @@ def cmd_list(_: argparse.Namespace) -> int:
 
     print("data sets:")
     for e in DATASETS:
-        res = "/".join(str(r) for r in e.meta.get("resolutions", ())) or "any"
-        lab = {True: "labelled", False: "unlabelled", None: "labels optional"}[e.meta.get("labelled")]
-        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.meta.get('description', '')}")
+        res = "/".join(str(r) for r in e.info.resolutions) or "any"
+        lab = {True: "labelled", False: "unlabelled", None: "labels optional"}[e.info.labelled]
+        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.info.description}")
     print("models:")
     for e in MODELS:
-        res = "/".join(str(r) for r in e.meta.get("resolutions", ()))
-        kind = ("per-class pairs" if e.meta.get("per_class") else
-                "conditional" if e.meta.get("conditional") else "unconditional")
-        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.meta.get('description', '')}")
+        res = "/".join(str(r) for r in e.info.resolutions)
+        kind = "per-class pairs" if e.info.per_class else "conditional" if e.info.conditional else "unconditional"
+        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.info.description}")
     configs = sorted(Path("configs").glob("*.yaml"))
     if configs:
         print("configs:")
@@ -106,11 +104,12 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    from gan_bench.sample import load_generator, sample_images, write_samples
+    from gan_bench.run import RunFolder
+    from gan_bench.run.sampling import load_generator, sample_images, write_samples
 
     if a.n < 1:
         raise GanBenchError(f"-n must be at least 1, got {a.n}")
-    gan = load_generator(a.run, checkpoint=a.checkpoint)
+    gan, _ = load_generator(RunFolder(a.run), checkpoint=a.checkpoint)
     x, y = sample_images(gan, n=a.n, label=a.label, seed=a.seed)
     labelled = y is not None and a.label is None
     write_samples(a.out, x, y, gan.spec.classes, nrow=a.n if labelled else max(1, math.isqrt(a.n)))
@@ -119,7 +118,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 # Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
-PLUGINS: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli"]
+PLUGINS: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli", "gan_bench.suite.cli"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -132,8 +131,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    from gan_bench.train.loop import Interrupted, TrainingFailed
-
     try:
         args = _parser().parse_args(argv)
         return args.func(args)

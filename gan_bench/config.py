@@ -19,55 +19,123 @@ from typing import Any, Optional, Union
 import yaml
 
 from gan_bench.errors import ConfigError
-from gan_bench.registry import closest
+from gan_bench.registry import closest, unknown_name_message
 
 
-def _f(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+def option(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
        help: str = "") -> Any:
-    """A field with a range check (lo_open: the lower bound is excluded)."""
+    """A config field with a range check (lo_open: the lower bound is excluded); data sets declare
+    their own options with it too."""
     meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "help": help}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
+# A data set's own keys (quickdraw's categories, celeba's crop, ...) are declared by the data set, in its
+# own file, as an options dataclass registered with it (data/base.py passes it here), and read and written
+# as keys of the same `data:` section. config.py never names them, so adding a data set never edits it.
+DATA_OPTIONS: dict[str, type] = {}
+
+
 @dataclass
+class NoOptions:
+    """The options of a data set that has none of its own."""
+
+
+def register_data_options(name: str, options: Optional[type]) -> None:
+    """Called as data set `name` registers: `options` (a dataclass, or None) holds its own keys."""
+    if options is not None and not (dataclasses.is_dataclass(options) and isinstance(options, type)):
+        raise TypeError(f"data set {name!r}: options must be a dataclass, got {options!r}")
+    generic = {f.name for f in dataclasses.fields(DataConfig)}
+    clash = generic & {f.name for f in dataclasses.fields(options or NoOptions)}
+    if clash:
+        raise TypeError(f"data set {name!r}: option {sorted(clash)[0]!r} is already a key of every data set")
+    DATA_OPTIONS[name] = options or NoOptions
+
+
+@dataclass(init=False)
 class DataConfig:
+    """The keys every data set takes; `options` holds those of the data set named (see DATA_OPTIONS),
+    and they read and write as attributes of this object: cfg.data.categories. DataConfig(name=...,
+    categories=[...]) takes both kinds of keys, checked like a config's."""
+
     name: str = "shapes"
     root: str = "datasets"                      # where downloaded data lives
-    path: Optional[str] = None                  # npz: the training file
-    test_path: Optional[str] = None             # npz: an optional separate test file
-    categories: Optional[list[str]] = None      # quickdraw: class order = this order
-    max_per_class: Optional[int] = _f(None, lo=1)
-    test_fraction: float = _f(0.1, lo=0.0, hi=0.9)
-    split_seed: int = _f(0, lo=0, hi=2**32 - 1)  # the train/test split does not follow train.seed
-    resolution: Optional[int] = _f(None, lo=8, hi=512)   # resize once at load time
+    path: Optional[str] = None                  # npz, image_folder: the training file or folder
+    test_path: Optional[str] = None             # an optional separate test file or folder
+    max_per_class: Optional[int] = option(None, lo=1)
+    test_fraction: float = option(0.1, lo=0.0, hi=0.9)
+    split_seed: int = option(0, lo=0, hi=2**32 - 1)  # the train/test split does not follow train.seed
+    resolution: Optional[int] = option(None, lo=8, hi=512)   # resize once at load time
     download: bool = True
-    per_class: int = _f(1000, lo=1)             # shapes: images generated per class
-    # celeba: side of the centre crop, in pixels of the 178x218 aligned image, taken before resizing
-    # (140 is the usual choice; 108 is the DCGAN-tensorflow one).
-    crop: int = _f(140, lo=16, hi=178)
+
+    def __init__(self, **keys: Any) -> None:
+        object.__setattr__(self, "_pending", {})    # option keys given, resolved by build_config
+        object.__setattr__(self, "_options", None)  # (data set name, its options object)
+        for f in dataclasses.fields(DataConfig):
+            object.__setattr__(self, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING
+                               else f.default)
+        if keys:
+            _apply(self, keys, "data.")
+            _resolve_options(self)
+
+    @property
+    def options(self) -> Any:
+        """The options object of the data set named (its defaults until build_config sets them)."""
+        if self._options is None or self._options[0] != self.name:
+            object.__setattr__(self, "_options", (self.name, DATA_OPTIONS.get(self.name, NoOptions)()))
+        return self._options[1]
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DataConfig) and dataclasses.astuple(self) == dataclasses.astuple(other)
+                and self.options == other.options)
+
+    def __getattr__(self, key: str) -> Any:  # only for names that are not generic keys
+        if key.startswith("_"):
+            raise AttributeError(key)
+        opts = self.options
+        if key in _option_names(type(opts)):
+            return getattr(opts, key)
+        raise AttributeError(f"data set {self.name!r} has no option {key!r}")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in DataConfig.__dataclass_fields__ or key.startswith("_"):
+            object.__setattr__(self, key, value)
+        elif key in _option_names(type(self.options)):
+            setattr(self.options, key, value)
+        else:
+            raise AttributeError(f"data set {self.name!r} has no option {key!r}")
+
+
+def _option_names(options: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(options)]
+
+
+# The hash of a config covers the options of today's built-in data sets at their defaults, as it did
+# when they were keys of DataConfig, so run folders made before keep their hash (and resume).
+_HASHED_DATA_DEFAULTS = {"categories": None, "per_class": 1000, "crop": 140}
 
 
 @dataclass
 class ModelConfig:
     name: str = "cdcgan"
-    nz: int = _f(100, lo=1, hi=4096)
-    width: int = _f(64, lo=1, hi=1024, help="channel multiplier of G and D")
+    nz: int = option(100, lo=1, hi=4096)
+    width: int = option(64, lo=1, hi=1024, help="channel multiplier of G and D")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = _f(5, lo=1)
-    max_steps: Optional[int] = _f(None, lo=1)
-    batch_size: int = _f(128, lo=1)
-    lr_g: float = _f(2e-4, lo=0.0, lo_open=True)
-    lr_d: float = _f(2e-4, lo=0.0, lo_open=True)
-    betas: list[float] = _f([0.5, 0.999])
+    epochs: int = option(5, lo=1)
+    max_steps: Optional[int] = option(None, lo=1)
+    batch_size: int = option(128, lo=1)
+    lr_g: float = option(2e-4, lo=0.0, lo_open=True)
+    lr_d: float = option(2e-4, lo=0.0, lo_open=True)
+    betas: list[float] = option([0.5, 0.999])
     loss: str = "bce"
-    seed: int = _f(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
+    seed: int = option(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
-    # Speed levers chosen per device (train/fast.py; the run's summary.json lists those used): on CUDA
+    # Speed levers chosen per device (train/levers.py; the run's summary lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
     # channels_last, fused Adam, and bf16 autocast where the CPU has AMX. false: plain eager float32.
     # compile adds torch.compile of G and D (on a CPU it measured no faster, benchmarks/README.md).
@@ -77,24 +145,24 @@ class TrainConfig:
     # processes rather than each process's shard; then the run computes what one process would.
     sync_bn: bool = False
     # The seeds' stabilisers.
-    instance_noise: float = _f(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
-    instance_noise_steps: int = _f(0, lo=0)     # linear decay of sigma to zero over this many steps
-    real_label_range: list[float] = _f([1.0, 1.0])   # one-sided smoothing: real targets ~ U[a, b]
-    label_flip: float = _f(0.0, lo=0.0, hi=1.0)  # probability of flipping each D target
+    instance_noise: float = option(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
+    instance_noise_steps: int = option(0, lo=0)     # linear decay of sigma to zero over this many steps
+    real_label_range: list[float] = option([1.0, 1.0])   # one-sided smoothing: real targets ~ U[a, b]
+    label_flip: float = option(0.0, lo=0.0, hi=1.0)  # probability of flipping each D target
     # Records.
-    log_every: int = _f(50, lo=1)
-    snapshot_every: int = _f(1, lo=1, help="epochs between sample grids")
-    checkpoint_every: int = _f(500, lo=1, help="steps between checkpoints (also every epoch end)")
-    grid_per_class: int = _f(8, lo=1, help="fixed-noise samples per class row")
+    log_every: int = option(50, lo=1)
+    snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
+    checkpoint_every: int = option(500, lo=1, help="steps between checkpoints (also every epoch end)")
+    grid_per_class: int = option(8, lo=1, help="fixed-noise samples per class row")
     tensorboard: bool = False
     progress: bool = True
 
 
 @dataclass
 class EvalConfig:
-    every: int = _f(0, lo=0, help="epochs between evaluations during training (0: off)")
-    metrics: list[str] = _f(["fd", "kid", "precision", "recall"])
-    samples: int = _f(5000, lo=1)
+    every: int = option(0, lo=0, help="epochs between evaluations during training (0: off)")
+    metrics: list[str] = option(["fd", "kid", "precision", "recall"])
+    samples: int = option(5000, lo=1)
     primary: str = "fd"                          # lower is better; picks checkpoints/best.pt
 
 
@@ -108,7 +176,9 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["data"].update(dataclasses.asdict(self.data.options))
+        return d
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -117,12 +187,15 @@ class Config:
         """Hash of what determines the result (the output folder does not)."""
         d = self.to_dict()
         d.pop("out")
+        d["data"] = {**_HASHED_DATA_DEFAULTS, **d["data"]}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ---- typed conversion -----------------------------------------------------------------------
 
 def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -147,6 +220,13 @@ def _show(value: Any) -> str:
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {_show(value)} ({type(value).__name__})")
+    if dataclasses.is_dataclass(tp):  # a nested section (suite files: runs[i], eval)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of keys ({', '.join(f.name for f in dataclasses.fields(tp))}), "
+                              f"got {_show(value)}")
+        obj = tp()
+        _apply(obj, value, f"{key}.")
+        return obj
     if origin in (Union, types.UnionType):
         if value is None:
             return None
@@ -197,6 +277,12 @@ def _check_range(value: Any, f: dataclasses.Field, key: str) -> None:
         raise ConfigError(f"{key}: must be <= {hi}, got {_show(value)}")
 
 
+def apply_delta(obj: Any, delta: dict[str, Any], prefix: str = "") -> None:
+    """Set the keys of a YAML mapping on a dataclass instance with the config's type and range checks
+    (every typed file of gan-bench, configs and suite files, reads through this)."""
+    _apply(obj, delta, prefix)
+
+
 def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
     if not isinstance(delta, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {delta!r}")
@@ -204,7 +290,12 @@ def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     for key, value in delta.items():
         full = f"{prefix}{key}"
+        if isinstance(obj, DataConfig) and isinstance(key, str) and key not in fields and _owners(key):
+            obj._pending[key] = (value, full)  # checked against the data set named once all deltas are in
+            continue
         if not isinstance(key, str) or key not in fields:
+            if isinstance(obj, DataConfig):
+                fields = {**fields, **{n: None for n in _option_names(type(obj.options))}}
             near = closest(str(key), list(fields))
             hint = f" Did you mean {', '.join(near)}?" if near else ""
             raise ConfigError(f"unknown key {full!r}.{hint} Valid keys: {', '.join(fields)}")
@@ -217,7 +308,43 @@ def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
             setattr(obj, key, converted)
 
 
+def _owners(key: str) -> list[str]:
+    """The data sets that declare option `key`."""
+    return [n for n, cls in DATA_OPTIONS.items() if key in _option_names(cls)]
+
+
+def _resolve_options(d: DataConfig) -> None:
+    """The option keys given for the data section, converted and range-checked by the options dataclass
+    of the data set named. A key of another data set is an error unless it is left at its default
+    (a config switched to npz with `--set data.categories=null` keeps working)."""
+    if DATA_OPTIONS and d.name not in DATA_OPTIONS:
+        raise ConfigError(unknown_name_message("data set", d.name, list(DATA_OPTIONS)))
+    cls = DATA_OPTIONS.get(d.name, NoOptions)
+    opts = cls()
+    fields, hints = {f.name: f for f in dataclasses.fields(cls)}, typing.get_type_hints(cls)
+    for key, (value, full) in d._pending.items():
+        if key in fields:
+            converted = _convert(value, hints[key], full)
+            _check_range(converted, fields[key], full)
+            setattr(opts, key, converted)
+            continue
+        owners = _owners(key)
+        if all(value == _default(DATA_OPTIONS[o], key) for o in owners):
+            continue
+        own = ", ".join(_option_names(cls)) or "none"
+        raise ConfigError(f"{full} is an option of data set {' and '.join(repr(o) for o in owners)}, not of "
+                          f"{d.name!r}; remove it (options of {d.name!r}: {own})")
+    object.__setattr__(d, "_options", (d.name, opts))
+    object.__setattr__(d, "_pending", {})
+
+
+def _default(cls: type, key: str) -> Any:
+    f = next(f for f in dataclasses.fields(cls) if f.name == key)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def _validate(cfg: Config) -> None:
+    _resolve_options(cfg.data)
     t = cfg.train
     if len(t.betas) != 2 or not all(0.0 <= b < 1.0 for b in t.betas):
         raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {t.betas}")

@@ -184,7 +184,7 @@ CASES = {
     "resume: not a checkpoint": (resumed(lambda r, _: torch.save({"weights": 1}, r / "checkpoints" / "last.pt")),
                                  ["is not a gan-bench checkpoint"]),
     "resume: no checkpoint yet": (resumed(lambda r, _: (r / "checkpoints" / "last.pt").unlink()),
-                                  ["no checkpoint at", "start it again"]),
+                                  ["no checkpoints/last.pt", "start it again"]),
     "resume: config.yaml edited": (resumed(lambda r, _: (r / "config.yaml").write_text(
         (r / "config.yaml").read_text().replace("seed: 0", "seed: 5"))), ["written by another config"]),
     "resume: config.yaml broken": (resumed(lambda r, _: (r / "config.yaml").write_text("train: [\n")),

@@ -16,7 +16,7 @@ def test_defaults_carry_the_shared_recipe():
 def test_yaml_deltas_and_set_overrides(tmp_path: Path):
     p = tmp_path / "exp.yaml"
     p.write_text("model: {name: convdcgan}\ntrain: {epochs: 3}\n")
-    c = load_config(p, ["train.epochs=5", "train.lr_g=1e-4", "data.categories=[cat, dog]"])
+    c = load_config(p, ["train.epochs=5", "train.lr_g=1e-4", "data.name=quickdraw", "data.categories=[cat, dog]"])
     assert c.name == "exp" and c.model.name == "convdcgan"
     assert c.train.epochs == 5 and c.train.lr_g == 1e-4 and c.data.categories == ["cat", "dog"]
     assert c.train.batch_size == 128  # untouched default
@@ -35,7 +35,11 @@ def test_yaml_deltas_and_set_overrides(tmp_path: Path):
     ({"train": {"betas": [0.5]}}, ["train.betas"]),
     ({"train": {"real_label_range": [0.9, 0.7]}}, ["real_label_range"]),
     ({"train": 5}, ["train", "mapping"]),
-    ({"data": {"categories": "cat"}}, ["data.categories", "list of str"]),
+    ({"data": {"name": "quickdraw", "categories": "cat"}}, ["data.categories", "list of str"]),
+    # a data set's own key given for another data set is refused, not silently ignored
+    ({"data": {"categories": ["cat"]}}, ["data.categories", "option of data set 'quickdraw'", "not of 'shapes'"]),
+    ({"data": {"name": "celeba", "crop": 8}}, ["data.crop", ">= 16"]),
+    ({"data": {"name": "imagenet"}}, ["unknown data set 'imagenet'", "Valid:", "quickdraw"]),
     ({"train": {"tensorboard": "yes"}}, ["train.tensorboard", "expected bool"]),
 ])
 def test_bad_values_name_the_key_and_the_expectation(delta, words):
@@ -63,7 +67,20 @@ def test_set_parser():
 
 
 def test_resolved_config_round_trips_through_yaml():
-    c = build_config([{"train": {"epochs": 7}, "data": {"categories": ["cat"]}}], name="x")
+    c = build_config([{"train": {"epochs": 7}, "data": {"name": "quickdraw", "categories": ["cat"]}}], name="x")
     again = build_config([yaml.safe_load(c.to_yaml())])
-    assert again == c and again.hash() == c.hash()
+    assert again == c and again.hash() == c.hash() and again.data.categories == ["cat"]
+    assert again != build_config([{"train": {"epochs": 7}, "data": {"name": "quickdraw", "categories": ["dog"]}}],
+                                 name="x")
+
+
+def test_data_set_options_keep_todays_hash_and_switching_data_sets_works():
+    """Option keys of other data sets at their defaults (an old config.yaml, or `--set data.categories=null`
+    when switching to npz) are accepted; the hash is the one from before the options moved."""
+    old_layout = {"name": "npz", "path": "x.npz", "categories": None, "per_class": 1000, "crop": 140}
+    c = build_config([{"data": old_layout}], name="x")
+    assert c.data.name == "npz" and c.hash() == build_config([{"data": {"name": "npz", "path": "x.npz"}}],
+                                                              name="x").hash()
+    # the hash gan-bench gave this config before the options moved to their data sets (run folders hold it)
+    assert build_config([{"data": {"name": "quickdraw", "categories": ["cat"]}}]).hash() == "ac8217fdf26351ab"
     assert build_config([{"out": "elsewhere"}], name="x").hash() == build_config([], name="x").hash()

@@ -375,10 +375,10 @@ def test_image_folder_caps_each_class_before_decoding(tmp_path):
 
 
 def test_new_sources_are_listed_with_their_meta():
-    meta = {e.name: e.meta for e in DATASETS}
-    assert meta["cifar10"]["resolutions"] == (32, 64) and meta["cifar10"]["labelled"] is True
-    assert meta["celeba"]["resolutions"] == (64, 128) and meta["celeba"]["labelled"] is False
-    assert meta["image_folder"]["resolutions"] == () and meta["image_folder"]["channels"] is None
+    info = {e.name: e.info for e in DATASETS}
+    assert info["cifar10"].resolutions == (32, 64) and info["cifar10"].labelled is True
+    assert info["celeba"].resolutions == (64, 128) and info["celeba"].labelled is False
+    assert info["image_folder"].resolutions == () and info["image_folder"].channels is None
 
 
 # ---- the shared real data (skipped where /work/shared/data is absent) -------------------------

@@ -24,10 +24,12 @@ import yaml
 import gan_bench.train.loop as loop
 from gan_bench.config import build_config
 from gan_bench.metrics.evaluate import eval_run
-from gan_bench.run_folder import read_jsonl
-from gan_bench.sample import load_generator
-from gan_bench.train.checkpoint import load_checkpoint
-from gan_bench.train.loop import Interrupted, train
+from gan_bench.run.files import read_jsonl
+from gan_bench.run import RunFolder
+from gan_bench.run.sampling import load_generator
+from gan_bench.run.checkpoint import load_checkpoint
+from gan_bench.errors import Interrupted
+from gan_bench.train.loop import train
 from conftest import cli_env, tiny_overrides, write_npz
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
@@ -122,7 +124,7 @@ def test_two_processes_match_one_process(setup: dict):
     assert files[0] == files[1]
     summary = yaml.safe_load((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["processes"] == 2 and summary["images_seen"] == 12 * 8
-    assert load_generator(run).spec.classes == ["a", "b", "c"]
+    assert load_generator(RunFolder(run))[0].spec.classes == ["a", "b", "c"]
 
 
 def test_resume_across_process_counts(setup: dict, monkeypatch):

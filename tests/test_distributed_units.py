@@ -13,14 +13,17 @@ import torch.nn.functional as F
 import yaml
 
 from gan_bench import suite as S
+from gan_bench.run import RunFolder
+from gan_bench.suite import executor
 from gan_bench.cli import main
 from gan_bench.config import ModelConfig, build_config
 from gan_bench.data.base import DataSpec, ImageData
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.models import build_model
 from gan_bench.train import distributed as D
+from gan_bench.run import world as W
 from gan_bench.train.batches import BatchSource
-from gan_bench.train.fast import noisy
+from gan_bench.train.step import noisy
 from conftest import tiny_overrides
 
 SPEC = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
@@ -77,7 +80,7 @@ def test_global_dropout_keeps_the_rows_of_one_process_mask():
 
 def test_layer_conversions_keep_parameters_and_state_dict_keys():
     gan = build_model(ModelConfig(name="mlpgan", width=2, nz=4), SPEC)
-    D.GlobalDropout.convert(gan, D.World(1, 2))
+    D.GlobalDropout.convert(gan, W.World(1, 2))
     assert not [m for m in gan.modules() if type(m) is torch.nn.Dropout]
     gan = build_model(ModelConfig(name="cdcgan", width=4, nz=8), SPEC)
     keys, params = list(gan.state_dict()), list(gan.parameters())
@@ -107,26 +110,26 @@ def test_global_batchnorm_statistics_are_float32_under_bf16(monkeypatch):
 
 
 def test_one_process_world_changes_nothing():
-    w = D.World.current()
-    assert w == D.World() and w.is_main and not w.distributed
+    w = W.World.current()
+    assert w == W.World() and w.is_main and not w.distributed
     assert w.broadcast("x") == "x" and w.on_main(lambda: 3) == 3 and w.agree(False, True) == (False, True)
     assert w.map_chunks(lambda c: c * 2, [1, 2, 3]) == [2, 4, 6]
     gan = build_model(ModelConfig(name="cdcgan", width=4, nz=8), SPEC)
     assert D.data_parallel(gan, w, sync_bn=True) is gan
-    with D.joined(torch.device("cpu")) as (world, device):
-        assert world == D.World() and device == torch.device("cpu")
+    with W.joined(torch.device("cpu")) as (world, device):
+        assert world == W.World() and device == torch.device("cpu")
 
 
 def test_distributed_settings_are_checked(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv(D.TIMEOUT_ENV, "soon")
-    with pytest.raises(GanBenchError, match=f"{D.TIMEOUT_ENV}='soon': expected a number of seconds"):
-        with D.joined(torch.device("cpu")):
+    monkeypatch.setenv(W.TIMEOUT_ENV, "soon")
+    with pytest.raises(GanBenchError, match=f"{W.TIMEOUT_ENV}='soon': expected a number of seconds"):
+        with W.joined(torch.device("cpu")):
             pass
     with pytest.raises(ConfigError, match="train.sync_bn: expected bool"):
         build_config([{"train": {"sync_bn": "yes"}}])
-    assert D.peer_lost(RuntimeError("[pair.cc:561] Connection closed by peer [127.0.0.1]:1234. GLHF"))
-    assert not D.peer_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert W.peer_lost(RuntimeError("[pair.cc:561] Connection closed by peer [127.0.0.1]:1234. GLHF"))
+    assert not W.peer_lost(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
 # ---- gan-bench suite --gpus ----------------------------------------------------------------------
@@ -152,9 +155,9 @@ def test_suite_children_see_only_their_gpu(tmp_path: Path, monkeypatch):
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     cfg = build_config([tiny_overrides(tmp_path / "x.npz")])
-    jobs = [S.Job(cfg, tmp_path / f"r{i}", "run") for i in range(3)]
+    jobs = [S.Job(cfg, RunFolder(tmp_path / f"r{i}"), "run") for i in range(3)]
     said: list[str] = []
-    assert S._parallel(jobs, None, 2, said.append, gpus=["3", "5"], target=fake_child.child) == ["completed"] * 3
+    assert executor._parallel(jobs, None, 2, said.append, gpus=["3", "5"], target=fake_child.child) == ["completed"] * 3
     seen = [json.loads((tmp_path / f"r{i}.json").read_text()) for i in range(3)]
     assert {s["gpu"] for s in seen} == {"3", "5"} and sum("GPU " in line for line in said) == 3
     for a in seen:

@@ -9,7 +9,7 @@ import pytest
 
 from gan_bench.cli import main
 from gan_bench.config import build_config
-from gan_bench.run_folder import read_jsonl
+from gan_bench.run.files import read_jsonl
 from gan_bench.train.loop import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -1,4 +1,4 @@
-"""The step of train() as one function (gan_bench.train.fast.gan_step) and its speed levers.
+"""The step of train() as one function (gan_bench.train.step.gan_step) and its speed levers.
 
 gan_step must be the trainer's step exactly: one step of it from the trainer's seed, batch and
 stabiliser settings gives bit for bit the weights train() checkpoints after one step. The levers
@@ -18,12 +18,14 @@ from gan_bench.config import ModelConfig, build_config
 from gan_bench.data import load_data
 from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
-from gan_bench.run_folder import read_jsonl
+from gan_bench.run.files import read_jsonl
 from gan_bench.train.batches import BatchSource
-from gan_bench.train.checkpoint import load_checkpoint
-from gan_bench.train import fast
-from gan_bench.train.fast import AsyncScalars, Levers, adam, apply_levers, gan_step
+from gan_bench.run.checkpoint import load_checkpoint
+from gan_bench.train import levers as fast
+from gan_bench.train.levers import AsyncScalars, Levers, adam, apply_levers
+from gan_bench.train.step import gan_step
 from gan_bench.train.loop import train
+from gan_bench.train.setup import build
 from conftest import tiny_overrides
 
 FUSED = torch.__version__ >= "2.4"  # torch 2.4 added the CPU kernel of fused Adam
@@ -38,19 +40,13 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt", config_hash=cfg.hash())
     (rec,) = read_jsonl(run / "metrics.jsonl")
 
-    # the trainer's set-up, in its order of random draws, then gan_step instead of the loop body
-    torch.manual_seed(cfg.train.seed)
-    data = load_data(cfg.data)
-    gan = build_model(cfg.model, data.spec)
-    lv = Levers.for_device(torch.device("cpu"))  # the trainer's levers on this CPU
-    apply_levers(gan, lv)
-    opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=lv)
-    opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=lv)
-    source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
-                         per_class=gan.per_class, device=torch.device("cpu"))
-    x, y = source.batch(0, 0)
+    # the trainer's own build (no run folder), then gan_step instead of the loop body
+    t = build(cfg, device=torch.device("cpu"), folder=False)
+    gan, lv = t.gan, t.levers
+    assert lv == Levers.for_device(torch.device("cpu"))  # the trainer's levers on this CPU
+    x, y = t.source.batch(0, 0)
     gan.train()
-    out = gan_step(gan, opt_d, opt_g, lv.input(x), y, sigma=cfg.train.instance_noise,
+    out = gan_step(gan, t.opt_d, t.opt_g, lv.input(x), y, sigma=cfg.train.instance_noise,
                    real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
                    amp_dtype=lv.amp_dtype)
     assert json.loads((run / "summary.json").read_text())["levers"] == lv.record()
@@ -177,7 +173,7 @@ def test_resumed_optimiser_state_takes_the_parameters_layout():
     opt2.load_state_dict(saved)
     w = conv.weight
     assert opt2.state[w]["exp_avg"].stride() != w.stride()  # the mismatch this guards against
-    from gan_bench.train.fast import match_state_layout
+    from gan_bench.train.levers import match_state_layout
 
     match_state_layout(opt2)
     for key in ("exp_avg", "exp_avg_sq"):

@@ -19,6 +19,7 @@ from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics import classifier as C
 from gan_bench.metrics import inception, stats
 from gan_bench.metrics.evaluate import evaluate, in_training
+from gan_bench.run import RunFolder
 from gan_bench.metrics.registry import METRICS, higher_is_better
 from gan_bench.models import build_model
 from gan_bench.models.base import GAN
@@ -217,7 +218,7 @@ def test_unknown_or_inapplicable_metric_names(splits: Splits):
     with pytest.raises(ConfigError, match="cond_acc.*conditional or per-class model"):
         evaluate(fake_gan(splits, conditional=False), splits, metrics=["cond_acc"], samples=100, log=silent)
     assert higher_is_better("precision") and not higher_is_better("fd")
-    assert all(e.meta["key"] for e in METRICS)
+    assert all(e.info.key for e in METRICS)
 
 
 # ---- Inception metrics (torch-fidelity) -------------------------------------------------------------
@@ -307,7 +308,7 @@ def test_in_training_appends_lines_and_leaves_the_trainer_state(splits: Splits, 
     gan = build_model(cfg.model, splits.spec)
     gan.train()
     rng = torch.get_rng_state()
-    got = in_training(gan, splits, cfg, tmp_path, step=7)
+    got = in_training(gan, splits, cfg, RunFolder(tmp_path), step=7)
     assert torch.equal(rng, torch.get_rng_state()) and gan.G.training
     assert set(got) == {"fd", "cond_acc"} and got["fd"] > 0
     lines = [json.loads(s) for s in (tmp_path / "eval.jsonl").read_text().splitlines()]

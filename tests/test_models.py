@@ -26,7 +26,7 @@ def class_fastest(b: int = B) -> torch.Tensor:
     return torch.arange(K).repeat(b // K)
 
 
-CASES = [(e.name, r, c) for e in MODELS for r in e.meta["resolutions"] for c in (1, 3)]
+CASES = [(e.name, r, c) for e in MODELS for r in e.info.resolutions for c in (1, 3)]
 
 
 @pytest.mark.parametrize("name,resolution,channels", CASES)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from gan_bench.run_folder import read_jsonl
+from gan_bench.run.files import read_jsonl
 from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides, write_npz
 
 RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,8 @@ import yaml
 from gan_bench import suite as S
 from gan_bench.cli import main
 from gan_bench.errors import ConfigError
-from gan_bench.run_folder import read_jsonl
+from gan_bench.report.suite import write_reports
+from gan_bench.run.files import read_jsonl
 from conftest import tiny_overrides
 
 
@@ -46,16 +45,20 @@ def fake_eval(monkeypatch) -> list:
             for m in metrics:
                 f.write(json.dumps({"metric": m, "step": steps, "checkpoint": "last", m: 1.0 + len(calls)}) + "\n")
 
-    monkeypatch.setitem(sys.modules, "gan_bench.metrics.evaluate", types.SimpleNamespace(eval_run=eval_run))
+    monkeypatch.setattr("gan_bench.suite.executor.eval_run", eval_run)
     return calls
 
 
 @pytest.mark.parametrize("delta, words", [
-    ({"runz": []}, ["unknown key 'runz'", "valid keys"]),
+    ({"runz": []}, ["unknown key 'runz'", "Valid keys"]),
     ({"runs": []}, ["'runs' must be a non-empty list"]),
-    ({"runs": ["a.yaml"], "seeds": [0, "1"]}, ["seeds", "list of integers"]),
-    ({"runs": [{"config": "a.yaml", "sets": []}]}, ["runs[1]", "unknown key 'sets'"]),
-    ({"runs": ["a.yaml"], "eval": {"metric": ["fd"]}}, ["eval", "unknown key 'metric'"]),
+    ({"runs": ["a.yaml"], "seeds": [0, "1"]}, ["seeds[1]", "expected int"]),
+    ({"runs": ["a.yaml"], "seeds": []}, ["seeds", "non-empty list of integers"]),
+    ({"runs": [{"config": "a.yaml", "sets": []}]}, ["unknown key 'runs[0].sets'", "Did you mean set"]),
+    ({"runs": [{"set": []}]}, ["runs[1]", "'config' is missing"]),
+    ({"runs": [7]}, ["runs[0]", "expected a mapping"]),
+    ({"runs": ["a.yaml"], "eval": {"metric": ["fd"]}}, ["unknown key 'eval.metric'", "Did you mean metrics"]),
+    ({"runs": ["a.yaml"], "eval": {"samples": 0}}, ["eval.samples", "must be >= 1"]),
 ])
 def test_suite_file_errors_name_the_key(tmp_path: Path, delta, words):
     with pytest.raises(ConfigError) as e:
@@ -80,7 +83,7 @@ def test_a_typo_in_a_late_run_fails_before_anything_runs(tmp_path: Path, suite_f
 
 def test_quick_shrinks_budgets_and_uses_its_own_folder(suite_file: Path):
     suite = S.load_suite(suite_file)
-    assert S.suite_out(suite, quick=True) == Path(suite.out.as_posix() + "-quick")
+    assert S.suite_out(suite, quick=True) == Path(suite.out + "-quick")
     jobs = S.plan(suite, out=Path("unused"), quick=True)
     t = jobs[0].cfg.train
     assert (t.max_steps, t.batch_size, jobs[0].cfg.data.max_per_class) == (S.QUICK_STEPS, 8, S.QUICK_PER_CLASS)
@@ -104,11 +107,11 @@ def test_suite_runs_evaluates_reports_then_skips_and_resumes(tmp_path: Path, sui
     assert (out / "report" / "pivot_fd.md").exists() and (out / "report" / "gallery" / "index.html").exists()
 
     # everything finished: a rerun trains and evaluates nothing
-    monkeypatch.setattr("gan_bench.train.loop.train", lambda *a, **k: pytest.fail("train called"))
+    monkeypatch.setattr("gan_bench.suite.executor.train", lambda *a, **k: pytest.fail("train called"))
     assert S.run_suite(suite, out=out, report=False, say=lambda _: None)["skipped"] == 4
     assert len(fake_eval) == 4
     monkeypatch.undo()
-    monkeypatch.setitem(sys.modules, "gan_bench.metrics.evaluate", types.SimpleNamespace(eval_run=lambda *a, **k: None))
+    monkeypatch.setattr("gan_bench.suite.executor.eval_run", lambda *a, **k: None)
 
     # a run killed after its last checkpoint (no summary) is resumed, not restarted
     run = out / "tiny_convdcgan" / "seed1"
@@ -139,7 +142,7 @@ def test_jobs_two_runs_child_processes(tmp_path: Path, suite_file: Path):
         assert json.loads((out / name / "seed3" / "summary.json").read_text())["status"] == "completed"
         assert (out / name / "seed3.log").exists()
     # no evaluated metric: the final pivot falls back to throughput
-    S.write_reports(out, title="t", metric=None, eval_metrics=["fd"], say=lines.append)
+    write_reports(out, title="t", metric=None, eval_metrics=["fd"], say=lines.append)
     assert (out / "report" / "pivot_img_per_sec.md").exists() and "pivot of img_per_sec" in lines[-2]
 
 

@@ -13,8 +13,9 @@ import yaml
 from PIL import Image
 
 from gan_bench.config import build_config
-from gan_bench.run_folder import read_jsonl, write_gif
-from gan_bench.sample import load_generator, sample_images, write_samples
+from gan_bench.run.files import read_jsonl, write_gif
+from gan_bench.run import RunFolder
+from gan_bench.run.sampling import load_generator, sample_images, write_samples
 from gan_bench.train.loop import train
 from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides, write_npz
 
@@ -62,7 +63,7 @@ def test_fixed_noise_frames_are_deterministic(tmp_path: Path, tiny_npz: Path):
 
 def test_sample_by_label_and_npz_layout(tmp_path: Path, tiny_npz: Path):
     run = train(build_config([tiny_overrides(tiny_npz), {"out": str(tmp_path)}], name="t"))
-    gan = load_generator(run)
+    gan, _ = load_generator(RunFolder(run))
     x, y = sample_images(gan, n=5, label="b")
     assert x.shape == (5, 1, 28, 28) and y.tolist() == [1] * 5
     x, y = sample_images(gan, n=4)  # no label on a conditional model: n of every class
@@ -77,7 +78,8 @@ def _losses(run: Path) -> list[tuple]:
 
 
 def test_resume_after_sigint_equals_uninterrupted_run(tmp_path: Path, tiny_npz: Path):
-    over = tiny_overrides(tiny_npz, epochs=6, log_every=1, checkpoint_every=1)
+    # long enough (120 steps) that the Ctrl-C after the third record always lands before the end
+    over = tiny_overrides(tiny_npz, epochs=30, log_every=1, checkpoint_every=1)
     cfg_file = tmp_path / "t.yaml"
     cfg_file.write_text(yaml.safe_dump(over))
     # both runs go through the CLI with the same thread settings, so floating point agrees bit for bit
@@ -97,13 +99,10 @@ def test_resume_after_sigint_equals_uninterrupted_run(tmp_path: Path, tiny_npz: 
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     run = runs[0].parent
-    if p.returncode == 0:  # finished before the signal landed: nothing to resume, still must match
-        assert _losses(run) == _losses(full)
-        return
     assert p.returncode == 130 and f"gan-bench run --resume {run}" in err
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
     cut_at = len(read_jsonl(run / "metrics.jsonl"))
-    assert cut_at < 24
+    assert cut_at < 120
     r = subprocess.run(cli("run", "--resume", str(run)), env=cli_env(), capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert _losses(run) == _losses(full)
@@ -122,7 +121,7 @@ def test_classdcgan_run_writes_per_class_gifs_and_checkpoints(tmp_path: Path, ti
     ck = torch.load(run / "checkpoints" / "classes" / "b.pt", weights_only=False)
     one = convdcgan(DataSpec("x", 28, 1, 0, []), ModelConfig(name="convdcgan", width=4, nz=8))
     one.G.load_state_dict(ck["G"]), one.D.load_state_dict(ck["D"])  # strict: every tensor fits
-    gan = load_generator(run)
+    gan, _ = load_generator(RunFolder(run))
     x, _ = sample_images(gan, n=3, label="b", seed=1)
     assert x.shape == (3, 1, 28, 28)
 

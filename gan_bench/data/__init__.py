@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from gan_bench.config import DataConfig
 from gan_bench.data import celeba, cifar10, image_folder, npz, quickdraw, shapes, torchvision_sets  # noqa: F401  (registration)
-from gan_bench.data.base import DATASETS, DataSpec, ImageData, Splits, resize, subset_per_class
+from gan_bench.data.base import (DATASETS, DatasetInfo, DataSpec, ImageData, Splits, from_uint8, resize,  # noqa: F401
+                                 subset_per_class, to_uint8)
 
 
 def load_data(cfg: DataConfig) -> Splits:
-    """Load a data set by registry name, then apply max_per_class (quickdraw applies it per file)
+    """Load a data set by registry name, then apply max_per_class (unless the loader does it itself)
     and the optional resize, so the model always sees data.resolution."""
     splits = DATASETS.get(cfg.name)(cfg)
-    train = splits.train if cfg.name == "quickdraw" else subset_per_class(splits.train, cfg.max_per_class, cfg.split_seed)
+    subsets_itself = DATASETS.info(cfg.name).subsets_itself
+    train = splits.train if subsets_itself else subset_per_class(splits.train, cfg.max_per_class, cfg.split_seed)
     return Splits(splits.name, resize(train, cfg.resolution), resize(splits.test, cfg.resolution))

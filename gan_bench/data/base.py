@@ -8,8 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gan_bench.config import register_data_options
 from gan_bench.errors import DataError
-from gan_bench.registry import Registry
+from gan_bench.registry import Entry, Registry
 
 
 @dataclass
@@ -76,9 +77,53 @@ class DataSpec:
         return self.num_classes > 0
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the package may ask about a registered data set, without loading it.
+
+    resolutions    native image sizes (empty: any, e.g. a user's own files)
+    channels       1 or 3, or None when the files decide
+    labelled       True, False, or None when the files decide
+    options        a dataclass of the data set's own config keys (data.<key> in YAML), or None
+    subsets_itself the loader applies data.max_per_class itself (quickdraw reads only that many
+                   rows of each 100 MB file), so load_data does not subset again
+    named_by_file  runs are displayed by data.path's file stem (a user's .npz), not by the name
+    description    one line for `gan-bench list`
+    """
+
+    resolutions: tuple[int, ...] = ()
+    channels: Optional[int] = None
+    labelled: Optional[bool] = None
+    options: Optional[type] = None
+    subsets_itself: bool = False
+    named_by_file: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.channels not in (None, 1, 3):
+            raise TypeError(f"DatasetInfo.channels must be 1, 3 or None, got {self.channels!r}")
+        if not all(isinstance(r, int) and r > 0 for r in self.resolutions):
+            raise TypeError(f"DatasetInfo.resolutions must be positive integers, got {self.resolutions!r}")
+
+
+def _declare_options(entry: Entry) -> None:
+    register_data_options(entry.name, entry.info.options)  # the config reads data.<option> keys from it
+
+
 # A loader takes the resolved DataConfig and returns Splits.
-# Registration meta: resolutions (native sizes, tuple), channels, labelled, description.
-DATASETS: Registry[Callable[..., Splits]] = Registry("data set")
+DATASETS: Registry[Callable[..., Splits], DatasetInfo] = Registry("data set", DatasetInfo,
+                                                                  on_register=_declare_options)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in [-1, 1] (a generator's output) -> uint8 (B, C, H, W) on the CPU: the one
+    quantisation every saved sample, grid and evaluated image gets."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def from_uint8(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (what G draws and D reads), on x's device."""
+    return x.float().div_(127.5).sub_(1.0)
 
 
 def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, source: str) -> ImageData:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan_bench.config import DataConfig
+from gan_bench.config import DataConfig, option
 from gan_bench.data.base import DATASETS, ImageData, Splits, split
 from gan_bench.data.image_folder import parallel_map, to_array
 from gan_bench.errors import DataError
@@ -122,7 +123,14 @@ def read_faces(root: Path, *, download: bool, crop: int, resolution: int, max_n:
                         resolution=resolution)
 
 
-@DATASETS.register("celeba", resolutions=(64, 128), channels=3, labelled=False,
+@dataclass
+class CelebaOptions:
+    # side of the centre crop, in pixels of the 178x218 aligned image, taken before resizing (140 is the
+    # usual choice; 108 is the DCGAN-tensorflow one)
+    crop: int = option(140, lo=16, hi=178)
+
+
+@DATASETS.register("celeba", resolutions=(64, 128), channels=3, labelled=False, options=CelebaOptions,
                    description="CelebA aligned faces, 140x140 centre crop (data.crop), unlabelled")
 def load_celeba(cfg: DataConfig) -> Splits:
     """Faces at data.resolution (64 by default); data.max_per_class caps the total (one group)."""

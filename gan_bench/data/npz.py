@@ -33,7 +33,7 @@ def read_npz(path: Path) -> ImageData:
     return from_numpy(x, y, classes or [], source=str(path))
 
 
-@DATASETS.register("npz", resolutions=(), channels=None, labelled=None,
+@DATASETS.register("npz", resolutions=(), channels=None, labelled=None, named_by_file=True,
                    description="any .npz with x (uint8), optional y and classes")
 def load_npz(cfg: DataConfig) -> Splits:
     if not cfg.path:

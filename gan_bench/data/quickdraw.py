@@ -5,14 +5,16 @@ public bucket. Class indices follow the config's category order, never the file 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 from urllib.parse import quote
 
 import numpy as np
 import torch
 
-from gan_bench.config import DataConfig
+from gan_bench.config import DataConfig, option
 from gan_bench.data.base import DATASETS, ImageData, Splits, split
 from gan_bench.errors import ConfigError, DataError
 from gan_bench.registry import closest
@@ -67,7 +69,13 @@ def read_category(path: Path, max_n: int | None, seed: int) -> np.ndarray:
     return np.asarray(arr[idx]).reshape(-1, 28, 28)
 
 
-@DATASETS.register("quickdraw", resolutions=(28,), channels=1, labelled=True,
+@dataclass
+class QuickdrawOptions:
+    categories: Optional[list[str]] = option(None, help="class order = this order; default: the seed's ten")
+
+
+@DATASETS.register("quickdraw", resolutions=(28,), channels=1, labelled=True, options=QuickdrawOptions,
+                   subsets_itself=True,
                    description="Quick, Draw! 28x28 bitmaps by category (downloaded per category)")
 def load_quickdraw(cfg: DataConfig) -> Splits:
     cats = cfg.categories or SEED_CATEGORIES

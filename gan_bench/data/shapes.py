@@ -134,11 +134,18 @@ def make_shapes(*, per_class: int, seed: int, size: int = 28) -> tuple[np.ndarra
 
 
 # ---- registry entry ---------------------------------------------------------------------------
-from gan_bench.config import DataConfig  # noqa: E402  (kept beside the loader it serves)
+from dataclasses import dataclass  # noqa: E402  (kept beside the loader it serves)
+
+from gan_bench.config import DataConfig, option  # noqa: E402
 from gan_bench.data.base import DATASETS, Splits, from_numpy, split  # noqa: E402
 
 
-@DATASETS.register("shapes", resolutions=(28,), channels=1, labelled=True,
+@dataclass
+class ShapesOptions:
+    per_class: int = option(1000, lo=1, help="images generated per class")
+
+
+@DATASETS.register("shapes", resolutions=(28,), channels=1, labelled=True, options=ShapesOptions,
                    description=f"procedural doodles, {len(CLASSES)} classes, generated offline")
 def load_shapes(cfg: DataConfig) -> Splits:
     """data.per_class images of every class, deterministic by data.split_seed, then split."""

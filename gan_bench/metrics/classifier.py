@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_bench.atomic import atomic_path
-from gan_bench.data.base import ImageData, Splits
+from gan_bench.data.base import ImageData, Splits, from_uint8
 from gan_bench.errors import ConfigError, DataError
 
 FEATURE_DIM = 128
@@ -95,7 +95,7 @@ class Classifier:
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float in [-1, 1] (the GAN's output range), channels-last (faster convs on CPU)."""
-    return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+    return from_uint8(x).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ from gan_bench.errors import GanBenchError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("eval", help="metrics of a trained run, appended to <run>/eval.jsonl")
+    e = sub.add_parser("eval", help="metrics of a trained run, appended to its eval records")
     e.add_argument("run", type=Path, nargs="?", help="a run folder, results/<config>/<id>")
     e.add_argument("--metrics", help="comma-separated names (default: all that apply); "
                                      "see `gan-bench eval --list`")
@@ -40,15 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     from gan_bench.metrics import METRICS
-    from gan_bench.metrics.evaluate import DEFAULT_SAMPLES, EVAL_FILE, eval_run
+    from gan_bench.metrics.evaluate import DEFAULT_SAMPLES, eval_run
+    from gan_bench.run import RunFolder
 
     if a.list:
         for entry in METRICS:
-            m = entry.meta
-            needs = "class model" if m["needs_class_model"] else "labels" if m["needs_labels"] else ""
+            m = entry.info
+            needs = "class model" if m.needs_class_model else "labels" if m.needs_labels else ""
             doc = (entry.obj.__doc__ or "").strip().splitlines()[0]
-            print(f"  {entry.name:14s} {m['kind']:9s} {m['better'] + ' is better':17s} "
-                  f"{needs or '-':12s} {'' if m['default'] else '(opt-in) '}{doc}")
+            print(f"  {entry.name:14s} {m.kind:9s} {m.better + ' is better':17s} "
+                  f"{needs or '-':12s} {'' if m.default else '(opt-in) '}{doc}")
         return 0
     if a.run is None:
         raise GanBenchError("give a run folder, e.g. `gan-bench eval results/demo/<id>` (or --list)")
@@ -62,7 +63,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
                        device=a.device, cache_dir=a.cache_dir, inception_weights=a.inception_weights,
                        classifier_epochs=a.classifier_epochs)
     print_table(records)
-    print(f"{len(records)} metric line(s) appended to {Path(a.run) / EVAL_FILE}")
+    print(f"{len(records)} metric line(s) appended to {RunFolder(a.run).records_path('eval')}")
     return 0
 
 
@@ -81,7 +82,7 @@ def print_table(records: list[dict[str, Any]]) -> None:
     meta_keys = {"metric", "step", "checkpoint", "samples", "classifier", "classifier_test_acc"}
     print(f"{'metric':14s} {'value':>10s}  details")
     for r in records:
-        key = METRICS.entry(r["metric"]).meta["key"]
+        key = METRICS.info(r["metric"]).key
         rest = ", ".join(f"{k}={_fmt(v)}" for k, v in r.items()
                          if k not in meta_keys and k != key and not isinstance(v, dict))
         print(f"{r['metric']:14s} {_fmt(headline(r['metric'], r)):>10s}  {rest}")
@@ -99,7 +100,7 @@ def cmd_classifier_train(a: argparse.Namespace) -> int:
     from gan_bench.metrics.classifier import train_classifier
     from gan_bench.metrics.context import stderr_line
     from gan_bench.metrics.evaluate import default_cache_dir
-    from gan_bench.train.loop import pick_device
+    from gan_bench.run.world import pick_device
 
     if a.dataset is None and a.config is None and not any(s.startswith("data.") for s in a.set):
         raise GanBenchError("say which data: --dataset NAME, --config FILE or --set data.name=...")

@@ -19,12 +19,13 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from gan_bench.data.base import ImageData, Splits
+from gan_bench.data.base import ImageData, Splits, to_uint8
 from gan_bench.errors import ConfigError
 from gan_bench.metrics import classifier as C
 from gan_bench.metrics.registry import NotApplicable
 from gan_bench.models.base import GAN
-from gan_bench.train.distributed import World
+from gan_bench.run.sampling import draws_class, generate
+from gan_bench.run.world import World
 
 CHUNK = 500  # images per forward pass of G and of the evaluation network (classifier.features' batch)
 
@@ -33,14 +34,7 @@ def stderr_line(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def class_model(gan: GAN) -> bool:
-    """Can this model be asked for an image of a given class?"""
-    return bool(gan.conditional or gan.per_class)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) in [-1, 1] -> uint8 on the CPU, the quantisation a saved sample gets."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+class_model = draws_class  # the name the metrics use
 
 
 def generate_images(gan: GAN, *, per_class: int = 0, n: int = 0, seed: int, device: torch.device,
@@ -53,8 +47,6 @@ def generate_images(gan: GAN, *, per_class: int = 0, n: int = 0, seed: int, devi
     Unconditional models: n unlabelled images. Under torchrun the batches are shared out among the
     ranks and every rank returns all the images.
     """
-    from gan_bench.train.loop import generate  # lazy: the trainer may import this module
-
     g = torch.Generator().manual_seed(seed)
     names = list(gan.spec.classes)
     world = World.current()

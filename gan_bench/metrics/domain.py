@@ -15,7 +15,7 @@ from gan_bench.metrics.registry import metric
 PR_K = 3  # neighbourhood size of the k-NN manifolds (Kynkaanniemi et al. 2019 use k = 3)
 
 
-@metric("fd", kind="domain", key="fd", better="lower")
+@metric("fd", kind="domain", key="fd", better="lower", headline=True, label="FD")
 def fd(ctx: EvalContext) -> dict:
     """Frechet distance between Gaussians fitted to real-test and generated features (float64)."""
     ctx.need("fd", FEATURE_DIM, generated=len(ctx.fake), real=len(ctx.splits.test),
@@ -23,7 +23,8 @@ def fd(ctx: EvalContext) -> dict:
     return {"fd": stats.frechet_distance(ctx.real_features, ctx.fake_features)}
 
 
-@metric("kid", kind="domain", key="kid_mean", better="lower")
+@metric("kid", kind="domain", key="kid_mean", better="lower", headline=True, label="KID",
+        columns=("kid_mean", "kid_std"))
 def kid(ctx: EvalContext) -> dict:
     """Unbiased MMD^2 with a cubic kernel over 100 subsets of up to 1,000 images; mean and std."""
     ctx.need("kid", 2, generated=len(ctx.fake), real=len(ctx.splits.test))
@@ -45,21 +46,22 @@ def _precision_recall(ctx: EvalContext) -> dict:
     return ctx.shared["pr"]
 
 
-@metric("precision", kind="domain", key="precision", better="higher")
+@metric("precision", kind="domain", key="precision", better="higher", headline=True)
 def precision(ctx: EvalContext) -> dict:
     """Share of generated images inside the real k-NN manifold (fidelity)."""
     pr = _precision_recall(ctx)
     return {"precision": pr["precision"], "pr_images": pr["pr_images"]}
 
 
-@metric("recall", kind="domain", key="recall", better="higher")
+@metric("recall", kind="domain", key="recall", better="higher", headline=True)
 def recall(ctx: EvalContext) -> dict:
     """Share of real test images inside the generated k-NN manifold (coverage)."""
     pr = _precision_recall(ctx)
     return {"recall": pr["recall"], "pr_images": pr["pr_images"]}
 
 
-@metric("cond_acc", kind="domain", key="cond_acc", better="higher", needs_labels=True, needs_class_model=True)
+@metric("cond_acc", kind="domain", key="cond_acc", better="higher", needs_labels=True, needs_class_model=True,
+        headline=True, label="cond. acc.")
 def cond_acc(ctx: EvalContext) -> dict:
     """Share of images generated for class c that the evaluation network assigns to c.
 

@@ -1,6 +1,6 @@
 """Evaluation entry points: evaluate() a generator, eval_run() a run folder, in_training() for the trainer.
 
-Every result is one JSON line in <run>/eval.jsonl:
+Every result is one JSON line in the run's eval records (RunFolder):
   {"metric": "fd", "step": 1170, "checkpoint": "last", "samples": 10000,
    "classifier": "<fingerprint>", "classifier_test_acc": 0.948, "fd": 12.3}
 """
@@ -11,16 +11,16 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from gan_bench import run_folder as rf
 from gan_bench.config import Config
-from gan_bench.data.base import Splits
+from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.context import EvalContext, class_model, stderr_line
 from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
 from gan_bench.models.base import GAN
-from gan_bench.train.distributed import World
+from gan_bench.run import RunFolder
+from gan_bench.run.sampling import load_generator
+from gan_bench.run.world import World, joined, pick_device
 
-EVAL_FILE = "eval.jsonl"
 DEFAULT_SAMPLES = 10_000
 CLASSIFIER_EPOCHS = 2
 
@@ -54,7 +54,7 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
             METRICS.entry(n)  # unknown name: ConfigError listing the valid ones
         check_metrics(names, labelled=labelled, class_model=cm)
     else:
-        names = [e.name for e in METRICS if e.meta["default"]
+        names = [e.name for e in METRICS if e.info.default
                  and not inapplicable_reason(e.name, labelled=labelled, class_model=cm)]
     ctx = EvalContext(gan, splits, samples, seed=seed, device=device, cache_dir=cache_dir,
                       inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
@@ -77,7 +77,7 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
                 continue
             # (augment generates its own images: it never asks for the shared ones)
             record: dict[str, Any] = {"samples": len(ctx.fake)} if "fake" in vars(ctx) else {}
-            if entry.meta["kind"] in ("domain", "retrain"):
+            if entry.info.uses_eval_network:
                 record.update(classifier=ctx.classifier.fingerprint, classifier_test_acc=ctx.classifier.test_acc)
             results[name] = {**record, **numbers}
     return results
@@ -85,7 +85,7 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
 
 def headline(name: str, record: dict[str, Any]) -> float:
     """The number a metric is tracked by (its registry `key`), e.g. kid -> kid_mean."""
-    return record[METRICS.entry(name).meta["key"]]
+    return record[METRICS.info(name).key]
 
 
 def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
@@ -93,26 +93,13 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
              inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
              log: Callable[[str], None] = stderr_line) -> list[dict[str, Any]]:
     """Evaluate a run folder's checkpoint ("last" or "best") on its own data config; append one line
-    per metric to <run>/eval.jsonl and return those records. cache_dir None: <data.root>/.eval_nets."""
-    # lazy: gan_bench.sample imports the trainer, which may import this module
-    from gan_bench.data import load_data
-    from gan_bench.sample import load_generator
-    from gan_bench.train.checkpoint import load_checkpoint
-    from gan_bench.train.distributed import joined
-    from gan_bench.train.loop import pick_device, resume_config
-
-    run = Path(run_dir)
-    cfg = resume_config(run)
-    if checkpoint not in ("last", "best"):
-        raise GanBenchError(f"--checkpoint must be last or best, got {checkpoint!r}")
-    path = run / "checkpoints" / f"{checkpoint}.pt"
-    if checkpoint == "best" and not path.exists():
-        raise GanBenchError(f"{run} has no checkpoints/best.pt (kept only when eval.every > 0 during "
-                            f"training); use --checkpoint last")
+    per metric to the run's eval records and return those records. cache_dir None:
+    <data.root>/.eval_nets."""
+    run = RunFolder(run_dir)
+    cfg = run.read_config()
     # under torchrun the ranks share the work out (context.py) and rank 0 writes
     with joined(pick_device(device)) as (world, dev):
-        gan = load_generator(run, checkpoint=checkpoint, device=str(dev))
-        step = load_checkpoint(path, config_hash=cfg.hash())["step"]
+        gan, step = load_generator(run, checkpoint=checkpoint, device=dev)
         splits = load_data(cfg.data)
         spec = splits.spec
         if (spec.resolution, spec.channels, spec.classes) != (gan.spec.resolution, gan.spec.channels,
@@ -126,7 +113,7 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
         return _append(run, results, step=step, checkpoint=checkpoint, write=world.is_main)
 
 
-def in_training(gan: GAN, splits: Splits, cfg: Config, run_dir: Path, step: int) -> dict[str, float]:
+def in_training(gan: GAN, splits: Splits, cfg: Config, run: RunFolder, step: int) -> dict[str, float]:
     """Evaluation during training (every cfg.eval.every epochs): cfg.eval.metrics on cfg.eval.samples
     images, lines appended with checkpoint "training"; returns {metric: headline number}. Leaves the
     trainer's RNG state and G's train/eval mode as they were; latents are seeded with 0 at every call,
@@ -134,13 +121,13 @@ def in_training(gan: GAN, splits: Splits, cfg: Config, run_dir: Path, step: int)
     device = next(gan.parameters()).device
     results = evaluate(gan, splits, metrics=cfg.eval.metrics, samples=cfg.eval.samples, seed=0, device=device,
                        cache_dir=default_cache_dir(cfg))
-    _append(Path(run_dir), results, step=step, checkpoint="training", write=World.current().is_main)
+    _append(run, results, step=step, checkpoint="training", write=World.current().is_main)
     return {name: headline(name, r) for name, r in results.items()}
 
 
-def _append(run: Path, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
+def _append(run: RunFolder, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
             write: bool = True) -> list[dict[str, Any]]:
     records = [{"metric": name, "step": step, "checkpoint": checkpoint, **r} for name, r in results.items()]
     for rec in records if write else ():  # under torchrun only rank 0 writes
-        rf.append_jsonl(run / EVAL_FILE, rec)
+        run.append("eval", rec)
     return records

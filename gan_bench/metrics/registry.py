@@ -1,16 +1,11 @@
-"""The metric registry: every metric is a function EvalContext -> dict of numbers.
+"""The metric registry: every metric is a function EvalContext -> dict of numbers, with a MetricInfo.
 
-Registration meta:
-  kind               domain (features/predictions of the data set's evaluation network),
-                     retrain (trains new classifiers), inception (torch-fidelity)
-  key                the metric's headline number in its dict (what training-time evaluation tracks)
-  better             "lower" or "higher": which way `key` improves (picks checkpoints/best.pt)
-  needs_labels       the data set must be labelled
-  needs_class_model  the model must generate a requested class (conditional or per-class)
-  default            part of "all metrics that apply" (expensive experiments are opt-in)
+Reports, the CLI and the trainer read a metric's direction, headline number and kind from its record;
+nothing keeps its own table of them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from gan_bench.errors import ConfigError
@@ -20,7 +15,58 @@ if TYPE_CHECKING:
     from gan_bench.metrics.context import EvalContext
 
 MetricFn = Callable[["EvalContext"], dict]
-METRICS: Registry[MetricFn] = Registry("metric")
+KINDS = ("domain", "retrain", "inception")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A registered metric's record.
+
+    kind               domain (features/predictions of the data set's evaluation network), retrain
+                       (trains new classifiers on generated images), inception (torch-fidelity)
+    key                its headline number in its dict (what training-time evaluation tracks)
+    better             "lower" or "higher": which way `key` improves (picks checkpoints/best.pt)
+    needs_labels       the data set must be labelled
+    needs_class_model  the model must generate a requested class (conditional or per-class)
+    default            part of "all metrics that apply" (expensive experiments are opt-in)
+    headline           a key metric: shown first in tables, and on the gallery's index and cards
+    label              its name in the gallery ("FD"); empty: the metric's name
+    columns            the table columns it fills, headline first (default: just `key`)
+    """
+
+    kind: str
+    key: str
+    better: str
+    needs_labels: bool = False
+    needs_class_model: bool = False
+    default: bool = True
+    headline: bool = False
+    label: str = ""
+    columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TypeError(f"MetricInfo.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.better not in ("lower", "higher"):
+            raise TypeError(f"MetricInfo.better must be 'lower' or 'higher', got {self.better!r}")
+        if self.columns and self.columns[0] != self.key:
+            raise TypeError(f"MetricInfo.columns must start with the key {self.key!r}, got {self.columns!r}")
+
+    @property
+    def uses_eval_network(self) -> bool:
+        """Computed in the data set's evaluation network (its records name the network's fingerprint)."""
+        return self.kind in ("domain", "retrain")
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.better == "lower"
+
+    @property
+    def table_columns(self) -> tuple[str, ...]:
+        return self.columns or (self.key,)
+
+
+METRICS: Registry[MetricFn, MetricInfo] = Registry("metric", MetricInfo)
 
 
 class NotApplicable(Exception):
@@ -31,24 +77,36 @@ class Skipped(Exception):
     """The metric is skipped with one line even when asked for (Inception weights not available)."""
 
 
-def metric(name: str, *, kind: str, key: str, better: str, needs_labels: bool = False,
-           needs_class_model: bool = False, default: bool = True) -> Callable[[MetricFn], MetricFn]:
-    assert better in ("lower", "higher"), better
-    return METRICS.register(name, kind=kind, key=key, better=better, needs_labels=needs_labels,
-                            needs_class_model=needs_class_model, default=default)
+def metric(name: str, **info) -> Callable[[MetricFn], MetricFn]:
+    """@metric("fd", kind="domain", key="fd", better="lower", ...): register a metric (MetricInfo fields)."""
+    return METRICS.register(name, **info)
+
+
+def headline_columns() -> list[str]:
+    """The key metrics' table columns, in registration order (fd, kid_mean, kid_std, ...)."""
+    return [c for e in METRICS if e.info.headline for c in e.info.table_columns]
+
+
+def direction(column: str) -> Optional[bool]:
+    """True when a table column (a metric's name or headline key) is better lower; None if no metric
+    has it as its headline."""
+    for e in METRICS:
+        if column in (e.name, e.info.key):
+            return e.info.lower_is_better
+    return None
 
 
 def higher_is_better(name: str) -> bool:
     """Direction of a metric's headline number (ConfigError listing valid names if unknown)."""
-    return METRICS.entry(name).meta["better"] == "higher"
+    return not METRICS.info(name).lower_is_better
 
 
 def inapplicable_reason(name: str, *, labelled: bool, class_model: bool) -> Optional[str]:
     """Why a metric does not apply to a model/data pair, or None when it does."""
-    meta = METRICS.entry(name).meta
-    if meta["needs_labels"] and not labelled:
+    info = METRICS.info(name)
+    if info.needs_labels and not labelled:
         return "needs a labelled data set"
-    if meta["needs_class_model"] and not class_model:
+    if info.needs_class_model and not class_model:
         return "needs a conditional or per-class model (this one cannot be asked for a class)"
     return None
 

@@ -3,4 +3,4 @@ from gan_bench.models import dcgan  # noqa: F401
 from gan_bench.models import lindcgan  # noqa: F401
 from gan_bench.models import mlpgan  # noqa: F401
 from gan_bench.models import classdcgan  # noqa: F401
-from gan_bench.models.base import GAN, MODELS, build_model, check_compatible, compatible_models  # noqa: F401
+from gan_bench.models.base import GAN, MODELS, Layers, ModelInfo, build_model, check_compatible, compatible_models  # noqa: F401

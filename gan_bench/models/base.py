@@ -3,13 +3,12 @@
 Contract every model follows (the trainer relies on nothing else):
   G(z (B, nz), y (B,) int64 or None) -> images (B, C, H, W) in [-1, 1]
   D(x (B, C, H, W), y (B,) or None)  -> logits (B,)
-Registration meta: conditional (needs labels), per_class (one pair per class; batches hold the same
-number of images of every class, ordered class-fastest), needs_labels (refused on unlabelled data like
-conditional, without being conditional), resolutions (tuple of sizes it can build).
+What the package may ask about a model without building it is its ModelInfo, checked at registration.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -35,7 +34,49 @@ class GAN(nn.Module):
         return self.spec.num_classes
 
 
-MODELS: Registry[Callable[[DataSpec, ModelConfig], GAN]] = Registry("model")
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model's record.
+
+    resolutions    image sizes it can build
+    conditional    G and D read the label y (needs a labelled data set)
+    per_class      one G/D pair per class; batches hold the same number of images of every class,
+                   ordered class-fastest (needs a labelled data set)
+    needs_labels   refused on unlabelled data without being conditional or per-class
+    export_classes what a completed run also writes, one checkpoint per class: gan -> {class name:
+                   payload}; the run folder writes each as checkpoints/classes/<class>.pt
+    description    one line for `gan-bench list`
+    """
+
+    resolutions: tuple[int, ...]
+    conditional: bool = False
+    per_class: bool = False
+    needs_labels: bool = False
+    export_classes: Optional[Callable[["GAN"], dict[str, dict[str, Any]]]] = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.resolutions or not all(isinstance(r, int) and r > 0 for r in self.resolutions):
+            raise TypeError(f"ModelInfo.resolutions must be positive integers, got {self.resolutions!r}")
+
+    @property
+    def draws_class(self) -> bool:
+        """Can it be asked for an image of a chosen class (sampling by --label, cond_acc)?"""
+        return self.conditional or self.per_class
+
+    @property
+    def labels_required(self) -> bool:
+        return self.conditional or self.per_class or self.needs_labels
+
+
+class Layers(nn.Sequential):
+    """nn.Sequential with the G and D signature, (x, y) -> out, for a net that does not read the label."""
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x)
+
+
+MODELS: Registry[Callable[[DataSpec, ModelConfig], GAN], ModelInfo] = Registry("model", ModelInfo)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -52,13 +93,13 @@ def init_weights(module: nn.Module) -> None:
 
 def check_compatible(model_name: str, spec: DataSpec) -> None:
     """Refuse, before training, a model that cannot serve this data set; name the choices that can."""
-    meta = MODELS.entry(model_name).meta
+    info = MODELS.info(model_name)
     ok = compatible_models(spec)
     problem = None
-    if _needs_labels(meta) and not spec.labelled:
+    if info.labels_required and not spec.labelled:
         problem = f"model {model_name!r} needs class labels but data set {spec.name!r} has no labels"
-    elif spec.resolution not in meta.get("resolutions", ()):
-        sizes = ", ".join(str(r) for r in meta["resolutions"])
+    elif spec.resolution not in info.resolutions:
+        sizes = ", ".join(str(r) for r in info.resolutions)
         problem = (f"model {model_name!r} builds {sizes}-pixel images but data set {spec.name!r} is "
                    f"{spec.resolution}x{spec.resolution} (set data.resolution to resize it)")
     if problem:
@@ -67,12 +108,7 @@ def check_compatible(model_name: str, spec: DataSpec) -> None:
 
 def compatible_models(spec: DataSpec) -> list[str]:
     return [e.name for e in MODELS
-            if spec.resolution in e.meta.get("resolutions", ()) and (spec.labelled or not _needs_labels(e.meta))]
-
-
-def _needs_labels(meta: dict) -> bool:
-    # conditional models read y; per-class ones (needs_labels) ignore it but batch by class
-    return bool(meta.get("conditional") or meta.get("needs_labels"))
+            if spec.resolution in e.info.resolutions and (spec.labelled or not e.info.labels_required)]
 
 
 def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:

@@ -7,6 +7,9 @@ k4 s2 p1 stages (BN + ReLU) up to the output (Tanh). D mirrors it with k4 s2 p1 
 Start size: 7 for 28-pixel data (7 -> 14 -> 28, as in the seed), 4 for 32 and 64 pixels.
 Channels at stage i (n stages): width * 2**(n - i), so width 64 gives the seed's 256 -> 128 at
 28 pixels and the paper's 1024 -> 512 -> 256 -> 128 for the 5-layer 64-pixel G.
+
+groups=K builds K such G (or D) side by side as grouped convolutions (classdcgan.py): every layer has K
+times the channels and K groups, so pair k is, layer for layer, one convDCGAN of the same width.
 """
 from __future__ import annotations
 
@@ -31,46 +34,70 @@ def plan(resolution: int) -> tuple[int, int]:
 
 
 class ConvG(nn.Module):
-    def __init__(self, *, nz: int, width: int, channels: int, resolution: int, num_classes: int = 0) -> None:
+    """num_classes > 0: conditional (one-hot label appended to z). groups = K: K generators side by side,
+    fed and returning class-fastest batches (classdcgan.py's layout)."""
+
+    def __init__(self, *, nz: int, width: int, channels: int, resolution: int, num_classes: int = 0,
+                 groups: int = 1) -> None:
         super().__init__()
         start, n = plan(resolution)
-        ch = [width * 2 ** (n - i) for i in range(n)]
+        k = self.groups = groups
+        ch = [k * width * 2 ** (n - i) for i in range(n)]
         self.num_classes = num_classes
         layers: list[nn.Module] = [  # (B, nz+K, 1, 1) -> (B, ch0, start, start)
-            nn.ConvTranspose2d(nz + num_classes, ch[0], start, 1, 0, bias=False),
+            nn.ConvTranspose2d(k * nz + num_classes, ch[0], start, 1, 0, bias=False, groups=k),
             nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for a, b in zip(ch, ch[1:]):  # each stage doubles H and W
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False, groups=k), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], k * channels, 4, 2, 1, bias=False, groups=k), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.groups > 1:  # (B, nz) class-fastest -> (b, K*nz, 1, 1) -> (b, K*C, H, W) -> (B, C, H, W)
+            b = check_layout(len(z), y, self.groups)
+            out = self.net(z.reshape(b, -1, 1, 1))
+            return out.reshape(b * self.groups, -1, *out.shape[2:])
         if self.num_classes:
             z = torch.cat([z, one_hot(y, self.num_classes, z.dtype)], 1)
         return self.net(z[:, :, None, None])
 
 
 class ConvD(nn.Module):
+    """num_classes > 0: conditional (label as constant planes). groups = K: K discriminators side by side
+    on class-fastest batches, one logit each."""
+
     def __init__(self, *, width: int, channels: int, resolution: int, num_classes: int = 0,
-                 bn_first: bool = False) -> None:
+                 bn_first: bool = False, groups: int = 1) -> None:
         super().__init__()
         start, n = plan(resolution)
-        ch = [width * 2 ** (n - i) for i in range(n)][::-1]  # e.g. 128, 256 at 28 pixels
+        k = self.groups = groups
+        ch = [k * width * 2 ** (n - i) for i in range(n)][::-1]  # e.g. 128, 256 at 28 pixels
         self.num_classes = num_classes
-        layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ch[0], 4, 2, 1, bias=False)]
+        layers: list[nn.Module] = [nn.Conv2d(k * channels + num_classes, ch[0], 4, 2, 1, bias=False, groups=k)]
         # The DCGAN paper leaves BN off D's first layer; the Quick, Draw! seed's cDCGAN has it.
         layers += [nn.BatchNorm2d(ch[0])] if bn_first else []
         layers += [nn.LeakyReLU(0.2, True)]
         for a, b in zip(ch, ch[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(ch[-1], 1, start, 1, 0, bias=False)]  # (B, 1, 1, 1): one logit
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False, groups=k), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(ch[-1], k, start, 1, 0, bias=False, groups=k)]  # (B, K, 1, 1): one logit per pair
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.groups > 1:  # (B, C, H, W) class-fastest -> (b, K*C, H, W) -> (b, K, 1, 1) -> (B,)
+            b = check_layout(len(x), y, self.groups)
+            return self.net(x.reshape(b, -1, *x.shape[2:])).flatten()
         if self.num_classes:  # label as K constant planes, (B, K, H, W)
             planes = one_hot(y, self.num_classes, x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, planes], 1)
         return self.net(x).flatten()
+
+
+def check_layout(n: int, y: torch.Tensor | None, k: int) -> int:
+    """b = n / K for a class-fastest batch of n; y itself is only checked on the CPU (no GPU sync)."""
+    assert n % k == 0, f"classdcgan needs a batch of b * {k} class-fastest images, got {n}"
+    if __debug__ and y is not None and y.device.type == "cpu":
+        assert torch.equal(y, torch.arange(k).repeat(n // k)), "classdcgan needs y[i*K + k] == k"
+    return n // k
 
 
 @MODELS.register("convdcgan", conditional=False, resolutions=RESOLUTIONS,

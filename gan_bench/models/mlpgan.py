@@ -1,4 +1,5 @@
-"""The DoodleGAN seed's fully connected GAN on flattened images (any size, any channels).
+"""The DoodleGAN seed's fully connected GAN on flattened images (registered for the conv models' 28, 32
+and 64 pixels so that the matrix compares like with like; any channels).
 
 G: nz -> 256 -> 512 -> 1024 -> 2048 hidden units (LeakyReLU 0.2 between) -> H*W*C (Tanh),
 reshaped to (B, C, H, W).

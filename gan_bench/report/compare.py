@@ -12,13 +12,12 @@ from typing import Any, Optional
 import pandas as pd
 
 from gan_bench.errors import GanBenchError
-from gan_bench.report.records import RunRecord, load_runs
+from gan_bench.metrics.registry import direction, headline_columns
+from gan_bench.report.records import RunRecord, runs_under
 
-# Known metric columns first, in this order; other eval columns follow alphabetically.
-METRIC_ORDER = ["fd", "kid_mean", "kid_std", "precision", "recall", "cond_acc"]
-# Direction of columns the metric registry does not know, to mark the best model per data set.
-LOWER_IS_BETTER = {"fd": True, "kid_mean": True, "precision": False, "recall": False, "cond_acc": False,
-                   "img_per_sec": False, "wall_s": True, "peak_gpu_mb": True, "peak_cpu_mb": True}
+# Direction of the run columns that are not metrics (the metric registry knows the metrics'), to mark
+# the best model per data set.
+RUN_COLUMN_LOWER_IS_BETTER = {"img_per_sec": False, "wall_s": True, "peak_gpu_mb": True, "peak_cpu_mb": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
 TAIL_COLUMNS = ["img_per_sec", "wall_s", "peak_gpu_mb", "peak_cpu_mb", "params_G", "params_D", "device", "compute",
                 "arch", "config", "run"]
@@ -41,8 +40,9 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                      "params_D": s.get("params_D"), "device": s.get("device"), "compute": compute_of(s),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
+    first = headline_columns()  # the key metrics' columns first, in registry order; others alphabetically
     metrics = sorted((c for c in df.columns if c not in KEY_COLUMNS + TAIL_COLUMNS),
-                     key=lambda c: (METRIC_ORDER.index(c) if c in METRIC_ORDER else len(METRIC_ORDER), c))
+                     key=lambda c: (first.index(c) if c in first else len(first), c))
     return df[KEY_COLUMNS + metrics + TAIL_COLUMNS]
 
 
@@ -103,16 +103,10 @@ def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.D
 
 
 def lower_is_better(column: str) -> Optional[bool]:
-    """From the metric registry (a metric's headline `key` and `better`), else the table above;
-    None when unknown (nothing is marked)."""
-    try:
-        from gan_bench.metrics import METRICS
-    except ImportError:
-        return LOWER_IS_BETTER.get(column)
-    for e in METRICS:
-        if column in (e.name, e.meta.get("key")):
-            return e.meta.get("better") == "lower"
-    return LOWER_IS_BETTER.get(column)
+    """From the metric registry (a metric's headline key and direction), else the run columns' table
+    above; None when unknown (nothing is marked)."""
+    known = direction(column)
+    return RUN_COLUMN_LOWER_IS_BETTER.get(column) if known is None else known
 
 
 def fmt(value: Any, column: str = "") -> str:
@@ -181,9 +175,7 @@ def compare(*, results: Path, out: Path, metric: Optional[str] = "fd", plots: bo
     """Read every run under results, write the tables (and plots) to out; returns the files written."""
     from gan_bench.report import plots as plotting
 
-    runs = load_runs(results)
-    if not runs:
-        raise GanBenchError(f"no run folders (summary.json + config.yaml) under {str(results)!r}")
+    runs = runs_under(results)
     df = runs_table(runs)
     written = write_tables(df, Path(out), metric=metric)
     if plots:

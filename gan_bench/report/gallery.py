@@ -16,22 +16,22 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from gan_bench.errors import GanBenchError
 from gan_bench.report.compare import compute_of, fmt, pivot_grid, pivot_long, runs_table
 from gan_bench.report.plots import loss_curves, run_curves, throughput
-from gan_bench.report.records import RunRecord, load_runs
-from gan_bench.run_folder import PAD, atomic_write_text, snapshot_paths
+from gan_bench.metrics.registry import METRICS
+from gan_bench.report.records import RunRecord, runs_under
+from gan_bench.run import RunFolder
+from gan_bench.run.files import PAD, atomic_write_text
 
-# Metric columns shown in the index and on the cards, when runs have them (label, column).
-KEY_METRICS = [("FD", "fd"), ("KID", "kid_mean"), ("precision", "precision"), ("recall", "recall"),
-               ("cond. acc.", "cond_acc")]
+
+def key_metrics() -> list[tuple[str, str]]:
+    """(label, column) of the registry's key metrics, shown in the index and on the cards."""
+    return [(e.info.label or e.name, e.info.key) for e in METRICS if e.info.headline]
 
 
 def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> Path:
     """Write out/index.html (and the images it shows) for every run under results; returns the page."""
-    runs = load_runs(Path(results))
-    if not runs:
-        raise GanBenchError(f"no run folders (summary.json + config.yaml) under {str(results)!r}")
+    runs = runs_under(Path(results))
     out = Path(out)
     (out / "overview").mkdir(parents=True, exist_ok=True)
     table = runs_table(runs)
@@ -39,7 +39,7 @@ def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> P
                             if any(r.history for r in runs) else None,
                             throughput(table, out / "overview" / "throughput.png")) if p]
     title = title or f"gan-bench gallery: {Path(results).resolve().name}"
-    metrics = [(label, col) for label, col in KEY_METRICS if any(col in r.evals for r in runs)]
+    metrics = [(label, col) for label, col in key_metrics() if any(col in r.evals for r in runs)]
     devices = sorted({str(r.summary.get("device")) for r in runs if r.summary.get("device")})
     datasets = sorted({r.dataset for r in runs})
     sub = (f"{len(runs)} runs · {len(datasets)} data sets · generated {time.strftime('%Y-%m-%d %H:%M')}"
@@ -57,21 +57,22 @@ def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> P
 
 
 def _copy_assets(r: RunRecord, out: Path) -> dict:
-    """Copy the run's images under out/runs/<rel>/; returns {kind: path} of the copies."""
+    """Copy the run's images under out/runs/<rel>/, named as in the run folder (the final grid as
+    final.png); returns {kind: path} of the copies."""
     dest = out / "runs" / r.rel
-    (dest / "gifs").mkdir(parents=True, exist_ok=True)
-    frames = snapshot_paths(r.path)
-    pairs = {"final": frames[-1] if frames else None, "progress": r.path / "progress.gif"}
+    (dest / RunFolder.GIFS).mkdir(parents=True, exist_ok=True)
+    frames = r.folder.snapshots()
+    pairs = {"final": frames[-1] if frames else None, "progress": r.folder.progress_path}
     found = {}
     for kind, src in pairs.items():
         if src is not None and src.exists():
             found[kind] = _copy(src, dest / (src.name if kind != "final" else "final.png"))
-    plot, records = dest / "losses.png", r.path / "metrics.jsonl"
+    plot, records = dest / RunFolder.LOSSES, r.folder.records_path("metrics")
     if r.history and not (plot.exists() and plot.stat().st_mtime >= records.stat().st_mtime):
         run_curves(r.history, plot)  # drawn for the card's size; the run's own losses.png is twice as wide
     if plot.exists():
         found["losses"] = plot
-    found["classes"] = [(name, _copy(src, dest / "gifs" / src.name)) for name, src in r.class_gifs()]
+    found["classes"] = [(name, _copy(src, dest / RunFolder.GIFS / src.name)) for name, src in r.class_gifs()]
     return found
 
 
@@ -109,7 +110,7 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
         final_w = Image.open(assets["final"]).size[0]
         media += _fig(assets["final"], root, f"final samples, step {fmt(s.get('steps'))}", width=final_w * scale)
         if "progress" in assets:
-            media += _fig(assets["progress"], root, f"progress over {len(snapshot_paths(r.path))} snapshots",
+            media += _fig(assets["progress"], root, f"progress over {len(r.folder.snapshots())} snapshots",
                           width=final_w * scale)
     classes = "".join(_fig(p, root, name, width=_strip_width(p, res, scale)) for name, p in assets["classes"])
     classes = f"<div class=classes>{classes}</div>" if classes else ""
@@ -199,8 +200,8 @@ TEMPLATE = """<!doctype html>
 <body><header class=page><h1>{title}</h1><p>{sub}</p><nav>{nav}</nav></header>
 <main><section id=index><h2>Runs</h2><div class=scroll>{index}</div></section>{pivot}
 <section class=overview><h2>Training at a glance</h2><div class=plots>{overview}</div></section>{sections}</main>
-<footer>made by <code>gan-bench gallery</code>; every number comes from the run folders' summary.json,
-metrics.jsonl and eval.jsonl</footer></body></html>
+<footer>made by <code>gan-bench gallery</code>; every number comes from the run folders' summaries and
+records</footer></body></html>
 """
 
 CSS = """

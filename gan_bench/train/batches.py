@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from gan_bench.data.base import ImageData
+from gan_bench.data.base import ImageData, from_uint8
 from gan_bench.errors import ConfigError
 
 
@@ -65,6 +65,11 @@ class BatchSource:
         self.rank, self.ranks = rank, ranks
         self._cache: tuple[int, torch.Tensor] | None = None
 
+    @property
+    def global_batch_images(self) -> int:
+        """Images in one global batch, all ranks (batch_size of every class for per-class batches)."""
+        return self.batch_size * (len(self.class_index) if self.per_class else 1)
+
     def _epoch_index(self, epoch: int) -> torch.Tensor:
         if self._cache is None or self._cache[0] != epoch:
             if self.per_class:
@@ -91,4 +96,4 @@ class BatchSource:
             pin = self.device.type == "cuda"
             x = (x.pin_memory() if pin else x).to(self.device, non_blocking=pin)
             y = None if y is None else (y.pin_memory() if pin else y).to(self.device, non_blocking=pin)
-        return x.float().div_(127.5).sub_(1.0), y
+        return from_uint8(x), y

@@ -3,12 +3,11 @@ and sample diversity collapsing. Warnings go to events.jsonl in the run folder (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
-from gan_bench.run_folder import append_jsonl
+from gan_bench.run import RunFolder
 
 D_LOSS_ZERO = 1e-3      # D loss this small: D separates real from fake perfectly, G gets no signal
 G_LOSS_HIGH = 20.0      # non-saturating G loss this large means D(G(z)) ~ e^-20
@@ -17,7 +16,7 @@ DIVERSITY_DROP = 0.3    # diversity below this share of its best so far: likely 
 
 
 def diversity(images: torch.Tensor) -> float:
-    """Mean pairwise L2 distance between fixed-noise samples (4x4-pooled pixels as features)."""
+    """Mean pairwise L2 distance between fixed-noise samples (7x7 average-pooled pixels as features)."""
     f = torch.nn.functional.adaptive_avg_pool2d(images.float(), 7).flatten(1)
     d = torch.cdist(f, f)
     n = len(f)
@@ -26,7 +25,7 @@ def diversity(images: torch.Tensor) -> float:
 
 @dataclass
 class Watch:
-    run: Path
+    run: RunFolder
     d_zero: int = 0
     g_high: int = 0
     best_diversity: float = 0.0
@@ -36,7 +35,7 @@ class Watch:
         if kind in self.warned:  # once per run and kind: a warning repeated every step is noise
             return
         self.warned.add(kind)
-        append_jsonl(self.run / "events.jsonl", {"step": step, "event": "warning", "kind": kind, "message": message})
+        self.run.append("events", {"step": step, "event": "warning", "kind": kind, "message": message})
         log(f"warning at step {step}: {message}")
 
     def record(self, rec: dict[str, Any], log) -> None:

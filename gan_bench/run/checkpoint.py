@@ -1,4 +1,8 @@
-"""Checkpoints: model, optimisers, position and every RNG state, written atomically."""
+"""Checkpoint files: model, optimisers, position and every RNG state, written atomically.
+
+The format only; which checkpoint of a run is where (last.pt, best.pt, the per-class exports) is
+RunFolder's, which calls these.
+"""
 from __future__ import annotations
 
 import random
@@ -10,7 +14,6 @@ import torch
 
 from gan_bench.atomic import atomic_path, fsynced
 from gan_bench.errors import GanBenchError
-from gan_bench.run_folder import remove_stale_temp_files
 
 
 def rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
@@ -35,23 +38,21 @@ def set_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) 
         torch.cuda.set_rng_state(state["cuda_train"], device)
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, payload: dict[str, Any], *, then: str = "run the command again") -> None:
     """Temporary file + fsync + rename: a crash or a full disk never leaves a half-written checkpoint;
-    the previous one stays intact until the new one is complete."""
+    the previous one stays intact until the new one is complete. `then`: what to do after a failure."""
     error = lambda e: GanBenchError(  # noqa: E731
         f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint is intact; free disk "
-        f"space and resume with `gan-bench run --resume {path.parent.parent}`")
+        f"space and {then}")
     with atomic_path(path, error=error) as tmp, open(tmp, "wb") as f:
         torch.save(payload, f)
         fsynced(f)
-    if path.parent.name == "checkpoints":  # in a run folder: tidy what writers killed earlier left behind
-        remove_stale_temp_files(path.parent.parent)
 
 
 def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:
     """Load and check a checkpoint belongs to this config; corrupt files give a clear error."""
     if not path.exists():
-        raise GanBenchError(f"no checkpoint at {path}; the run stopped before its first checkpoint, start it again")
+        raise GanBenchError(f"no checkpoint at {path}")
     try:
         # weights_only=False: the payload holds numpy/python RNG states; only our own files are loaded
         ckpt = torch.load(path, map_location="cpu", weights_only=False)

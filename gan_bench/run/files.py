@@ -1,26 +1,24 @@
-"""Everything a run writes: the folder, JSON-lines records, sample grids, GIFs, plots, summary.
+"""Writing and reading the files of a run folder: whole or not at all, JSON lines, grids and GIFs.
 
-Layout of results/<config-name>/<id>/:
-  config.yaml  metrics.jsonl  events.jsonl  summary.json  losses.png  progress.gif
-  samples/epoch_0001.png ...  gifs/<class>.gif  checkpoints/last.pt
+These are the formats; which file is which, and where it lives, is RunFolder's (run/folder.py).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import time
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 from PIL import Image
 
 from gan_bench.atomic import atomic_path, fsynced
+from gan_bench.data.base import to_uint8
 from gan_bench.errors import GanBenchError
 
-PAD = 2  # make_grid padding, needed again to cut class rows out of a grid
+PAD = 2  # grid padding in pixels, needed again to cut class rows out of a grid
 
 
 def write_error(path: Path, e: OSError) -> GanBenchError:
@@ -47,6 +45,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
 def remove_stale_temp_files(folder: Path) -> list[Path]:
     """Delete the temporary files (.NAME.tmp-PID...) under folder whose writer is gone, as kill -9
     leaves them; a live writer's (another process reading or sampling the run) are kept."""
@@ -71,32 +73,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's live process
         return True
     return True
-
-
-def new_run_dir(out: Path, name: str) -> Path:
-    """A fresh run folder; mkdir without exist_ok makes two concurrent runs never share one."""
-    parent = Path(out) / name
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise GanBenchError(f"cannot create the output folder {str(parent)!r} ({e.strerror}); "
-                            f"choose a writable one with --out") from None
-    if not os.access(parent, os.W_OK):
-        raise GanBenchError(f"output folder {str(parent)!r} is not writable; choose another with --out")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        run = parent / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            run.mkdir()
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise GanBenchError(f"cannot create a run folder in {str(parent)!r} ({e.strerror}); "
-                                f"choose another with --out") from None
-        for sub in ("samples", "gifs", "checkpoints"):
-            (run / sub).mkdir()
-        return run
-    raise GanBenchError(f"too many runs started this second in {str(parent)!r}")
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
@@ -128,16 +104,15 @@ def truncate_jsonl(path: Path, *, max_step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) in [-1, 1] -> (B, H, W) or (B, H, W, 3) uint8."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    x = x.permute(0, 2, 3, 1).numpy()
+def hwc(images: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) in [-1, 1] -> (B, H, W) or (B, H, W, 3) uint8, as images are saved."""
+    x = to_uint8(images).permute(0, 2, 3, 1).numpy()
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
 def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     """A (rows x nrow) uint8 grid with PAD pixels of black between cells."""
-    arr = to_uint8(images)
+    arr = hwc(images)
     n, h, w = arr.shape[:3]
     rows = -(-n // nrow)
     shape = (PAD + rows * (h + PAD), PAD + nrow * (w + PAD)) + arr.shape[3:]
@@ -153,12 +128,8 @@ def save_png(path: Path, array: np.ndarray) -> None:
         Image.fromarray(array).save(tmp)
 
 
-def snapshot_paths(run: Path) -> list[Path]:
-    return sorted((run / "samples").glob("epoch_*.png"))
-
-
 def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: int = 400) -> None:
-    import imageio.v2 as imageio
+    import imageio.v2 as imageio  # only the runs that write GIFs pay for the import
 
     frames = [np.kron(f, np.ones((scale, scale) + (1,) * (f.ndim - 2), np.uint8)) if scale > 1 else f
               for f in frames]
@@ -179,23 +150,14 @@ def class_row(frame: np.ndarray, k: int, cell: int) -> np.ndarray:
     return frame[top: top + cell + 2 * PAD]
 
 
-def write_gifs(run: Path, classes: Optional[list[str]], cell: int) -> None:
-    """progress.gif from all snapshots; for one-row-per-class grids also gifs/<class>.gif."""
-    frames = [np.asarray(Image.open(p)) for p in snapshot_paths(run)]
-    if not frames:
-        return
-    scale = 2 if cell <= 32 else 1  # 28-pixel doodles are too small to look at 1:1
-    write_gif(run / "progress.gif", frames, scale=scale)
-    for k, name in enumerate(classes or []):
-        write_gif(run / "gifs" / f"{safe_name(name)}.gif", [class_row(f, k, cell) for f in frames], scale=scale * 2)
-
-
 def safe_name(name: str) -> str:
+    """A class or run name as a file name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
 
 
-def write_loss_plot(run: Path, records: list[dict[str, Any]]) -> None:
-    import matplotlib
+def loss_plot(path: Path, records: list[dict[str, Any]], *, title: str) -> None:
+    """The run's losses and D outputs against step, from its metrics.jsonl records."""
+    import matplotlib  # only the runs that plot pay for the import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -210,14 +172,10 @@ def write_loss_plot(run: Path, records: list[dict[str, Any]]) -> None:
     b.plot(steps, [r["d_x"] for r in records], label="D(x)", lw=1)
     b.plot(steps, [r["d_g_z"] for r in records], label="D(G(z))", lw=1)
     b.set_xlabel("step"), b.set_ylim(0, 1), b.set_title("discriminator outputs"), b.legend()
-    fig.suptitle(run.parent.name)
+    fig.suptitle(title)
     fig.tight_layout()
     try:
-        with run_file(run / "losses.png", suffix=".png") as tmp:
+        with run_file(path, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-
-
-def write_json(path: Path, obj: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")

@@ -1,4 +1,9 @@
-"""Sampling from a trained run: by class name, or n of every class; PNG grid or .npz."""
+"""Images from a run's generator: the trainer's snapshots, gan-bench sample, and the metrics' samples.
+
+generate() is the one way G is run for pictures (eval mode, so the running BatchNorm statistics are
+used and sampling never disturbs training state); load_generator() rebuilds a trained run's model
+from its folder.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,23 +12,54 @@ from typing import Optional
 import numpy as np
 import torch
 
-from gan_bench import run_folder as rf
 from gan_bench.atomic import atomic_path
+from gan_bench.config import Config
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.registry import unknown_name_message
-from gan_bench.train.checkpoint import load_checkpoint
-from gan_bench.train.loop import generate, resume_config
+from gan_bench.run import files
+from gan_bench.run.folder import RunFolder
 
 
-def load_generator(run: Path, *, checkpoint: str = "last", device: str = "cpu") -> GAN:
-    """Rebuild a run's model from its config.yaml and checkpoint."""
-    cfg = resume_config(run)
-    ckpt = load_checkpoint(Path(run) / "checkpoints" / f"{checkpoint}.pt", config_hash=cfg.hash())
+def draws_class(gan: GAN) -> bool:
+    """Can this model be asked for an image of a given class?"""
+    return bool(gan.conditional or gan.per_class)
+
+
+def fixed_inputs(gan: GAN, cfg: Config, device: torch.device) -> tuple[torch.Tensor, Optional[torch.Tensor], int]:
+    """The latent grid rendered at every snapshot: one row per class, or 8 x 8 without labels."""
+    g = torch.Generator().manual_seed(cfg.train.seed + 12345)
+    if draws_class(gan):
+        k, n = gan.num_classes, cfg.train.grid_per_class
+        z = torch.randn(k * n, gan.nz, generator=g)
+        # row-major grid (row = class); per-class models want class-fastest order, see generate()
+        return z.to(device), torch.arange(k).repeat_interleave(n).to(device), n
+    return torch.randn(64, gan.nz, generator=g).to(device), None, 8
+
+
+@torch.no_grad()
+def generate(gan: GAN, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    """G(z, y) in eval mode (running BN statistics): (B, C, H, W) in [-1, 1]."""
+    was = gan.G.training
+    gan.G.eval()
+    try:
+        if gan.per_class:  # pairs take class-fastest batches: reorder row-major input, then restore
+            k = gan.num_classes
+            idx = torch.arange(len(y), device=y.device).view(k, -1).T.reshape(-1)
+            return gan.G(z[idx], y[idx])[torch.argsort(idx)]
+        return gan.G(z, y)
+    finally:
+        gan.G.train(was)
+
+
+def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | torch.device = "cpu") -> tuple[GAN, int]:
+    """A run's model rebuilt from its config.yaml and checkpoint, in eval mode, and the checkpoint's step."""
+    cfg = run.read_config()
+    ckpt = run.load_checkpoint(cfg, checkpoint)
     gan = build_model(cfg.model, DataSpec(**ckpt["spec"]))
     gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
-    return gan.to(device).eval()
+    return gan.to(device).eval(), ckpt["step"]
 
 
 def sample_images(gan: GAN, *, n: int, label: Optional[str] = None, seed: int = 0,
@@ -31,9 +67,9 @@ def sample_images(gan: GAN, *, n: int, label: Optional[str] = None, seed: int = 
     """n images (of one class, or of every class for class-aware models): (M, C, H, W) in [-1, 1], labels."""
     g = torch.Generator().manual_seed(seed)
     classes = gan.spec.classes
-    if label is not None and not (gan.conditional or gan.per_class):
+    if label is not None and not draws_class(gan):
         raise GanBenchError(f"--label {label!r}: this run's model {type(gan).__name__} is unconditional; omit --label")
-    if gan.conditional or gan.per_class:
+    if draws_class(gan):
         if label is not None and label not in classes:
             raise GanBenchError(unknown_name_message("class", label, classes))
         ks = [classes.index(label)] if label is not None else range(len(classes))
@@ -58,8 +94,9 @@ def write_samples(path: Path, x: torch.Tensor, y: Optional[torch.Tensor], classe
     if path.parent and not path.parent.exists():
         raise GanBenchError(f"--out {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first")
     if path.suffix == ".png":
-        rf.save_png(path, rf.grid(x, nrow))
+        files.save_png(path, files.grid(x, nrow))
     else:
         yy = np.zeros(len(x), np.int64) if y is None else y.cpu().numpy().astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:  # numpy adds .npz to a name without it
-            np.savez_compressed(tmp, x=rf.to_uint8(x), y=yy, classes=np.array(classes or [""]))
+            np.savez_compressed(tmp, x=files.hwc(x), y=yy, classes=np.array(classes or [""]))
+

@@ -1,0 +1,128 @@
+"""The suite planner: every (config, seed) built and checked, and what each needs (run, resume, evaluate,
+skip), before anything runs, so a typo in the last run fails at once.
+
+Run (config, seed) lives in <out>/<name>/seed<k>/. A folder whose summary says completed (or failed) is
+skipped, one with a checkpoint is resumed, anything else starts afresh.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from gan_bench.config import Config, build_config, load_config
+from gan_bench.data import DATASETS, DataSpec
+from gan_bench.errors import ConfigError, GanBenchError
+from gan_bench.metrics.registry import METRICS, inapplicable_reason
+from gan_bench.models import MODELS
+from gan_bench.models.base import check_compatible
+from gan_bench.run import RunFolder
+from gan_bench.suite.file import Suite, SuiteEval
+
+# --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds.
+QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
+
+
+@dataclass
+class Job:
+    cfg: Config
+    run: RunFolder
+    action: str          # run | resume | skip | eval
+    note: str = ""
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
+
+def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
+    """Build and check every (config, seed) and decide what each needs; raises before anything runs."""
+    for m in (suite.eval.metrics if suite.eval else []):
+        try:
+            METRICS.entry(m)  # ConfigError listing the valid names
+        except GanBenchError as e:
+            raise ConfigError(f"suite eval.metrics: {e}") from None
+    jobs: list[Job] = []
+    for i, r in enumerate(suite.runs, 1):
+        for seed in r.seeds if r.seeds is not None else suite.seeds:
+            where = f"suite run {i} ({r.config}, seed {seed})"
+            try:
+                sets = suite.set + r.set + [f"train.seed={seed}"] + ([f"name={r.name}"] if r.name else [])
+                cfg = load_config(Path(r.config), sets)
+                cfg = quick_config(cfg) if quick else cfg
+                cfg.out = str(out)
+                _preflight(cfg)
+            except GanBenchError as e:
+                raise type(e)(f"{where}: {e}") from None
+            jobs.append(_decide(cfg, RunFolder(out / cfg.name / f"seed{seed}"), suite.eval))
+    seen: dict[Path, str] = {}
+    for j in jobs:
+        if j.run_dir in seen:
+            raise ConfigError(f"two suite runs write to {j.run_dir}; give one of them a `name:`")
+        seen[j.run_dir] = j.cfg.name
+    return jobs
+
+
+def quick_eval(ev: Optional[SuiteEval], quick: bool) -> Optional[SuiteEval]:
+    """The suite's evaluation, with --quick's smaller sample count."""
+    if not (quick and ev):
+        return ev
+    return SuiteEval(metrics=list(ev.metrics), samples=min(ev.samples, QUICK_EVAL_SAMPLES))
+
+
+def _preflight(cfg: Config) -> None:
+    """What can be checked without loading data: names, data files, and the model against the data
+    set's registered labels and size (when the registry knows them: not for npz or image folders)."""
+    MODELS.entry(cfg.model.name)
+    info = DATASETS.info(cfg.data.name)
+    for p in (cfg.data.path, cfg.data.test_path):
+        if p and not Path(p).exists():
+            raise ConfigError(f"data file {p!r} not found (paths are relative to {os.getcwd()})")
+    sizes = info.resolutions
+    res = cfg.data.resolution or (sizes[0] if len(sizes) == 1 else None)
+    if res is not None and info.labelled is not None:
+        check_compatible(cfg.model.name, DataSpec(cfg.data.name, res, info.channels or 1,
+                                                  1 if info.labelled else 0, []))
+
+
+def quick_config(cfg: Config) -> Config:
+    t = cfg.train
+    return build_config([cfg.to_dict(), {
+        "train": {"max_steps": min(t.max_steps or QUICK_STEPS, QUICK_STEPS), "batch_size": min(t.batch_size, QUICK_BATCH),
+                  "log_every": 3, "checkpoint_every": 10, "snapshot_every": 1},
+        "data": {"max_per_class": min(cfg.data.max_per_class or QUICK_PER_CLASS, QUICK_PER_CLASS)}}])
+
+
+def _decide(cfg: Config, run: RunFolder, ev: Optional[SuiteEval]) -> Job:
+    summary = run.read_summary() if run.has_summary() else None
+    if summary is not None and summary.get("config_hash") != cfg.hash():
+        raise ConfigError(f"{run} holds a run of a different config (hash {summary.get('config_hash')}, "
+                          f"now {cfg.hash()}); delete that folder or choose another --out")
+    status = (summary or {}).get("status")
+    if status == "failed":
+        return Job(cfg, run, "skip", f"failed earlier: {summary.get('reason')}; delete the folder to retry")
+    if status == "completed":
+        missing = missing_evals(run, ev, summary)
+        return Job(cfg, run, "eval" if missing else "skip",
+                   "completed" + (f", evaluate {', '.join(missing)}" if missing else ""))
+    if run.has_checkpoint():
+        return Job(cfg, run, "resume", f"from step {summary.get('steps') if summary else '?'}")
+    return Job(cfg, run, "run")
+
+
+def missing_evals(run: RunFolder, ev: Optional[SuiteEval], summary: dict) -> list[str]:
+    """The suite's metrics that apply to this finished run and have no line for its last step yet."""
+    if not ev:
+        return []
+    done = {r.get("metric") for r in run.records("eval")
+            if r.get("checkpoint", "last") == "last" and r.get("step") == summary.get("steps")}
+    return [m for m in _applicable(ev.metrics, summary) if m not in done]
+
+
+def _applicable(metrics: list[str], summary: dict) -> list[str]:
+    """Drop metrics that cannot apply (cond_acc of an unconditional model, labels of CelebA), so a
+    mixed suite can ask for them all."""
+    info = MODELS.info(str(summary.get("model")))
+    labelled = bool(summary.get("num_classes"))
+    return [m for m in metrics if not inapplicable_reason(m, labelled=labelled, class_model=info.draws_class)]

@@ -1,0 +1,52 @@
+"""The trainer, part 3 (rank 0): what a run leaves when it ends: GIFs, the loss plot, per-class exports
+and summary.json, whose figures are the measured ones (images drawn, seconds trained)."""
+from __future__ import annotations
+
+import math
+import platform
+from typing import Any, Optional
+
+import torch
+
+from gan_bench.models import MODELS
+from gan_bench.run.sampling import draws_class
+from gan_bench.run.world import device_name
+from gan_bench.train import memory
+from gan_bench.train.setup import Training
+
+
+def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, warnings: list[str]) -> None:
+    """Write the run's GIFs, loss plot, exports (completed runs) and summary.json."""
+    run, spec = t.run, t.data.spec
+    records = run.records("metrics")
+    run.write_gifs(spec.classes if draws_class(t.gan) else None, spec.resolution)
+    export = MODELS.info(t.cfg.model.name).export_classes
+    if export is not None and status == "completed":
+        run.write_class_exports(export(t.gan))
+    run.write_loss_plot(records)
+    run.write_summary({**summary(t, status=status, reason=reason, seconds=seconds, records=records),
+                       **memory.peaks(t.device, cpu_reset=t.cpu_peak_reset), "warnings": warnings,
+                       "best_" + t.cfg.eval.primary: t.best if math.isfinite(t.best) else None,
+                       "processes": t.world.size,
+                       "levers": t.levers.record(),  # precision and layout: say how the figures were made
+                       "data_on_device": t.source.resident})
+
+
+def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,
+            records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the run was and what it measured; images_seen counts the batches actually drawn."""
+    cfg, gan, spec = t.cfg, t.gan, t.data.spec
+    last = records[-1] if records else {}
+    return {
+        "status": status, "reason": reason, "name": cfg.name, "dataset": cfg.data.name, "model": cfg.model.name,
+        "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": t.step, "total_steps": t.total,
+        "epochs": t.step / max(1, t.total) * cfg.train.epochs if not cfg.train.max_steps else None,
+        "train_seconds": seconds, "images_seen": t.images_seen,
+        "img_per_sec": t.images_seen / seconds if seconds > 0 else None,
+        "final_loss_d": last.get("loss_d"), "final_loss_g": last.get("loss_g"),
+        "params_G": sum(p.numel() for p in gan.G.parameters()),
+        "params_D": sum(p.numel() for p in gan.D.parameters()),
+        "resolution": spec.resolution, "num_classes": spec.num_classes, "classes": spec.classes,
+        "train_images": len(t.data.train), "device": device_name(t.device), "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

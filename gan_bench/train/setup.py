@@ -1,0 +1,121 @@
+"""The trainer, part 1: build everything a run trains with (data, model, levers, optimisers, batches,
+the resumed state). Benchmarks and tests build through the same function the trainer uses.
+"""
+from __future__ import annotations
+
+import math
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from gan_bench.config import Config
+from gan_bench.data import Splits, load_data
+from gan_bench.errors import GanBenchError
+from gan_bench.models import GAN, build_model
+from gan_bench.run import RunFolder
+from gan_bench.run.checkpoint import rng_state, set_rng_state
+from gan_bench.run.world import World
+from gan_bench.train import distributed, memory
+from gan_bench.train.batches import BatchSource
+from gan_bench.train.levers import Levers, adam, apply_levers, match_state_layout
+
+
+@dataclass
+class Training:
+    """One run's training state. The loop advances step, images_seen and best; the checkpoint holds it."""
+
+    cfg: Config
+    world: World
+    device: torch.device
+    data: Splits
+    gan: GAN                  # single-process modules: what checkpoints hold and sampling uses
+    step_gan: GAN             # what the step runs: G and D in DDP under torchrun, else `gan` itself
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    levers: Levers
+    source: BatchSource
+    run: Optional[RunFolder]  # None when built without a folder (benchmarks, tests of the step)
+    total: int                # the step the run ends at
+    cpu_peak_reset: bool      # whether the CPU peak in the summary is this run's own (memory.py)
+    step: int = 0
+    images_seen: int = 0      # images drawn for training so far, all ranks, counted batch by batch
+    prior_time: float = 0.0   # training seconds before the resume
+    best: float = math.inf    # eval.primary of checkpoints/best.pt (lower is better)
+
+    @property
+    def per_pair(self) -> int:
+        """Pairs a step trains at once: the losses it returns are sums over them."""
+        return self.gan.num_classes if self.gan.per_class else 1
+
+    def checkpoint_payload(self, train_time: float) -> dict[str, Any]:
+        return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "step": self.step, "images_seen": self.images_seen,
+                "rng": rng_state(self.device), "config_hash": self.cfg.hash(), "config": self.cfg.to_dict(),
+                "spec": vars(self.data.spec), "train_time": train_time, "best": self.best}
+
+
+def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir: Optional[Path] = None,
+          resume: Optional[Path] = None, folder: bool = True) -> Training:
+    """Everything a run needs, in the trainer's order of random draws. folder=False: no run folder is
+    made or read (a benchmark's or a test's training state); otherwise a new one under cfg.out (or
+    run_dir), or the resumed one with its checkpoint loaded. Nothing is written before every check
+    has passed, so bad input leaves no half run folder behind."""
+    cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
+    torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
+    data = load_data(cfg.data)
+    gan = build_model(cfg.model, data.spec).to(device)
+    levers = Levers.for_device(device, compile=cfg.train.compile) if cfg.train.fast else Levers()
+    apply_levers(gan, levers)  # in place: parameters, and state-dict keys, stay the same
+    opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=levers)
+    opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=levers)
+    source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
+                         per_class=gan.per_class, device=device, rank=world.rank, ranks=world.size)
+    if not source.resident and world.is_main:
+        print(f"gan-bench: the training data ({source.nbytes / 2**30:.1f} GiB) does not fit beside training "
+              f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
+    total = source.steps_per_epoch * cfg.train.epochs
+    total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    if cfg.train.tensorboard and world.is_main:
+        tensorboard_writer_class()  # before the run folder exists: a missing package leaves nothing behind
+    t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
+                 levers=levers, source=source, run=None, total=total, cpu_peak_reset=cpu_peak_reset)
+    if resume is not None:
+        t.run = RunFolder(resume)
+        _restore(t, world.on_main(lambda: t.run.load_checkpoint(cfg)))  # rank 0 reads, every rank restores
+        if world.is_main:
+            t.run.remove_stale_temp_files()
+            t.run.truncate_records(max_step=t.step)  # what will be logged again
+    elif folder:
+        t.run = world.on_main(lambda: _new_run(cfg, run_dir))  # every rank learns rank 0's folder
+    t.step_gan = distributed.data_parallel(gan, world, sync_bn=cfg.train.sync_bn)
+    return t
+
+
+def _restore(t: Training, ckpt: dict[str, Any]) -> None:
+    t.gan.G.load_state_dict(ckpt["G"]), t.gan.D.load_state_dict(ckpt["D"])
+    t.opt_g.load_state_dict(ckpt["opt_g"]), t.opt_d.load_state_dict(ckpt["opt_d"])
+    match_state_layout(t.opt_g), match_state_layout(t.opt_d)
+    t.step, t.prior_time, t.best = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
+    # checkpoints before images_seen was recorded: every earlier step drew a full batch
+    t.images_seen = ckpt.get("images_seen", t.step * t.source.global_batch_images)
+    set_rng_state(ckpt["rng"], t.device)
+
+
+def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
+    run = RunFolder(run_dir).prepare() if run_dir is not None else RunFolder.create(cfg.out, cfg.name)
+    run.write_config(cfg)
+    return run
+
+
+def tensorboard_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GanBenchError("train.tensorboard is on but tensorboard is not installed; "
+                            "pip install 'gan-bench[tensorboard]' or set train.tensorboard=false") from None
+    return SummaryWriter
