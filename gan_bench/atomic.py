@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -38,3 +39,39 @@ def fsynced(f) -> None:
     """Flush a file object to the disk before its rename, so a power cut cannot leave an empty file."""
     f.flush()
     os.fsync(f.fileno())
+
+
+@contextmanager
+def output_folder(path: Path, *, flag: str = "--out") -> Iterator[Path]:
+    """A folder a command writes its outputs into (tables, a gallery), made if missing.
+
+    A folder that cannot be made or written is one line naming `flag`; so is an OSError while the
+    block writes (full disk, lost permission). If the command fails, the folders this call made are
+    removed again, so a failed command leaves nothing behind (files that were there stay)."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]  # the folders this call creates
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+        yield path
+    except OSError as e:
+        _remove_made(made)
+        raise GanBenchError(f"cannot write to {flag} {str(path)!r} ({e.strerror or e}); choose a folder "
+                            f"you can write to") from None
+    except BaseException:
+        _remove_made(made)
+        raise
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the outermost folder output_folder made, with what the failed command put in it."""
+    if made:
+        shutil.rmtree(made[-1], ignore_errors=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """A text file written whole or not at all (the previous version survives a failure)."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+        fsynced(f)

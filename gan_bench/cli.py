@@ -53,7 +53,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.resume is not None:
         if a.config is not None or a.set:
             raise GanBenchError("--resume continues a run with its own config; drop the config file and --set")
-        cfg = RunFolder(a.resume).read_config()
+        run = RunFolder(a.resume)
+        cfg = run.read_config()
+        summary = run.read_summary() if run.has_summary() else {}
+        if summary.get("status") == "completed" and not a.dry_run:
+            print(f"{run} is complete ({summary.get('steps')} steps); nothing to resume. Evaluate it with "
+                  f"`gan-bench eval {run}`, or train longer with `gan-bench run {run.config_path} --set "
+                  f"train.epochs=N` (a new run)")
+            return 0
     else:
         if a.config is None:
             raise GanBenchError("give a config file, e.g. `gan-bench run configs/demo.yaml`, or --resume RUN")
@@ -105,14 +112,18 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 def cmd_sample(a: argparse.Namespace) -> int:
     from gan_bench.run import RunFolder
-    from gan_bench.run.sampling import load_generator, sample_images, write_samples
+    from gan_bench.run.sampling import (check_sample_size, check_samples_path, load_generator, sample_images,
+                                        write_samples)
 
     if a.n < 1:
         raise GanBenchError(f"-n must be at least 1, got {a.n}")
+    check_samples_path(a.out)  # before the model is loaded or a single image made
     gan, _ = load_generator(RunFolder(a.run), checkpoint=a.checkpoint)
+    check_sample_size(gan, n=a.n, label=a.label, png=Path(a.out).suffix == ".png")
     x, y = sample_images(gan, n=a.n, label=a.label, seed=a.seed)
-    labelled = y is not None and a.label is None
-    write_samples(a.out, x, y, gan.spec.classes, nrow=a.n if labelled else max(1, math.isqrt(a.n)))
+    labelled = y is not None and a.label is None  # one row per class
+    write_samples(a.out, x, y, gan.spec.classes, nrow=a.n if labelled else max(1, math.isqrt(a.n)),
+                  row_labels=gan.spec.classes if labelled else None)
     print(f"wrote {len(x)} images to {a.out}")
     return 0
 

@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
@@ -23,10 +23,10 @@ from gan_bench.registry import closest, unknown_name_message
 
 
 def option(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-       help: str = "") -> Any:
+           nonempty: bool = False, help: str = "") -> Any:
     """A config field with a range check (lo_open: the lower bound is excluded); data sets declare
     their own options with it too."""
-    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "help": help}
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "nonempty": nonempty, "help": help}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -110,6 +110,16 @@ class DataConfig:
 
 def _option_names(options: type) -> list[str]:
     return [f.name for f in dataclasses.fields(options)]
+
+
+# Keys whose value is a registered name (model.name, ...): the registry below config registers a way to
+# list the valid names, so an empty or unknown name is refused with the list, like data.name.
+NAME_KEYS: dict[str, tuple[str, Callable[[], list[str]]]] = {}
+
+
+def register_names(key: str, kind: str, names: Callable[[], list[str]]) -> None:
+    """`key` (e.g. "model.name") holds the name of a registered `kind`; names() lists the valid ones."""
+    NAME_KEYS[key] = (kind, names)
 
 
 # The hash of a config covers the options of today's built-in data sets at their defaults, as it did
@@ -268,6 +278,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
 
 def _check_range(value: Any, f: dataclasses.Field, key: str) -> None:
     lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+    if f.metadata.get("nonempty") and value is not None and len(value) == 0:
+        help_ = f.metadata.get("help")
+        raise ConfigError(f"{key}: must not be empty" + (f" ({help_})" if help_ else ""))
     if value is None or isinstance(value, (list, str)):
         return
     if lo is not None and (value < lo or (f.metadata.get("lo_open") and value == lo)):
@@ -299,6 +312,9 @@ def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
             near = closest(str(key), list(fields))
             hint = f" Did you mean {', '.join(near)}?" if near else ""
             raise ConfigError(f"unknown key {full!r}.{hint} Valid keys: {', '.join(fields)}")
+        if full in NAME_KEYS and value in (None, ""):
+            kind, names = NAME_KEYS[full]
+            raise ConfigError(f"{full} is empty; give a {kind} name. Valid: {', '.join(sorted(names()))}.")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             _apply(current, value, f"{full}.")
@@ -345,6 +361,11 @@ def _default(cls: type, key: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     _resolve_options(cfg.data)
+    for key, (kind, names) in NAME_KEYS.items():
+        section, _, field_name = key.partition(".")
+        value = getattr(getattr(cfg, section), field_name)
+        if value not in names():
+            raise ConfigError(unknown_name_message(kind, value, names()))
     t = cfg.train
     if len(t.betas) != 2 or not all(0.0 <= b < 1.0 for b in t.betas):
         raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {t.betas}")
@@ -396,15 +417,45 @@ def build_config(deltas: list[dict[str, Any]], *, name: Optional[str] = None) ->
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML says the keys of a mapping are unique; PyYAML lets the last one win. This loader refuses."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise _DuplicateKey(f"key {key!r} appears twice in one mapping (lines {seen[key]} and {line}); "
+                                    f"keep one of them")
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} not found; `gan-bench list` shows the shipped configs") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read config {str(path)!r}: {e}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{str(path)!r} is a folder; give a YAML config file such as configs/demo.yaml") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config {str(path)!r} ({e.strerror or e}); check the path and its "
+                          f"permissions") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not a YAML text file (byte {raw[e.start]:#04x} at position {e.start} is not "
+                          f"UTF-8 text); give a YAML config such as configs/demo.yaml") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  a SafeLoader that refuses duplicate keys
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

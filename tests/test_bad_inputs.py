@@ -1,5 +1,7 @@
-"""Every bad input a user can give `gan-bench run`: one line on stderr naming the problem and the fix,
-exit status 2, no traceback, and nothing written or changed on disk.
+"""Every bad input a user can give any `gan-bench` command: one line on stderr naming the problem and
+the fix, exit status 2, no traceback, and nothing written or changed on disk. Rows cover every
+sub-command and every input and output path: unwritable output, bad input file, empty data, corrupt
+checkpoint or weights; interrupted writes are the last tests.
 
 The table runs through the CLI's main() in-process (a traceback would be an exception escaping it);
 a few rows run again through the real `python -m gan_bench` entry point in subprocesses.
@@ -7,6 +9,7 @@ a few rows run again through the real `python -m gan_bench` entry point in subpr
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,14 +25,6 @@ from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.train.loop import train
 from conftest import cli, cli_env, tiny_overrides, write_npz
-
-
-def _has_metrics() -> bool:
-    try:
-        from gan_bench.metrics import METRICS  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # ---- helpers that lay out a case's files in its folder -------------------------------------
@@ -86,9 +81,12 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 def resumed(change: Callable[[Path, dict[str, Path]], None]):
+    """A run stopped by a signal (its summary says interrupted), changed, then --resume."""
     def setup(tmp: Path, runs: dict[str, Path]) -> list[str]:
         run = tmp / "run"
         shutil.copytree(runs["seed0"], run)
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
         change(run, runs)
         return ["run", "--resume", "run"]
     setup.needs_runs = True
@@ -108,6 +106,44 @@ def _read_only_out(tmp: Path) -> list[str]:
     (tmp / "locked").mkdir()
     (tmp / "locked").chmod(0o500)
     return ["run", config(tmp), "--out", "locked"]
+
+
+def in_run(*args: str, change: Callable[[Path], None] = lambda r: None):
+    """A finished tiny run copied to ./run (changed by `change`), then `gan-bench <args>` with RUN = run."""
+    def setup(tmp: Path, runs: dict[str, Path]) -> list[str]:
+        shutil.copytree(runs["seed0"], tmp / "run")
+        change(tmp / "run")
+        return [a.replace("RUN", "run") for a in args]
+    setup.needs_runs = True
+    return setup
+
+
+def a_file(tmp: Path) -> None:
+    (tmp / "a_file").write_text("not a folder\n")
+
+
+def with_file(setup):
+    """setup, after making ./a_file (a regular file to put an output path under)."""
+    def wrapped(tmp: Path, *rest) -> list[str]:
+        a_file(tmp)
+        return setup(tmp, *rest)
+    wrapped.needs_runs = getattr(setup, "needs_runs", False)
+    return wrapped
+
+
+READ_ONLY = "/proc/gan-bench-out"  # /proc takes no new files, even from root (chmod does not stop root)
+
+
+def suite_file(tmp: Path, text: str) -> list[str]:
+    (tmp / "s.yaml").write_text(text)
+    return ["suite", "s.yaml"]
+
+
+def empty_classes_npz(tmp: Path) -> list[str]:
+    """Three class names, but no image of the last class: a per-class model cannot train its pair."""
+    np.savez(tmp / "bad.npz", x=np.zeros((16, 28, 28), np.uint8), y=np.array([0, 1] * 8),
+             classes=np.array(["a", "b", "c"]))
+    return run_args(tmp, "model.name=classdcgan", npz="bad.npz")
 
 
 # ---- the table: (setup -> argv, words the one stderr line must hold) ------------------------
@@ -144,15 +180,12 @@ CASES = {
     # registry names
     "unknown data set": (lambda t: run_args(t, "data.name=mnsit"), ["unknown data set 'mnsit'", "'mnist'", "Valid:"]),
     "unknown model": (lambda t: run_args(t, "model.name=cdcgna"), ["unknown model 'cdcgna'", "'cdcgan'", "Valid:"]),
-    "unknown metric": pytest.param(
-        lambda t: run_args(t, "eval.metrics=[fdd]"), ["unknown metric 'fdd'", "'fd'"],
-        marks=pytest.mark.xfail(not _has_metrics(), strict=False,
-                                reason="metric names are checked once gan_bench.metrics exports METRICS")),
+    "unknown metric": (lambda t: run_args(t, "eval.metrics=[fdd]"), ["unknown metric 'fdd'", "'fd'"]),
     "Quick, Draw! category misspelled": (lambda t: quickdraw(t, "cta"),
                                          ["'cta' is not a Quick, Draw! category", "Did you mean", "'cat'"]),
     # data files
     "Quick, Draw! file missing offline": (lambda t: quickdraw(t, "cat"),
-                                          ["cat.npy not found and data.download is false", "place the file"]),
+                                          ["not found in ds/quickdraw and data.download is false (cat.npy)", "place them there"]),
     "Quick, Draw! .npy cut short": (lambda t: quickdraw(t, "cat", np.zeros((50, 784), np.uint8), cut=True),
                                     ["cat.npy is truncated or corrupt", "delete it"]),
     "Quick, Draw! .npy wrong shape": (lambda t: quickdraw(t, "cat", np.zeros((5, 28, 28), np.uint8)),
@@ -195,6 +228,112 @@ CASES = {
                                  ["not a run folder (no config.yaml)"]),
     "resume with --set": (lambda t: ["run", "--resume", "somewhere", "--set", "train.epochs=9"],
                           ["drop the config file and --set"]),
+    "YAML key given twice": (lambda t: ["run", config(t, text="train:\n  epochs: 3\n  epochs: 5\n"), "--out", "res"],
+                             ["key 'epochs' appears twice", "lines 2 and 3", "keep one"]),
+    "binary file as config": (lambda t: ((t / "b.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"),
+                                         ["run", "b.yaml", "--out", "res"])[1],
+                              ["not a YAML text file", "configs/demo.yaml"]),
+    "a folder as config": (lambda t: ((t / "cfgdir").mkdir(), ["run", "cfgdir", "--out", "res"])[1],
+                           ["is a folder", "YAML config file"]),
+    "empty model name": (lambda t: run_args(t, "model.name="), ["model.name is empty", "Valid: cdcgan"]),
+    "empty data set name": (lambda t: run_args(t, "data.name="), ["data.name is empty", "quickdraw"]),
+    "no Quick, Draw! categories": (lambda t: run_args(t, "data.name=quickdraw", "data.categories=[]"),
+                                   ["data.categories: must not be empty", "null for the seed's ten"]),
+    "an option of another data set": (lambda t: run_args(t, "data.crop=100"),
+                                      ["data.crop is an option of data set 'celeba'", "not of 'npz'"]),
+    "npz with no images": (npz_file(x=np.zeros((0, 28, 28), np.uint8)), ["has no training images"]),
+    "per-class model, a class without images": (empty_classes_npz,
+                                                ["class 'c' has no training images", "one pair per class"]),
+    "Quick, Draw! files missing offline, all named": (
+        lambda t: run_args(t, "data.name=quickdraw", "data.categories=[cat, dog, car]", "data.root=ds",
+                           "data.download=false"),
+        ["3 of 3 Quick, Draw! files not found", "cat.npy, dog.npy, car.npy"]),
+    "output folder in a read-only place": (lambda t: ["run", config(t), "--out", READ_ONLY],
+                                           ["cannot create the output folder", READ_ONLY]),
+    # gan-bench sample
+    "sample: not a run folder": (lambda t: ((t / "empty").mkdir(), ["sample", "empty", "--out", "x.png"])[1],
+                                 ["not a run folder"]),
+    "sample: --out not an image": (in_run("sample", "RUN", "--out", "x.jpg"), ["expected a .png or .npz"]),
+    "sample: --out under a file": (with_file(in_run("sample", "RUN", "--out", "a_file/x.png")),
+                                   ["'a_file' is not a folder", "existing folder"]),
+    "sample: --out in a missing folder": (in_run("sample", "RUN", "--out", "nowhere/x.png"), ["does not exist"]),
+    "sample: --out in a read-only place": (in_run("sample", "RUN", "--out", READ_ONLY + ".png"),
+                                           ["/proc", "writ"]),
+    "sample: --out is a folder": (in_run("sample", "RUN", "--out", "run.png", change=lambda r: (r.parent / "run.png").mkdir()),
+                                  ["is a folder", "samples.png"]),
+    "sample: best checkpoint absent": (in_run("sample", "RUN", "--checkpoint", "best", "--out", "x.png"),
+                                       ["no checkpoints/best.pt", "eval.every", "--checkpoint last"]),
+    "sample: checkpoint misspelled": (in_run("sample", "RUN", "--checkpoint", "lats", "--out", "x.png"),
+                                      ["--checkpoint must be one of last, best", "'lats'"]),
+    "sample: corrupt checkpoint": (in_run("sample", "RUN", "--out", "x.png",
+                                          change=lambda r: _truncate(r / "checkpoints" / "last.pt")),
+                                   ["last.pt is corrupt or truncated"]),
+    "sample: no checkpoint yet": (in_run("sample", "RUN", "--out", "x.png",
+                                         change=lambda r: (r / "checkpoints" / "last.pt").unlink()),
+                                  ["no checkpoints/last.pt", "before its first checkpoint"]),
+    "sample: unknown class": (in_run("sample", "RUN", "--label", "zebra", "--out", "x.png"),
+                              ["unknown class 'zebra'", "Valid: a, b, c"]),
+    "sample: -n 0": (in_run("sample", "RUN", "-n", "0", "--out", "x.png"), ["-n must be at least 1"]),
+    "sample: a grid too large to see": (in_run("sample", "RUN", "-n", "5000", "--out", "x.png"),
+                                        ["too large to look at", "at most 10,000", "write an .npz"]),
+    "sample: more images than memory": (in_run("sample", "RUN", "-n", "100000000", "--out", "x.npz"),
+                                        ["GiB", "lower -n to at most"]),
+    # gan-bench eval
+    "eval: not a run folder": (lambda t: ((t / "empty").mkdir(), ["eval", "empty"])[1], ["not a run folder"]),
+    "eval: corrupt checkpoint": (in_run("eval", "RUN", change=lambda r: _truncate(r / "checkpoints" / "last.pt")),
+                                 ["last.pt is corrupt or truncated"]),
+    "eval: best checkpoint absent": (in_run("eval", "RUN", "--checkpoint", "best"), ["no checkpoints/best.pt"]),
+    "eval: corrupt Inception weights": (
+        in_run("eval", "RUN", "--inception-weights", "w.pth",
+               change=lambda r: (r.parent / "w.pth").write_bytes(b"PK\x03\x04 not really a zip")),
+        ["--inception-weights 'w.pth' is corrupt", "download pt_inception"]),
+    "eval: Inception weights missing": (in_run("eval", "RUN", "--inception-weights", "none.pth"), ["no such file"]),
+    "eval: unknown metric": (in_run("eval", "RUN", "--metrics", "fdd"), ["unknown metric 'fdd'", "'fd'"]),
+    "eval: metric that does not apply": (in_run("eval", "RUN", "--metrics", "fd,nosuch"), ["unknown metric 'nosuch'"]),
+    "eval: --samples 0": (in_run("eval", "RUN", "--samples", "0"), ["--samples must be at least 1"]),
+    "eval: evaluation networks under a file": (with_file(in_run("eval", "RUN", "--metrics", "cond_acc", "--samples", "30",
+                                                                "--cache-dir", "a_file/nets")),
+                                               ["cannot write evaluation networks to a_file/nets", "--cache-dir"]),
+    # gan-bench classifier train
+    "classifier: unknown data set": (lambda t: ["classifier", "train", "--dataset", "mnsit"],
+                                     ["unknown data set 'mnsit'", "'mnist'"]),
+    "classifier: no data named": (lambda t: ["classifier", "train"], ["say which data"]),
+    "classifier: --epochs 0": (lambda t: ["classifier", "train", "--dataset", "shapes", "--epochs", "0"],
+                               ["--epochs must be at least 1"]),
+    "classifier: cache under a file": (with_file(lambda t: ["classifier", "train", "--dataset", "shapes", "--set",
+                                                            "data.per_class=20", "--cache-dir", "a_file/nets"]),
+                                       ["cannot write evaluation networks to a_file/nets"]),
+    # gan-bench compare
+    "compare: results folder missing": (lambda t: ["compare", "nothere", "--out", "rep"], ["'nothere' not found"]),
+    "compare: no run folders": (lambda t: ((t / "empty").mkdir(), ["compare", "empty", "--out", "rep"])[1],
+                                ["no run folders", "under 'empty'"]),
+    "compare: unknown metric": (in_run("compare", "run", "--metric", "nosuch", "--out", "rep"),
+                                ["no run has a value for metric 'nosuch'", "choose --metric from"]),
+    "compare: runs not evaluated, --metric fd": (in_run("compare", "run", "--metric", "fd", "--out", "rep"),
+                                                 ["no run has a value for metric 'fd'", "evaluate runs"]),
+    "compare: --out under a file": (with_file(in_run("compare", "run", "--out", "a_file/rep")),
+                                    ["cannot write to --out 'a_file/rep'", "choose a folder"]),
+    "compare: --out in a read-only place": (in_run("compare", "run", "--out", READ_ONLY),
+                                            ["cannot write to --out", READ_ONLY]),
+    "compare: malformed summary": (in_run("compare", "run", "--out", "rep",
+                                          change=lambda r: (r / "summary.json").write_text("{nope")),
+                                   ["summary.json is unreadable or malformed", "delete"]),
+    # gan-bench gallery
+    "gallery: no run folders": (lambda t: ((t / "empty").mkdir(), ["gallery", "empty", "--out", "gal"])[1],
+                                ["no run folders"]),
+    "gallery: --out under a file": (with_file(in_run("gallery", "run", "--out", "a_file/gal")),
+                                    ["cannot write to --out 'a_file/gal'"]),
+    "gallery: --out in a read-only place": (in_run("gallery", "run", "--out", READ_ONLY), ["cannot write to --out"]),
+    # gan-bench suite
+    "suite: file missing": (lambda t: ["suite", "nope.yaml"], ["'nope.yaml' not found"]),
+    "suite: unknown key": (lambda t: suite_file(t, "runz: []\n"), ["unknown key 'runz'", "Valid keys"]),
+    "suite: key given twice": (lambda t: suite_file(t, "seeds: [0]\nseeds: [1]\nruns: [a.yaml]\n"),
+                               ["key 'seeds' appears twice"]),
+    "suite: config missing": (lambda t: suite_file(t, "runs: [missing.yaml]\n"), ["suite run 1", "not found"]),
+    "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
+                                ["cannot create the output folder", "a_file/res"]),
+    "suite: --jobs 0": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--jobs", "0"],
+                        ["--jobs must be at least 1"]),
     # output folder
     "output folder under a file": (_file_out, ["cannot create the output folder", "a_file/results", "--out"]),
     "output folder read-only": pytest.param(
@@ -238,7 +377,8 @@ def test_bad_input(setup, words, tmp_path: Path, monkeypatch, capsys, request):
     assert tree(tmp_path) == before  # nothing written, nothing changed (no run folder either)
 
 
-SUBPROCESS_CASES = ["malformed YAML", "unknown data set", "resume: corrupt checkpoint", "output folder under a file"]
+SUBPROCESS_CASES = ["malformed YAML", "unknown data set", "resume: corrupt checkpoint", "output folder under a file",
+                    "sample: --out under a file", "compare: unknown metric", "eval: corrupt Inception weights"]
 
 
 def test_bad_inputs_through_the_real_command(tmp_path: Path, request):

@@ -79,7 +79,25 @@ def test_interrupted_download_leaves_nothing_behind(tmp_path, bucket):
     with pytest.raises(DataError) as e:
         load_data(DataConfig(name="quickdraw", root=str(tmp_path), categories=["cat"]))
     assert "\n" not in str(e.value)
-    assert list((tmp_path / "quickdraw").iterdir()) == []
+    assert not (tmp_path / "quickdraw").exists()  # no half file, and no empty folder either
+
+
+def test_offline_quickdraw_names_every_missing_file_and_leaves_no_folder(tmp_path, bucket, monkeypatch):
+    monkeypatch.setattr(qd, "URL", "http://127.0.0.1:9/{}.npy")  # nothing listens there
+    cats = ["cat", "envelope", "star"]
+    with pytest.raises(DataError) as e:
+        load_data(DataConfig(name="quickdraw", root=str(tmp_path / "datasets"), categories=cats))
+    assert "3 of 3 Quick, Draw! files (cat.npy, envelope.npy, star.npy)" in str(e.value)
+    assert not (tmp_path / "datasets").exists()
+
+
+def test_offline_mnist_leaves_no_empty_folders(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    monkeypatch.setattr(tvd.MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_data(DataConfig(name="mnist", root=str(tmp_path / "datasets")))
+    assert not (tmp_path / "datasets").exists()
 
 
 def test_quickdraw_rejects_unknown_category_with_suggestion(tmp_path):

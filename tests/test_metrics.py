@@ -279,11 +279,14 @@ def test_weights_are_found_in_a_cache_folder_or_named_path(tmp_path: Path, monke
     offline(monkeypatch, tmp_path)
     (tmp_path / "cache").mkdir()
     f = tmp_path / "cache" / inception.WEIGHT_NAMES[0]
-    f.write_bytes(b"x")
+    torch.save({"conv.weight": torch.zeros(2)}, f)  # a state dict: what a real weights file holds
     assert inception.find_weights(None, [tmp_path / "cache"]) == f
     assert inception.find_weights(f, []) == f
     with pytest.raises(GanBenchError, match="no such file"):
         inception.find_weights(tmp_path / "typo.pth", [])
+    (tmp_path / "cut.pth").write_bytes(f.read_bytes()[:40])  # a named file that is not weights: said at once
+    with pytest.raises(GanBenchError, match="cut.pth' is corrupt or not a PyTorch weights file"):
+        inception.find_weights(tmp_path / "cut.pth", [])
 
 
 def test_missing_weights_skip_inception_with_one_line_and_run_the_rest(splits: Splits, cache_dir: Path,

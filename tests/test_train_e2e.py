@@ -13,6 +13,7 @@ import yaml
 from PIL import Image
 
 from gan_bench.config import build_config
+from gan_bench.run import files
 from gan_bench.run.files import read_jsonl, write_gif
 from gan_bench.run import RunFolder
 from gan_bench.run.sampling import load_generator, sample_images, write_samples
@@ -32,7 +33,7 @@ def test_run_writes_every_artifact(tmp_path: Path, tiny_npz: Path):
     frames = sorted((run / "samples").glob("epoch_*.png"))
     assert [f.name for f in frames] == ["epoch_0001.png", "epoch_0002.png"]
     grid = np.asarray(Image.open(frames[0]))
-    assert grid.shape == (2 + 3 * 30, 2 + 8 * 30)  # one row per class, 8 fixed samples each
+    assert grid.shape == (2 + 3 * 30, files.label_margin(["a", "b", "c"]) + 2 + 8 * 30)  # a row per class, 8 samples
     assert len(imageio.mimread(run / "progress.gif")) == len(frames)
     for c in ("a", "b", "c"):
         assert len(imageio.mimread(run / "gifs" / f"{c}.gif")) == len(frames)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_bench.config import register_data_options
+from gan_bench.config import register_data_options, register_names
 from gan_bench.errors import DataError
 from gan_bench.registry import Entry, Registry
 
@@ -113,6 +113,7 @@ def _declare_options(entry: Entry) -> None:
 # A loader takes the resolved DataConfig and returns Splits.
 DATASETS: Registry[Callable[..., Splits], DatasetInfo] = Registry("data set", DatasetInfo,
                                                                   on_register=_declare_options)
+register_names("data.name", "data set", DATASETS.names)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

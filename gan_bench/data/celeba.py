@@ -24,6 +24,7 @@ from PIL import Image
 
 from gan_bench.config import DataConfig, option
 from gan_bench.data.base import DATASETS, ImageData, Splits, split
+from gan_bench.data.download import folders_kept_only_if_used
 from gan_bench.data.image_folder import parallel_map, to_array
 from gan_bench.errors import DataError
 
@@ -92,7 +93,8 @@ def _download(root: Path) -> list[str]:
     import torchvision.datasets as tvd
 
     try:
-        ds = tvd.CelebA(str(root), split="all", target_type=[], download=True)
+        with folders_kept_only_if_used(root / "celeba"):  # a failed download leaves no empty folder
+            ds = tvd.CelebA(str(root), split="all", target_type=[], download=True)
     except Exception as e:  # offline: URLError/OSError; no gdown: ModuleNotFoundError; Drive quota: RuntimeError
         why = " ".join(str(e).split())[:120]
         raise DataError(f"CelebA not found in {root / 'celeba'} and torchvision could not download it "

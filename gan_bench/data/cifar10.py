@@ -15,6 +15,7 @@ import torch
 
 from gan_bench.config import DataConfig
 from gan_bench.data.base import DATASETS, ImageData, Splits
+from gan_bench.data.download import folders_kept_only_if_used
 from gan_bench.errors import DataError
 
 FOLDER = "cifar-10-batches-py"
@@ -70,7 +71,8 @@ def download_with_torchvision(root: Path, download: bool, missing: list[str]) ->
     out = {}
     for part, train in (("train", True), ("test", False)):
         try:
-            ds = tvd.CIFAR10(str(root), train=train, download=download)
+            with folders_kept_only_if_used(root):  # a failed download leaves no empty folder
+                ds = tvd.CIFAR10(str(root), train=train, download=download)
         except Exception as e:  # offline: URLError/OSError; bad md5 or absent files: RuntimeError
             why = "data.download is false" if not download else f"the download failed ({type(e).__name__})"
             absent = "not found" if len(missing) == len(ALL_FILES) else f"incomplete (no {', '.join(missing)})"

@@ -4,6 +4,7 @@ Only the standard library (urllib) and tqdm, so downloading data never needs ext
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import http.client
@@ -13,13 +14,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from tqdm import tqdm
 
 from gan_bench.errors import DataError
 
 _CHUNK = 1 << 20
+UNREACHABLE = "cannot reach the host"  # how a DataError of a download says the network is not there
 # errno values that mean "this machine cannot reach the host at all", as opposed to a flaky server.
 _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
 
@@ -133,6 +135,21 @@ def download(url: str, dest: Path, *, sha256: Optional[str] = None, size: Option
     assert failure is not None
     manual = f"place the file at {dest} by hand (see datasets/README.md)"
     if failure.unreachable:
-        raise DataError(f"cannot reach the host of {url} (no network?) after {tries} tries: {failure}; "
+        raise DataError(f"{UNREACHABLE} of {url} (no network?) after {tries} tries: {failure}; "
                         f"download it on a machine with network access and {manual}")
     raise DataError(f"download of {url} failed after {tries} tries: {failure}; try again later or {manual}")
+
+
+@contextlib.contextmanager
+def folders_kept_only_if_used(path: Path) -> Iterator[None]:
+    """Folders a download makes (path and its missing parents) are removed again if the block fails and
+    leaves them empty, so a failed download leaves no empty datasets/<name> folders behind."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for p in made:
+            with contextlib.suppress(OSError):  # not empty (a file arrived) or already gone: keep it
+                p.rmdir()
+        raise

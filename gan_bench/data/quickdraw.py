@@ -42,16 +42,33 @@ def check_categories(categories: list[str]) -> None:
         raise ConfigError("data.categories: a category is listed twice; list each once")
 
 
-def category_file(root: Path, category: str, *, download: bool) -> Path:
-    path = root / "quickdraw" / f"{category}.npy"
-    if path.exists():
-        return path
-    if not download:
-        raise DataError(f"{path} not found and data.download is false; place the file there "
-                        f"(see datasets/README.md)")
-    from gan_bench.data.download import download as fetch
+def category_files(root: Path, categories: list[str], *, download: bool) -> list[Path]:
+    """The category files, downloading the missing ones; every missing file is named in the error."""
+    folder = root / "quickdraw"
+    paths = [folder / f"{c}.npy" for c in categories]
+    missing = [c for c, p in zip(categories, paths) if not p.exists()]
+    if missing and not download:
+        names = ", ".join(f"{c}.npy" for c in missing)
+        raise DataError(f"{len(missing)} of {len(categories)} Quick, Draw! files not found in {folder} and "
+                        f"data.download is false ({names}); place them there (see datasets/README.md)")
+    if missing:
+        from gan_bench.data import download as dl
 
-    return fetch(URL.format(quote(category)), path)
+        failed: list[tuple[str, str]] = []
+        with dl.folders_kept_only_if_used(folder):
+            for i, c in enumerate(missing):
+                try:
+                    dl.download(URL.format(quote(c)), folder / f"{c}.npy")
+                except DataError as e:
+                    failed.append((c, str(e)))
+                    if dl.UNREACHABLE in str(e):  # the same host serves every file: no use trying the rest
+                        failed += [(rest, str(e)) for rest in missing[i + 1:]]
+                        break
+            if failed:
+                names = ", ".join(f"{c}.npy" for c, _ in failed)
+                raise DataError(f"could not download {len(failed)} of {len(categories)} Quick, Draw! files "
+                                f"({names}): {failed[0][1]}")
+    return paths
 
 
 def read_category(path: Path, max_n: int | None, seed: int) -> np.ndarray:
@@ -71,7 +88,8 @@ def read_category(path: Path, max_n: int | None, seed: int) -> np.ndarray:
 
 @dataclass
 class QuickdrawOptions:
-    categories: Optional[list[str]] = option(None, help="class order = this order; default: the seed's ten")
+    categories: Optional[list[str]] = option(None, nonempty=True,
+                                             help="list at least one category, or null for the seed's ten")
 
 
 @DATASETS.register("quickdraw", resolutions=(28,), channels=1, labelled=True, options=QuickdrawOptions,
@@ -81,9 +99,9 @@ def load_quickdraw(cfg: DataConfig) -> Splits:
     cats = cfg.categories or SEED_CATEGORIES
     check_categories(cats)
     xs, ys = [], []
-    for k, cat in enumerate(cats):  # class k = position in the config's list
-        x = read_category(category_file(Path(cfg.root), cat, download=cfg.download), cfg.max_per_class,
-                          cfg.split_seed + k)
+    paths = category_files(Path(cfg.root), cats, download=cfg.download)
+    for k, (cat, path) in enumerate(zip(cats, paths)):  # class k = position in the config's list
+        x = read_category(path, cfg.max_per_class, cfg.split_seed + k)
         xs.append(x)
         ys.append(np.full(len(x), k, np.int64))
     data = ImageData(torch.from_numpy(np.concatenate(xs))[:, None], torch.from_numpy(np.concatenate(ys)), list(cats))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from gan_bench.config import DataConfig
 from gan_bench.data.base import DATASETS, ImageData, Splits
+from gan_bench.data.download import folders_kept_only_if_used
 from gan_bench.errors import DataError
 
 
@@ -16,7 +17,8 @@ def _load_mnist_like(cls_name: str, cfg: DataConfig) -> Splits:
     out = {}
     for part, train in (("train", True), ("test", False)):
         try:
-            ds = cls(str(root), train=train, download=cfg.download)
+            with folders_kept_only_if_used(root / cls_name / "raw"):  # torchvision makes them before it fetches
+                ds = cls(str(root), train=train, download=cfg.download)
         except Exception as e:  # torchvision raises RuntimeError/URLError/OSError when offline or corrupt
             raise DataError(f"{cls_name} not found in {root / cls_name} and could not be downloaded "
                             f"({type(e).__name__}); see datasets/README.md to place the files by hand") from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -150,6 +151,8 @@ def train_classifier(splits: Splits, *, epochs: int = 2, seed: int = 0, device: 
             if clf.info.get("test_split") != _hash_images(splits.test).hexdigest()[:16]:
                 clf.info = _test(clf, splits, recipe)  # another test split: measure on this one
             return clf
+    if path is not None:  # before minutes of training, not after
+        _writable_folder(path.parent)
     log(f"training the evaluation network for {splits.name!r} ({len(splits.train)} images, {epochs} epochs)")
     net = train_net(splits.train, recipe=recipe, device=device).eval()
     clf = Classifier(net, fp, {}, device, path)
@@ -265,8 +268,18 @@ def accuracy(clf: Classifier, data: ImageData, *, task: str) -> dict[str, Any]:
             "test_images": len(data), "classes": names}
 
 
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        raise DataError(f"cannot write evaluation networks to {folder} ({e.strerror or e}); choose a writable "
+                        f"--cache-dir (or data.root)") from None
+
+
 def _save(path: Path, net: EvalNet, info: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _writable_folder(path.parent)
     error = lambda e: DataError(f"cannot write the evaluation network to {path} ({e.strerror}); "  # noqa: E731
                                 f"choose a writable cache folder")
     with atomic_path(path, error=error) as tmp:

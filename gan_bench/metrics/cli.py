@@ -53,6 +53,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
         return 0
     if a.run is None:
         raise GanBenchError("give a run folder, e.g. `gan-bench eval results/demo/<id>` (or --list)")
+    if a.inception_weights is not None:
+        from gan_bench.metrics.inception import check_weights
+
+        check_weights(a.inception_weights)  # a corrupt file fails now, before any network is trained
     samples = DEFAULT_SAMPLES if a.samples is None else a.samples
     if a.classifier_epochs < 1:
         raise GanBenchError(f"--classifier-epochs must be at least 1, got {a.classifier_epochs}")

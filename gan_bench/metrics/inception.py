@@ -47,12 +47,25 @@ def hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def check_weights(path: Path) -> None:
+    """--inception-weights must be a readable PyTorch state dict (checked before any work is done)."""
+    if not path.is_file():
+        raise GanBenchError(f"--inception-weights {str(path)!r}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated, foreign or HTML-error-page file: torch raises many types
+        raise GanBenchError(f"--inception-weights {str(path)!r} is corrupt or not a PyTorch weights file "
+                            f"({type(e).__name__}); download {WEIGHT_NAMES[1]} again from {URL}") from None
+    if not isinstance(state, dict) or not state:
+        raise GanBenchError(f"--inception-weights {str(path)!r} holds no weights; download {WEIGHT_NAMES[1]} "
+                            f"again from {URL}")
+
+
 def find_weights(explicit: Optional[Path], cache_dirs: list[Path], *, download: bool = True) -> Path:
     """The weights file: explicit path, a cached copy, or a fresh download into torch hub's folder.
     Raises Skipped with the one line that says how to get them."""
     if explicit is not None:
-        if not Path(explicit).is_file():
-            raise GanBenchError(f"--inception-weights {str(explicit)!r}: no such file")
+        check_weights(Path(explicit))
         return Path(explicit)
     for folder in [*cache_dirs, hub_checkpoints()]:
         for name in WEIGHT_NAMES:

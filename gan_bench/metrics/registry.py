@@ -87,6 +87,11 @@ def headline_columns() -> list[str]:
     return [c for e in METRICS if e.info.headline for c in e.info.table_columns]
 
 
+def default_metrics() -> list[str]:
+    """The metrics `gan-bench eval` computes when none are named (those that apply to a run)."""
+    return [e.name for e in METRICS if e.info.default]
+
+
 def direction(column: str) -> Optional[bool]:
     """True when a table column (a metric's name or headline key) is better lower; None if no metric
     has it as its headline."""

@@ -28,7 +28,8 @@ def gan_train(ctx: EvalContext) -> dict:
     """Accuracy on real test images of a classifier trained only on the generated images."""
     ctx.need("gan_train", C.Recipe.batch_size, generated=len(ctx.fake), real=len(ctx.splits.test))
     acc = _fit_and_test(ctx, ctx.fake)
-    return {"gan_train": acc["test_acc"], "per_class": acc["per_class_acc"], "train_images": len(ctx.fake),
+    # generated_train_images: what this classifier trained on; real_train_images: the evaluation network's
+    return {"gan_train": acc["test_acc"], "per_class": acc["per_class_acc"], "generated_train_images": len(ctx.fake),
             "real_acc": ctx.classifier.test_acc, "real_train_images": len(ctx.splits.train)}
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from gan_bench.config import ModelConfig
+from gan_bench.config import ModelConfig, register_names
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
 from gan_bench.registry import Registry
@@ -77,6 +77,7 @@ class Layers(nn.Sequential):
 
 
 MODELS: Registry[Callable[[DataSpec, ModelConfig], GAN], ModelInfo] = Registry("model", ModelInfo)
+register_names("model.name", "model", MODELS.names)  # an empty or unknown model.name lists these
 
 
 def init_weights(module: nn.Module) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compare", help="tables (Markdown, CSV, HTML) and plots over run folders")
     c.add_argument("results", type=Path, help="folder holding run folders (searched recursively)")
-    c.add_argument("--metric", default="fd", help="column of the data set x model pivot (fd, kid, img_per_sec, ...)")
+    c.add_argument("--metric", help="column of the data set x model pivot (fd, kid, img_per_sec, ...; default: "
+                                    "the first key metric the runs are evaluated with, else img_per_sec)")
     c.add_argument("--out", type=Path, required=True, help="folder for the tables and plots")
     c.add_argument("--no-plots", action="store_true", help="tables only")
     c.set_defaults(func=cmd_compare)
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_compare(a: argparse.Namespace) -> int:
     from gan_bench.report.compare import compare
 
-    files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots)
+    files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots, say=print)
     print(f"wrote {len(files)} files to {a.out}/: " + ", ".join(f.name for f in files))
     return 0
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
 
+from gan_bench.atomic import output_folder, write_text
 from gan_bench.errors import GanBenchError
-from gan_bench.metrics.registry import direction, headline_columns
+from gan_bench.metrics.registry import default_metrics, direction, headline_columns
 from gan_bench.report.records import RunRecord, runs_under
 
 # Direction of the run columns that are not metrics (the metric registry knows the metrics'), to mark
@@ -151,34 +152,59 @@ def html_page(title: str, body: str) -> str:
             f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
 
+def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
+    """{file name: content}: runs.{csv,md,html} and, for a column, pivot_<column>.{csv,md,html}.
+    Everything is made before anything is written, so a bad column writes nothing."""
+    out = {"runs.csv": df.to_csv(index=False), "runs.md": to_markdown(formatted(df)),
+           "runs.html": html_page("Runs", formatted(df).to_html(index=False, na_rep=""))}
+    if column is not None:
+        long = pivot_long(df, column)
+        stem = "pivot_" + column.replace("@", "_at_")
+        out[f"{stem}.csv"] = long.to_csv(index=False)
+        out[f"{stem}.md"] = (f"{column}: mean ± std over seeds (completed runs)\n\n" + mixed_compute_note(df)
+                             + to_markdown(pivot_grid(long, column, style="md"), index=True))
+        grid = pivot_grid(long, column, style="html").to_html(escape=False)
+        out[f"{stem}.html"] = html_page(f"{column}: mean ± std over seeds", grid)
+    return out
+
+
 def write_tables(df: pd.DataFrame, out: Path, *, metric: Optional[str]) -> list[Path]:
-    """runs.{csv,md,html} and, when a metric is given, pivot_<column>.{csv,md,html}. Returns the files."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "runs.csv", out / "runs.md", out / "runs.html"]
-    df.to_csv(written[0], index=False)
-    written[1].write_text(to_markdown(formatted(df)))
-    written[2].write_text(html_page("Runs", formatted(df).to_html(index=False, na_rep="")))
+    """tables() written into out, each file whole or not at all. Returns the files."""
+    files = tables(df, None if metric is None else resolve_metric(df, metric))
+    with output_folder(out):
+        for name, text in files.items():
+            write_text(Path(out) / name, text)
+    return [Path(out) / name for name in files]
+
+
+def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional[str]]:
+    """The pivot's column, and a note when it is not a quality metric: metric None takes the first key
+    metric the runs have been evaluated with, else throughput (what every run folder holds)."""
     if metric is not None:
-        col = resolve_metric(df, metric)
-        long = pivot_long(df, col)
-        stem = "pivot_" + col.replace("@", "_at_")
-        long.to_csv(out / f"{stem}.csv", index=False)
-        (out / f"{stem}.md").write_text(f"{col}: mean ± std over seeds (completed runs)\n\n"
-                                        + mixed_compute_note(df) + to_markdown(pivot_grid(long, col, style="md"), index=True))
-        grid = pivot_grid(long, col, style="html").to_html(escape=False)
-        (out / f"{stem}.html").write_text(html_page(f"{col}: mean ± std over seeds", grid))
-        written += [out / f"{stem}.{ext}" for ext in ("csv", "md", "html")]
-    return written
+        return resolve_metric(df, metric), None
+    have = [c for c in headline_columns() if c in df.columns and df[c].notna().any()]
+    if have:
+        return have[0], None
+    return "img_per_sec", (f"no run here is evaluated yet, so the pivot is of img_per_sec; `gan-bench eval RUN` "
+                           f"adds {', '.join(default_metrics())} (those that apply to each run)")
 
 
-def compare(*, results: Path, out: Path, metric: Optional[str] = "fd", plots: bool = True) -> list[Path]:
-    """Read every run under results, write the tables (and plots) to out; returns the files written."""
+def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bool = True,
+            say: Callable[[str], None] = lambda _: None) -> list[Path]:
+    """Read every run under results, write the tables (and plots) to out; returns the files written.
+    metric None: see pivot_metric (the note goes to `say`). Nothing is written when an input is bad."""
     from gan_bench.report import plots as plotting
 
     runs = runs_under(results)
     df = runs_table(runs)
-    written = write_tables(df, Path(out), metric=metric)
-    if plots:
-        written += plotting.write_plots(runs, df, Path(out))
+    column, note = pivot_metric(df, metric)
+    if note:
+        say(note)
+    files = tables(df, column)
+    with output_folder(out):
+        for name, text in files.items():
+            write_text(Path(out) / name, text)
+        written = [Path(out) / name for name in files]
+        if plots:
+            written += plotting.write_plots(runs, df, Path(out))
     return written
-

@@ -18,6 +18,7 @@ from PIL import Image
 
 from gan_bench.report.compare import compute_of, fmt, pivot_grid, pivot_long, runs_table
 from gan_bench.report.plots import loss_curves, run_curves, throughput
+from gan_bench.atomic import atomic_path, output_folder
 from gan_bench.metrics.registry import METRICS
 from gan_bench.report.records import RunRecord, runs_under
 from gan_bench.run import RunFolder
@@ -32,7 +33,11 @@ def key_metrics() -> list[tuple[str, str]]:
 def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> Path:
     """Write out/index.html (and the images it shows) for every run under results; returns the page."""
     runs = runs_under(Path(results))
-    out = Path(out)
+    with output_folder(Path(out)) as out:
+        return _write(runs, results, out, title)
+
+
+def _write(runs: list[RunRecord], results: Path, out: Path, title: Optional[str]) -> Path:
     (out / "overview").mkdir(parents=True, exist_ok=True)
     table = runs_table(runs)
     overview = [p for p in (loss_curves([r for r in runs if r.history], out / "overview" / "losses.png")
@@ -76,6 +81,19 @@ def _copy_assets(r: RunRecord, out: Path) -> dict:
     return found
 
 
+def last_frame(gif: Path) -> Path:
+    """A PNG still of a GIF's last frame beside it (<name>.last.png): the page shows where training
+    ended, with the animation, which starts from noise, one click away."""
+    still = gif.with_suffix(".last.png")
+    if not (still.exists() and still.stat().st_mtime >= gif.stat().st_mtime):
+        with Image.open(gif) as im:
+            im.seek(im.n_frames - 1)
+            frame = im.convert("RGB")
+        with atomic_path(still, suffix=".png") as tmp:
+            frame.save(tmp)
+    return still
+
+
 def _copy(src: Path, dst: Path) -> Path:
     s = src.stat()
     if not (dst.exists() and dst.stat().st_size == s.st_size and dst.stat().st_mtime == s.st_mtime):
@@ -98,7 +116,9 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
              *[(label, _e(fmt(r.evals.get(col)))) for label, col in metrics if col in r.evals],
              ("images / s", _e(fmt(s.get("img_per_sec")))), ("wall time", _e(_duration(s.get("train_seconds")))),
              ("params G / D", _e(f"{fmt(s.get('params_G'), 'params_G')} / {fmt(s.get('params_D'), 'params_D')}")),
-             ("final loss D / G", _e(f"{fmt(s.get('final_loss_d'))} / {fmt(s.get('final_loss_g'))}")),
+             ("loss D / G, last step", _e(f"{fmt(s.get('final_loss_d'))} / {fmt(s.get('final_loss_g'))}")),
+             *([(f"loss D / G, mean of steps {s['mean_loss_steps'][0]}-{s['mean_loss_steps'][1]}",
+                 _e(f"{fmt(s.get('mean_loss_d'))} / {fmt(s.get('mean_loss_g'))}"))] if s.get("mean_loss_steps") else []),
              ("images seen", _e(fmt(s.get("images_seen")))),
              ("peak memory", _e(_memory(s))),
              ("device", _e(", ".join(str(v) for v in (s.get("device", ""), compute_of(s)) if v)))]
@@ -109,10 +129,11 @@ def _card(r: RunRecord, assets: dict, metrics: list[tuple[str, str]], root: Path
     if "final" in assets:
         final_w = Image.open(assets["final"]).size[0]
         media += _fig(assets["final"], root, f"final samples, step {fmt(s.get('steps'))}", width=final_w * scale)
-        if "progress" in assets:
-            media += _fig(assets["progress"], root, f"progress over {len(r.folder.snapshots())} snapshots",
-                          width=final_w * scale)
-    classes = "".join(_fig(p, root, name, width=_strip_width(p, res, scale)) for name, p in assets["classes"])
+        if "progress" in assets:  # the animation starts from noise: it opens on a click, below the final grid
+            media = (f"<div>{media}<details><summary>progress over {len(r.folder.snapshots())} snapshots "
+                     f"(animation)</summary>{_img(assets['progress'], root, alt='progress', width=final_w * scale)}"
+                     f"</details></div>")
+    classes = "".join(_class_fig(p, root, name, width=_strip_width(p, res, scale)) for name, p in assets["classes"])
     classes = f"<div class=classes>{classes}</div>" if classes else ""
     loss = _img(assets["losses"], root, alt="losses", cls="plot") if "losses" in assets else ""
     return (f"<article class=run id='{_id('run', r.rel)}'><header><h3>{_e(r.model)} <span class=seed>seed "
@@ -125,6 +146,13 @@ def _strip_width(path: Path, res: int, scale: int) -> int:
     w, h = Image.open(path).size
     enlarged = max(1, round(h / (res + 2 * PAD)))
     return w // enlarged * scale
+
+
+def _class_fig(gif: Path, root: Path, name: str, *, width: int) -> str:
+    """A class's last frame, linked to its animation."""
+    url = quote(gif.relative_to(root).as_posix())
+    return (f"<figure><a href='{url}' title='play the animation'>{_img(last_frame(gif), root, alt=name, width=width)}"
+            f"</a><figcaption>{_e(name)} <a href='{url}'>▶</a></figcaption></figure>")
 
 
 def _fig(path: Path, root: Path, caption: str, *, width: int) -> str:
@@ -251,4 +279,6 @@ img.plot{display:block;max-width:100%;height:auto}
 .badge.completed{background:#dcf5e4;color:#176b36}.badge.interrupted{background:#fdf0d2;color:#8a5a00}
 .badge.failed{background:#fde0e0;color:#a32020}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:20px}
+details summary{cursor:pointer;color:var(--accent);font-size:12.5px;margin:6px 0}
+figcaption a{margin-left:4px}
 """

@@ -8,17 +8,18 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from gan_bench.atomic import atomic_path, fsynced
 from gan_bench.data.base import to_uint8
 from gan_bench.errors import GanBenchError
 
 PAD = 2  # grid padding in pixels, needed again to cut class rows out of a grid
+LABEL_PX = 11  # row labels' font size: legible beside a 28-pixel cell
 
 
 def write_error(path: Path, e: OSError) -> GanBenchError:
@@ -110,17 +111,38 @@ def hwc(images: torch.Tensor) -> np.ndarray:
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
-def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
-    """A (rows x nrow) uint8 grid with PAD pixels of black between cells."""
+def grid(images: torch.Tensor, nrow: int, *, labels: Optional[list[str]] = None) -> np.ndarray:
+    """A (rows x nrow) uint8 grid with PAD pixels of black between cells; labels: one name per row
+    (a class per row), written in a margin at the left, label_margin(labels) pixels wide."""
     arr = hwc(images)
     n, h, w = arr.shape[:3]
     rows = -(-n // nrow)
-    shape = (PAD + rows * (h + PAD), PAD + nrow * (w + PAD)) + arr.shape[3:]
+    left = label_margin(labels)
+    shape = (PAD + rows * (h + PAD), left + PAD + nrow * (w + PAD)) + arr.shape[3:]
     out = np.zeros(shape, np.uint8)
     for i, im in enumerate(arr):
         r, c = divmod(i, nrow)
-        out[PAD + r * (h + PAD): PAD + r * (h + PAD) + h, PAD + c * (w + PAD): PAD + c * (w + PAD) + w] = im
+        top, x0 = PAD + r * (h + PAD), left + PAD + c * (w + PAD)
+        out[top: top + h, x0: x0 + w] = im
+    if labels:
+        canvas = Image.fromarray(out)
+        draw = ImageDraw.Draw(canvas)
+        white = 230 if out.ndim == 2 else (230, 230, 230)
+        for r, name in enumerate(labels[:rows]):  # vertically centred on its row
+            draw.text((PAD + 2, PAD + r * (h + PAD) + h / 2), str(name), fill=white, font=_font(), anchor="lm")
+        out = np.asarray(canvas)
     return out
+
+
+def label_margin(labels: Optional[list[str]]) -> int:
+    """Width in pixels of the label column grid() draws for these row names (0 without labels)."""
+    if not labels:
+        return 0
+    return int(max(_font().getlength(str(n)) for n in labels)) + 2 * PAD + 6
+
+
+def _font() -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=LABEL_PX)
 
 
 def save_png(path: Path, array: np.ndarray) -> None:
@@ -144,10 +166,11 @@ def write_gif(path: Path, frames: Iterable[np.ndarray], *, scale: int = 1, ms: i
         imageio.mimsave(tmp, frames, duration=durations, loop=0)
 
 
-def class_row(frame: np.ndarray, k: int, cell: int) -> np.ndarray:
-    """Row k of a grid made by grid() (one row per class), with its padding."""
+def class_row(frame: np.ndarray, k: int, cell: int, *, left: int = 0) -> np.ndarray:
+    """Row k of a grid made by grid() (one row per class), with its padding, without the first `left`
+    columns (the label margin)."""
     top = k * (cell + PAD)
-    return frame[top: top + cell + 2 * PAD]
+    return frame[top: top + cell + 2 * PAD, left:]
 
 
 def safe_name(name: str) -> str:

@@ -221,9 +221,11 @@ class RunFolder:
 
     # ---- pictures --------------------------------------------------------------------------------
 
-    def save_snapshot(self, epoch: int, images: torch.Tensor, *, nrow: int) -> None:
-        """The fixed-noise grid after `epoch` (images (B, C, H, W) in [-1, 1], nrow per row)."""
-        files.save_png(self.snapshot_path(epoch), files.grid(images, nrow))
+    def save_snapshot(self, epoch: int, images: torch.Tensor, *, nrow: int,
+                      labels: Optional[list[str]] = None) -> None:
+        """The fixed-noise grid after `epoch` (images (B, C, H, W) in [-1, 1], nrow per row; labels:
+        the class of each row, written at its left)."""
+        files.save_png(self.snapshot_path(epoch), files.grid(images, nrow, labels=labels))
 
     def write_gifs(self, classes: Optional[list[str]], cell: int) -> None:
         """progress.gif from all snapshots; for one-row-per-class grids also gifs/<class>.gif."""
@@ -232,8 +234,9 @@ class RunFolder:
             return
         scale = 2 if cell <= 32 else 1  # 28-pixel doodles are too small to look at 1:1
         files.write_gif(self.progress_path, frames, scale=scale)
+        left = files.label_margin(classes)  # a class's own GIF is named by it: no label column
         for k, name in enumerate(classes or []):
-            files.write_gif(self.class_gif_path(name), [files.class_row(f, k, cell) for f in frames],
+            files.write_gif(self.class_gif_path(name), [files.class_row(f, k, cell, left=left) for f in frames],
                             scale=scale * 2)
 
     def write_loss_plot(self, records: list[dict[str, Any]]) -> None:

@@ -6,11 +6,13 @@ from its folder.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+from PIL import Image
 
 from gan_bench.atomic import atomic_path
 from gan_bench.config import Config
@@ -62,6 +64,53 @@ def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | to
     return gan.to(device).eval(), ckpt["step"]
 
 
+CHUNK = 500            # images per forward pass of G (bounds the activations' memory)
+MAX_GRID_IMAGES = 10_000  # a PNG of more cells than this is unreadable (100 x 100 at most)
+
+
+def check_sample_size(gan: GAN, *, n: int, label: Optional[str], png: bool) -> None:
+    """Refuse, before generating, a request that cannot be a readable grid or does not fit in memory."""
+    per_call = n * (gan.num_classes if draws_class(gan) and label is None else 1)
+    if png and per_call > MAX_GRID_IMAGES:
+        raise GanBenchError(f"-n {n}: a grid of {per_call:,} images is too large to look at (at most "
+                            f"{MAX_GRID_IMAGES:,}); lower -n, or write an .npz")
+    spec = gan.spec
+    need = per_call * spec.channels * spec.resolution ** 2 * 5  # float32 images + their uint8 copy
+    free = _available_memory()
+    if free is not None and need > free // 2:
+        most = max(1, (free // 2) // (5 * spec.channels * spec.resolution ** 2) // max(1, per_call // n))
+        raise GanBenchError(f"-n {n}: {per_call:,} images need {need / 2**30:.1f} GiB, more than half the "
+                            f"{free / 2**30:.1f} GiB of memory free here; lower -n to at most {most:,}")
+
+
+def _available_memory() -> Optional[int]:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this OS: no limit known
+        return None
+
+
+def generate_chunked(gan: GAN, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+    """generate() in passes of about CHUNK images: the same images up to float rounding (G runs in eval
+    mode, so an image does not depend on its batch; only a kernel's summation order may). Per-class
+    models get whole class-fastest groups per pass."""
+    if len(z) <= CHUNK:
+        return generate(gan, z, y)
+    if gan.per_class:  # row-major (K, n): pass j takes columns j .. j + m of every class
+        k = gan.num_classes
+        zk, yk = z.view(k, -1, z.shape[-1]), y.view(k, -1)
+        m = max(1, CHUNK // k)
+        parts = [generate(gan, zk[:, j:j + m].reshape(-1, z.shape[-1]), yk[:, j:j + m].reshape(-1))
+                 .view(k, -1, *gan_shape(gan)) for j in range(0, zk.shape[1], m)]
+        return torch.cat(parts, 1).reshape(-1, *gan_shape(gan))
+    return torch.cat([generate(gan, zc, None if y is None else y[i:i + CHUNK])
+                      for i, zc in zip(range(0, len(z), CHUNK), z.split(CHUNK))])
+
+
+def gan_shape(gan: GAN) -> tuple[int, int, int]:
+    return gan.spec.channels, gan.spec.resolution, gan.spec.resolution
+
+
 def sample_images(gan: GAN, *, n: int, label: Optional[str] = None, seed: int = 0,
                   device: str = "cpu") -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """n images (of one class, or of every class for class-aware models): (M, C, H, W) in [-1, 1], labels."""
@@ -81,22 +130,39 @@ def sample_images(gan: GAN, *, n: int, label: Optional[str] = None, seed: int = 
         y_all = torch.arange(len(classes), device=device).repeat_interleave(n)
         z_all = torch.randn(len(y_all), gan.nz, generator=g).to(device)
         z_all[y_all == y[0]] = z
-        x = generate(gan, z_all, y_all)[y_all == y[0]]
+        x = generate_chunked(gan, z_all, y_all)[y_all == y[0]]
         return x, y
-    return generate(gan, z, y), y
+    return generate_chunked(gan, z, y), y
 
 
-def write_samples(path: Path, x: torch.Tensor, y: Optional[torch.Tensor], classes: list[str], *, nrow: int) -> None:
-    """.png: a grid (one row per class when labelled); .npz: the shared-data layout (x, y, classes)."""
+def write_samples(path: Path, x: torch.Tensor, y: Optional[torch.Tensor], classes: list[str], *, nrow: int,
+                  row_labels: Optional[list[str]] = None) -> None:
+    """.png: a grid (row_labels: one name per row, written at its left); .npz: the shared-data layout
+    (x, y, classes)."""
+    check_samples_path(path)
     path = Path(path)
-    if path.suffix not in (".png", ".npz"):
-        raise GanBenchError(f"--out {str(path)!r}: expected a .png or .npz file name")
-    if path.parent and not path.parent.exists():
-        raise GanBenchError(f"--out {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first")
     if path.suffix == ".png":
-        files.save_png(path, files.grid(x, nrow))
+        array = files.grid(x, nrow, labels=row_labels)
+        with atomic_path(path, suffix=".png") as tmp:
+            Image.fromarray(array).save(tmp)
     else:
         yy = np.zeros(len(x), np.int64) if y is None else y.cpu().numpy().astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:  # numpy adds .npz to a name without it
             np.savez_compressed(tmp, x=files.hwc(x), y=yy, classes=np.array(classes or [""]))
+
+
+def check_samples_path(path: Path) -> None:
+    """--out of `gan-bench sample`: a .png or .npz name in a folder that exists and is writable
+    (checked before any image is generated)."""
+    path = Path(path)
+    if path.suffix not in (".png", ".npz"):
+        raise GanBenchError(f"--out {str(path)!r}: expected a .png or .npz file name")
+    folder = path.parent
+    if not folder.exists() or not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise GanBenchError(f"--out {str(path)!r}: {str(folder)!r} {what}; give a file name in an existing folder")
+    if path.is_dir():
+        raise GanBenchError(f"--out {str(path)!r} is a folder; give a file name such as samples.png")
+    if not os.access(folder, os.W_OK):
+        raise GanBenchError(f"--out {str(path)!r}: folder {str(folder)!r} is not writable; choose another")
 

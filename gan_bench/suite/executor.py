@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from gan_bench.config import build_config
@@ -74,6 +75,7 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
             raise GanBenchError(f"--gpus runs one job per GPU ({len(gpus)} at once); drop --jobs {jobs}")
         gpus, jobs = visible_gpus(gpus), len(gpus)
     plan_ = plan(suite, out=out, quick=quick)
+    _check_out(Path(out))
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = quick_eval(suite.eval, quick)
     todo = []
@@ -94,6 +96,18 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
         write_reports(out, title=f"{suite.name}{' (quick)' if quick else ''}", metric=metric,
                       eval_metrics=suite.eval.metrics if suite.eval else [], say=say)
     return counts
+
+
+def _check_out(out: Path) -> None:
+    """The suite's folder can be made and written, checked before the first run (else every run would
+    fail on its own, one after the other)."""
+    missing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if missing is not None and not missing.is_dir():
+        raise GanBenchError(f"cannot create the output folder {str(out)!r} ({str(missing)!r} is a file); "
+                            f"choose another `out` or --out")
+    if missing is not None and not os.access(missing, os.W_OK):
+        raise GanBenchError(f"cannot create the output folder {str(out)!r} ({str(missing)!r} is not writable); "
+                            f"choose another `out` or --out")
 
 
 def parse_gpus(text: str) -> list[str]:

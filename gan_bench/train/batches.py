@@ -53,6 +53,10 @@ class BatchSource:
         self.batch_size = min(batch_size, len(data)) if not per_class else batch_size
         if per_class:
             self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
+            empty = [data.classes[c] for c, idx in enumerate(self.class_index) if len(idx) == 0]
+            if empty:
+                raise ConfigError(f"class {', '.join(repr(c) for c in empty)} has no training images, and a per-class "
+                                  f"model trains one pair per class; give every class images, or drop that class")
             # one epoch = each pair sees its largest class once
             self.steps_per_epoch = max(1, -(-max(len(i) for i in self.class_index) // batch_size))
         else:

@@ -32,18 +32,35 @@ def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, w
                        "data_on_device": t.source.resident})
 
 
+WINDOW = 0.1  # share of the run's last steps whose logged losses the summary averages
+
+
+def last_window(records: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """The records logged in the last WINDOW of the steps trained (at least the last record)."""
+    start = step - max(1, round(WINDOW * step))
+    return [r for r in records if r["step"] > start] or records[-1:]
+
+
+def _mean(records: list[dict[str, Any]], key: str) -> Optional[float]:
+    return sum(r[key] for r in records) / len(records) if records else None
+
+
 def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,
             records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the run was and what it measured; images_seen counts the batches actually drawn."""
     cfg, gan, spec = t.cfg, t.gan, t.data.spec
     last = records[-1] if records else {}
+    window = last_window(records, t.step)
     return {
         "status": status, "reason": reason, "name": cfg.name, "dataset": cfg.data.name, "model": cfg.model.name,
         "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": t.step, "total_steps": t.total,
         "epochs": t.step / max(1, t.total) * cfg.train.epochs if not cfg.train.max_steps else None,
         "train_seconds": seconds, "images_seen": t.images_seen,
         "img_per_sec": t.images_seen / seconds if seconds > 0 else None,
+        # the last logged step's losses are one batch's, often a spike; the window's mean is the level
         "final_loss_d": last.get("loss_d"), "final_loss_g": last.get("loss_g"),
+        "mean_loss_d": _mean(window, "loss_d"), "mean_loss_g": _mean(window, "loss_g"),
+        "mean_loss_steps": [window[0]["step"], window[-1]["step"]] if window else None,
         "params_G": sum(p.numel() for p in gan.G.parameters()),
         "params_D": sum(p.numel() for p in gan.D.parameters()),
         "resolution": spec.resolution, "num_classes": spec.num_classes, "classes": spec.classes,

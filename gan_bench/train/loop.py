@@ -18,7 +18,7 @@ import torch
 from gan_bench.config import Config
 from gan_bench.errors import Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import in_training
-from gan_bench.run.sampling import fixed_inputs, generate
+from gan_bench.run.sampling import draws_class, fixed_inputs, generate
 from gan_bench.run.world import PeerLost, first_line, joined, peer_lost, pick_device
 from gan_bench.train.finish import finish
 from gan_bench.train.levers import AsyncScalars
@@ -59,6 +59,7 @@ class Loop:
     def __init__(self, t: Training) -> None:
         self.t, cfg, main = t, t.cfg, t.world.is_main
         self.z_fix, self.y_fix, self.nrow = fixed_inputs(t.gan, cfg, t.device)
+        self.labels = t.data.spec.classes if draws_class(t.gan) else None  # one class per grid row
         self.tb = tensorboard_writer_class()(str(t.run.tensorboard_path)) if cfg.train.tensorboard and main else None
         self.watch = Watch(t.run)
         self.scalars = AsyncScalars(t.device if t.levers.async_log else torch.device("cpu"))
@@ -166,7 +167,7 @@ class Loop:
         if not self.t.world.is_main:
             return
         images = generate(self.t.gan, self.z_fix, self.y_fix)
-        self.t.run.save_snapshot(epoch, images, nrow=self.nrow)
+        self.t.run.save_snapshot(epoch, images, nrow=self.nrow, labels=self.labels)
         self.watch.samples(self.t.step, images, self.bar.write)
 
     def evaluate(self) -> None:
