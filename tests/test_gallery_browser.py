@@ -105,6 +105,11 @@ def _check_page(d, url: str, shot: Path) -> None:
     d.get(url)
     images = d.find_elements("tag name", "img")
     assert len(images) == 11
+    closed = d.find_elements("css selector", "details:not([open]) img")
+    assert len(closed) == 2  # the progress animations wait for a click; the page opens on final frames
+    for summary in d.find_elements("css selector", "details > summary"):
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+        summary.click()
     for img in images:  # lazy images load once they come into view
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
         WebDriverWait(d, 10).until(lambda _: d.execute_script("return arguments[0].complete", img))
