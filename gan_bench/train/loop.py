@@ -89,7 +89,8 @@ class Loop:
                 try:
                     out = gan_step(t.step_gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=sigma,
                                    real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                                   amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size)
+                                   amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size,
+                                   loss=cfg.train.loss, diffaug=cfg.train.diffaug)
                 except torch.cuda.OutOfMemoryError:
                     if t.world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
                         raise

@@ -15,14 +15,16 @@ import torch
 
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
-from gan_bench.errors import GanBenchError
+from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import rng_state, set_rng_state
 from gan_bench.run.world import World
 from gan_bench.train import distributed, memory
+from gan_bench.train.augment import parse_policy
 from gan_bench.train.batches import BatchSource
 from gan_bench.train.levers import Levers, adam, apply_levers, match_state_layout
+from gan_bench.train.losses import LOSSES
 
 
 @dataclass
@@ -65,6 +67,7 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     made or read (a benchmark's or a test's training state); otherwise a new one under cfg.out (or
     run_dir), or the resumed one with its checkpoint loaded. Nothing is written before every check
     has passed, so bad input leaves no half run folder behind."""
+    check_levers(cfg)
     cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
     data = load_data(cfg.data)
@@ -94,6 +97,16 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
         t.run = world.on_main(lambda: _new_run(cfg, run_dir))  # every rank learns rank 0's folder
     t.step_gan = distributed.data_parallel(gan, world, sync_bn=cfg.train.sync_bn)
     return t
+
+
+def check_levers(cfg: Config) -> None:
+    """The trainer's registry names in a config (train.loss, train.diffaug) and what the loss allows:
+    checked before anything runs or is written."""
+    info = LOSSES.info(cfg.train.loss)
+    parse_policy(cfg.train.diffaug)
+    if not info.soft_targets and list(cfg.train.real_label_range) != [1.0, 1.0]:
+        raise ConfigError(f"train.real_label_range={list(cfg.train.real_label_range)}: loss {cfg.train.loss!r} "
+                          f"takes only hard targets; set [1.0, 1.0] (label_flip still applies) or use bce or lsgan")
 
 
 def _restore(t: Training, ckpt: dict[str, Any]) -> None:
