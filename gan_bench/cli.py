@@ -82,10 +82,12 @@ def check_names(cfg) -> None:
     from gan_bench.models import MODELS
 
     from gan_bench.metrics import METRICS
+    from gan_bench.train.setup import check_levers
 
     DATASETS.entry(cfg.data.name), MODELS.entry(cfg.model.name)
     for m in cfg.eval.metrics:
         METRICS.entry(m)
+    check_levers(cfg)  # train.loss, train.diffaug
 
 
 def cmd_list(_: argparse.Namespace) -> int:

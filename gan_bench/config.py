@@ -125,6 +125,11 @@ def register_names(key: str, kind: str, names: Callable[[], list[str]]) -> None:
 # The hash of a config covers the options of today's built-in data sets at their defaults, as it did
 # when they were keys of DataConfig, so run folders made before keep their hash (and resume).
 _HASHED_DATA_DEFAULTS = {"categories": None, "per_class": 1000, "crop": 140}
+# Keys added after run folders existed are hashed only when they differ from these defaults, for the
+# same reason: a run made before a key existed keeps its hash.
+_UNHASHED_AT_DEFAULT = {"model": {"spectral_norm": False, "d_label": "planes"},
+                        "train": {"ema": 0.0, "ema_rampup": 0.05, "diffaug": ""}}
+D_LABELS = ("planes", "projection")  # model.d_label
 
 
 @dataclass
@@ -132,6 +137,13 @@ class ModelConfig:
     name: str = "cdcgan"
     nz: int = option(100, lo=1, hi=4096)
     width: int = option(64, lo=1, hi=1024, help="channel multiplier of G and D")
+    # Spectral normalisation of every weight of D (Miyato et al. 2018); D's BatchNorm layers are
+    # dropped with it (models/spectral.py says why).
+    spectral_norm: bool = False
+    # How a conditional D reads the label: planes (one-hot constant planes beside the image, the
+    # seed's cDCGAN) or projection (Miyato & Koyama 2018: a class embedding's inner product with D's
+    # last features, added to the logit).
+    d_label: str = "planes"
 
 
 @dataclass
@@ -142,7 +154,7 @@ class TrainConfig:
     lr_g: float = option(2e-4, lo=0.0, lo_open=True)
     lr_d: float = option(2e-4, lo=0.0, lo_open=True)
     betas: list[float] = option([0.5, 0.999])
-    loss: str = "bce"
+    loss: str = "bce"                           # a name of train/losses.py's LOSSES: bce | hinge | lsgan
     seed: int = option(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
     # Speed levers chosen per device (train/levers.py; the run's summary lists those used): on CUDA
@@ -159,6 +171,14 @@ class TrainConfig:
     instance_noise_steps: int = option(0, lo=0)     # linear decay of sigma to zero over this many steps
     real_label_range: list[float] = option([1.0, 1.0])   # one-sided smoothing: real targets ~ U[a, b]
     label_flip: float = option(0.0, lo=0.0, hi=1.0)  # probability of flipping each D target
+    # G weight averaging (train/ema.py): beta per step (0: off); snapshots, sampling and the best
+    # checkpoint use the average. The average's half-life is at most ema_rampup of the steps so far
+    # (StyleGAN2-ADA's ema_rampup; 0: no ramp), so early weights do not dominate a short run.
+    ema: float = option(0.0, lo=0.0)
+    ema_rampup: float = option(0.05, lo=0.0)
+    # Differentiable augmentation of D's real and fake inputs (train/augment.py; Zhao et al. 2020):
+    # "" (off) or a comma-separated policy such as "color,translation,cutout".
+    diffaug: str = ""
     # Records.
     log_every: int = option(50, lo=1)
     snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
@@ -198,6 +218,10 @@ class Config:
         d = self.to_dict()
         d.pop("out")
         d["data"] = {**_HASHED_DATA_DEFAULTS, **d["data"]}
+        for section, defaults in _UNHASHED_AT_DEFAULT.items():
+            for key, default in defaults.items():
+                if d[section][key] == default:
+                    del d[section][key]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -372,8 +396,11 @@ def _validate(cfg: Config) -> None:
     a = t.real_label_range
     if len(a) != 2 or not 0.0 <= a[0] <= a[1] <= 1.0:
         raise ConfigError(f"train.real_label_range: expected [a, b] with 0 <= a <= b <= 1, got {a}")
-    if t.loss != "bce":
-        raise ConfigError(f"train.loss: only 'bce' is implemented, got {t.loss!r}")
+    # train.loss and train.diffaug name registry entries: the trainer checks them (train/setup.py)
+    if not t.ema < 1.0:
+        raise ConfigError(f"train.ema: expected a beta in [0, 1) (0: off; 0.999 is usual), got {t.ema}")
+    if cfg.model.d_label not in D_LABELS:
+        raise ConfigError(f"model.d_label: expected {' or '.join(D_LABELS)}, got {cfg.model.d_label!r}")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
         raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, got {t.device!r}")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):

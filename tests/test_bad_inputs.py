@@ -181,6 +181,17 @@ CASES = {
     "unknown data set": (lambda t: run_args(t, "data.name=mnsit"), ["unknown data set 'mnsit'", "'mnist'", "Valid:"]),
     "unknown model": (lambda t: run_args(t, "model.name=cdcgna"), ["unknown model 'cdcgna'", "'cdcgan'", "Valid:"]),
     "unknown metric": (lambda t: run_args(t, "eval.metrics=[fdd]"), ["unknown metric 'fdd'", "'fd'"]),
+    "unknown loss": (lambda t: run_args(t, "train.loss=hnige"), ["unknown loss 'hnige'", "'hinge'", "Valid:"]),
+    "unknown augmentation": (lambda t: run_args(t, "train.diffaug=color,trnslation"),
+                             ["unknown augmentation 'trnslation'", "'translation'"]),
+    # training levers
+    "hinge loss with smoothed targets": (lambda t: run_args(t, "train.loss=hinge", "train.real_label_range=[0.8,1]"),
+                                         ["train.real_label_range", "only hard targets", "[1.0, 1.0]"]),
+    "EMA beta of 1": (lambda t: run_args(t, "train.ema=1"), ["train.ema", "[0, 1)", "0.999"]),
+    "unknown d_label": (lambda t: run_args(t, "model.d_label=concat"), ["model.d_label", "planes or projection"]),
+    "projection on an unconditional model": (
+        lambda t: run_args(t, "model.name=convdcgan", "model.d_label=projection"),
+        ["model.d_label=projection", "no label input", "cdcgan"]),
     "Quick, Draw! category misspelled": (lambda t: quickdraw(t, "cta"),
                                          ["'cta' is not a Quick, Draw! category", "Did you mean", "'cat'"]),
     # data files

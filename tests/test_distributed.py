@@ -100,10 +100,10 @@ def assert_records_close(run: Path, reference: Path) -> None:
             assert g[k] == pytest.approx(w[k], rel=RTOL, abs=ATOL), (g["step"], k, g[k], w[k])
 
 
-def assert_weights_close(run: Path, reference: Path) -> None:
+def assert_weights_close(run: Path, reference: Path, parts: tuple[str, ...] = ("G", "D")) -> None:
     got, want = (torch.load(r / "checkpoints" / "last.pt", weights_only=False) for r in (run, reference))
     assert got["step"] == want["step"]
-    for part in ("G", "D"):  # parameters and BatchNorm buffers (num_batches_tracked exactly)
+    for part in parts:  # parameters and BatchNorm buffers (num_batches_tracked exactly)
         assert got[part].keys() == want[part].keys()
         for k in got[part]:
             torch.testing.assert_close(got[part][k], want[part][k], rtol=RTOL, atol=ATOL, msg=f"{part}.{k}")
@@ -125,6 +125,23 @@ def test_two_processes_match_one_process(setup: dict):
     summary = yaml.safe_load((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["processes"] == 2 and summary["images_seen"] == 12 * 8
     assert load_generator(RunFolder(run))[0].spec.classes == ["a", "b", "c"]
+
+
+def test_two_processes_match_one_process_with_the_training_levers(setup: dict):
+    """DiffAugment's draws, the loss, spectral norm's power iterations and G's average under torchrun."""
+    over = {**setup["over"], "model": {**setup["over"]["model"], "spectral_norm": True},
+            "train": {**setup["over"]["train"], "epochs": 1, "loss": "lsgan", "diffaug": "color,translation,cutout",
+                      "ema": 0.9}}
+    cfg_file = setup["tmp"] / "levers.yaml"
+    cfg_file.write_text(yaml.safe_dump(over))
+    reference = train(build_config([over, {"out": str(setup["tmp"] / "levers_one")}], name="levers"))
+    out = setup["tmp"] / "levers_two"
+    r = subprocess.run(TORCHRUN + ["-m", "gan_bench", "run", str(cfg_file), "--out", str(out)],
+                       env=_env(), capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = _only_run(out, "levers")
+    assert_records_close(run, reference)
+    assert_weights_close(run, reference, parts=("G", "D", "G_ema"))
 
 
 def test_resume_across_process_counts(setup: dict, monkeypatch):

@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--samples", type=int, default=None,
                    help="generated images, class-balanced (default 10000); the real reference is the test split")
     e.add_argument("--checkpoint", default="last", choices=["last", "best"])
+    e.add_argument("--g", default="ema", choices=["ema", "raw"],
+                   help="a train.ema run's G: the weight average (default) or the raw G")
     e.add_argument("--inception-weights", type=Path, metavar="PATH",
                    help="pt_inception-2015-12-05-6726825d.pth (default: cache folders, then download)")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -65,7 +67,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise GanBenchError("--metrics is empty; give names such as fd,kid or leave it out for all that apply")
     records = eval_run(a.run, metrics=names, samples=samples, checkpoint=a.checkpoint, seed=a.seed,
                        device=a.device, cache_dir=a.cache_dir, inception_weights=a.inception_weights,
-                       classifier_epochs=a.classifier_epochs)
+                       classifier_epochs=a.classifier_epochs, g=a.g)
     print_table(records)
     print(f"{len(records)} metric line(s) appended to {RunFolder(a.run).records_path('eval')}")
     return 0
@@ -83,7 +85,7 @@ def print_table(records: list[dict[str, Any]]) -> None:
     if not records:
         print("no metric applied")
         return
-    meta_keys = {"metric", "step", "checkpoint", "samples", "classifier", "classifier_test_acc"}
+    meta_keys = {"metric", "step", "checkpoint", "g", "samples", "classifier", "classifier_test_acc"}
     print(f"{'metric':14s} {'value':>10s}  details")
     for r in records:
         key = METRICS.info(r["metric"]).key
@@ -95,7 +97,8 @@ def print_table(records: list[dict[str, Any]]) -> None:
     n = next((x["samples"] for x in records if "samples" in x), None)
     net = (f"; evaluation network {clf['classifier']} (test accuracy {clf['classifier_test_acc']:.2%})"
            if clf else "")
-    print(f"step {r['step']} ({r['checkpoint']})" + (f", {n} generated images" if n else "") + net)
+    g = {"ema": ", G's weight average", "raw": ", the raw G"}.get(r.get("g"), "")
+    print(f"step {r['step']} ({r['checkpoint']}{g})" + (f", {n} generated images" if n else "") + net)
 
 
 def cmd_classifier_train(a: argparse.Namespace) -> int:

@@ -91,15 +91,16 @@ def headline(name: str, record: dict[str, Any]) -> float:
 def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
              checkpoint: str = "last", seed: int = 0, device: str = "auto", cache_dir: Optional[Path] = None,
              inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
-             log: Callable[[str], None] = stderr_line) -> list[dict[str, Any]]:
+             log: Callable[[str], None] = stderr_line, g: str = "ema") -> list[dict[str, Any]]:
     """Evaluate a run folder's checkpoint ("last" or "best") on its own data config; append one line
     per metric to the run's eval records and return those records. cache_dir None:
-    <data.root>/.eval_nets."""
+    <data.root>/.eval_nets. g: which G of a train.ema run ("ema", its weight average, or "raw"); the
+    lines of such a run say which in their "g" field."""
     run = RunFolder(run_dir)
     cfg = run.read_config()
     # under torchrun the ranks share the work out (context.py) and rank 0 writes
     with joined(pick_device(device)) as (world, dev):
-        gan, step = load_generator(run, checkpoint=checkpoint, device=dev)
+        gan, step = load_generator(run, checkpoint=checkpoint, device=dev, g=g)
         splits = load_data(cfg.data)
         spec = splits.spec
         if (spec.resolution, spec.channels, spec.classes) != (gan.spec.resolution, gan.spec.channels,
@@ -110,24 +111,27 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
         results = evaluate(gan, splits, metrics=metrics, samples=samples, seed=seed, device=dev,
                            cache_dir=default_cache_dir(cfg) if cache_dir is None else cache_dir,
                            inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
-        return _append(run, results, step=step, checkpoint=checkpoint, write=world.is_main)
+        which = ("ema" if gan.averaged else "raw") if cfg.train.ema else None
+        return _append(run, results, step=step, checkpoint=checkpoint, g=which, write=world.is_main)
 
 
-def in_training(gan: GAN, splits: Splits, cfg: Config, run: RunFolder, step: int) -> dict[str, float]:
+def in_training(gan: GAN, splits: Splits, cfg: Config, run: RunFolder, step: int,
+                g: Optional[str] = None) -> dict[str, float]:
     """Evaluation during training (every cfg.eval.every epochs): cfg.eval.metrics on cfg.eval.samples
-    images, lines appended with checkpoint "training"; returns {metric: headline number}. Leaves the
-    trainer's RNG state and G's train/eval mode as they were; latents are seeded with 0 at every call,
-    so successive evaluations see the same z."""
+    images, lines appended with checkpoint "training" (and `g`, which G of a train.ema run: "ema" or
+    "raw"); returns {metric: headline number}. Leaves the trainer's RNG state and G's train/eval mode
+    as they were; latents are seeded with 0 at every call, so successive evaluations see the same z."""
     device = next(gan.parameters()).device
     results = evaluate(gan, splits, metrics=cfg.eval.metrics, samples=cfg.eval.samples, seed=0, device=device,
                        cache_dir=default_cache_dir(cfg))
-    _append(run, results, step=step, checkpoint="training", write=World.current().is_main)
+    _append(run, results, step=step, checkpoint="training", g=g, write=World.current().is_main)
     return {name: headline(name, r) for name, r in results.items()}
 
 
 def _append(run: RunFolder, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
-            write: bool = True) -> list[dict[str, Any]]:
-    records = [{"metric": name, "step": step, "checkpoint": checkpoint, **r} for name, r in results.items()]
+            g: Optional[str] = None, write: bool = True) -> list[dict[str, Any]]:
+    which = {"g": g} if g is not None else {}  # runs without train.ema have one G: no field
+    records = [{"metric": name, "step": step, "checkpoint": checkpoint, **which, **r} for name, r in results.items()]
     for rec in records if write else ():  # under torchrun only rank 0 writes
         run.append("eval", rec)
     return records

@@ -16,6 +16,7 @@ from torch import nn
 from gan_bench.config import ModelConfig, register_names
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
+from gan_bench.models.spectral import spectral_norm_d
 from gan_bench.registry import Registry
 
 
@@ -23,11 +24,12 @@ class GAN(nn.Module):
     """A generator/discriminator pair plus what the trainer needs to know about it."""
 
     def __init__(self, G: nn.Module, D: nn.Module, *, nz: int, spec: DataSpec,
-                 conditional: bool, per_class: bool = False) -> None:
+                 conditional: bool, per_class: bool = False, averaged: bool = False) -> None:
         super().__init__()
         self.G, self.D = G, D
         self.nz, self.spec = nz, spec
         self.conditional, self.per_class = conditional, per_class
+        self.averaged = averaged  # G holds the moving average of a run's G weights (train.ema)
 
     @property
     def num_classes(self) -> int:
@@ -81,12 +83,16 @@ register_names("model.name", "model", MODELS.names)  # an empty or unknown model
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN init (Radford et al. 2015): conv/linear weights N(0, 0.02), BatchNorm weights N(1, 0.02)."""
+    """DCGAN init (Radford et al. 2015): conv/linear weights N(0, 0.02), BatchNorm weights N(1, 0.02).
+    Class embeddings (a projection D's) get N(0, 0.02) too, so that their term starts at the scale of
+    the logit layer's instead of torch's N(0, 1)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
@@ -113,9 +119,15 @@ def compatible_models(spec: DataSpec) -> list[str]:
 
 
 def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:
+    """The model cfg names, sized for spec, initialised; model.spectral_norm applied to its D."""
     check_compatible(cfg.name, spec)
+    if cfg.d_label != "planes" and not MODELS.info(cfg.name).conditional:
+        raise ConfigError(f"model.d_label={cfg.d_label} is how a conditional D reads the label, but model "
+                          f"{cfg.name!r} has no label input; remove it or use a conditional model (cdcgan)")
     gan = MODELS.get(cfg.name)(spec, cfg)
     init_weights(gan)
+    if cfg.spectral_norm:  # after the init: SN's power iteration starts from the initialised weights
+        spectral_norm_d(gan.D)
     return gan
 
 

@@ -63,17 +63,22 @@ class ConvG(nn.Module):
 
 
 class ConvD(nn.Module):
-    """num_classes > 0: conditional (label as constant planes). groups = K: K discriminators side by side
-    on class-fastest batches, one logit each."""
+    """num_classes > 0: conditional, the label as constant planes beside the image, or with projection
+    (Miyato & Koyama 2018) as a class embedding's inner product with the features the logit layer
+    reads. groups = K: K discriminators side by side on class-fastest batches, one logit each."""
 
     def __init__(self, *, width: int, channels: int, resolution: int, num_classes: int = 0,
-                 bn_first: bool = False, groups: int = 1) -> None:
+                 bn_first: bool = False, groups: int = 1, projection: bool = False) -> None:
         super().__init__()
         start, n = plan(resolution)
         k = self.groups = groups
         ch = [k * width * 2 ** (n - i) for i in range(n)][::-1]  # e.g. 128, 256 at 28 pixels
         self.num_classes = num_classes
-        layers: list[nn.Module] = [nn.Conv2d(k * channels + num_classes, ch[0], 4, 2, 1, bias=False, groups=k)]
+        # projection: logit = psi(phi(x)) + <embed(y), phi(x)>, phi(x) the (ch, start, start) map the
+        # last convolution (psi, a linear map of it) reads; so embed(y) is class y's own logit kernel
+        self.embed = nn.Embedding(num_classes, ch[-1] * start * start) if projection and num_classes else None
+        planes = num_classes if self.embed is None else 0
+        layers: list[nn.Module] = [nn.Conv2d(k * channels + planes, ch[0], 4, 2, 1, bias=False, groups=k)]
         # The DCGAN paper leaves BN off D's first layer; the Quick, Draw! seed's cDCGAN has it.
         layers += [nn.BatchNorm2d(ch[0])] if bn_first else []
         layers += [nn.LeakyReLU(0.2, True)]
@@ -86,6 +91,11 @@ class ConvD(nn.Module):
         if self.groups > 1:  # (B, C, H, W) class-fastest -> (b, K*C, H, W) -> (b, K, 1, 1) -> (B,)
             b = check_layout(len(x), y, self.groups)
             return self.net(x.reshape(b, -1, *x.shape[2:])).flatten()
+        if self.embed is not None:
+            h = x
+            for layer in self.net[:-1]:
+                h = layer(h)                                  # phi(x): (B, ch, start, start)
+            return self.net[-1](h).flatten() + (self.embed(y) * h.flatten(1)).sum(1)
         if self.num_classes:  # label as K constant planes, (B, K, H, W)
             planes = one_hot(y, self.num_classes, x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, planes], 1)
@@ -111,4 +121,5 @@ def convdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
                  description="conditional DCGAN of the Quick, Draw! seed (one-hot label on G and D inputs)")
 def cdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, num_classes=spec.num_classes)
-    return GAN(ConvG(nz=cfg.nz, **kw), ConvD(bn_first=True, **kw), nz=cfg.nz, spec=spec, conditional=True)
+    D = ConvD(bn_first=True, projection=cfg.d_label == "projection", **kw)
+    return GAN(ConvG(nz=cfg.nz, **kw), D, nz=cfg.nz, spec=spec, conditional=True)

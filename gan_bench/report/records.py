@@ -75,7 +75,8 @@ def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[di
     for line in lines:
         metric, ckpt = str(line.get("metric", "?")), str(line.get("checkpoint", "last"))
         if ckpt == "training":
-            curves.append(line)
+            if line.get("g") != "raw":  # a train.ema run's curves are its average's, the G it shows
+                curves.append(line)
         else:
             latest[(metric, ckpt)] = line
     columns: dict[str, float] = {}

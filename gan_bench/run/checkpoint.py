@@ -15,6 +15,8 @@ import torch
 from gan_bench.atomic import atomic_path, fsynced
 from gan_bench.errors import GanBenchError
 
+EMA_G = "G_ema"  # a checkpoint's key for the moving average of G's weights (train.ema); "G" stays the raw G
+
 
 def rng_state(device: Optional[torch.device] = None) -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}

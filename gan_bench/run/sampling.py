@@ -21,7 +21,10 @@ from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.registry import unknown_name_message
 from gan_bench.run import files
+from gan_bench.run.checkpoint import EMA_G
 from gan_bench.run.folder import RunFolder
+
+GENERATORS = ("ema", "raw")  # which G of a run load_generator gives: its weight average, or G itself
 
 
 def draws_class(gan: GAN) -> bool:
@@ -55,12 +58,18 @@ def generate(gan: GAN, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tens
         gan.G.train(was)
 
 
-def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | torch.device = "cpu") -> tuple[GAN, int]:
-    """A run's model rebuilt from its config.yaml and checkpoint, in eval mode, and the checkpoint's step."""
+def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | torch.device = "cpu",
+                   g: str = "ema") -> tuple[GAN, int]:
+    """A run's model rebuilt from its config.yaml and checkpoint, in eval mode, and the checkpoint's step.
+    g: "ema" loads the moving average of G's weights when the run kept one (train.ema; gan.averaged
+    says so), "raw" the trained G itself."""
+    if g not in GENERATORS:
+        raise GanBenchError(f"g must be one of {', '.join(GENERATORS)}, got {g!r}")
     cfg = run.read_config()
     ckpt = run.load_checkpoint(cfg, checkpoint)
     gan = build_model(cfg.model, DataSpec(**ckpt["spec"]))
-    gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
+    gan.averaged = g == "ema" and EMA_G in ckpt
+    gan.G.load_state_dict(ckpt[EMA_G if gan.averaged else "G"]), gan.D.load_state_dict(ckpt["D"])
     return gan.to(device).eval(), ckpt["step"]
 
 

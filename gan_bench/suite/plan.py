@@ -19,6 +19,7 @@ from gan_bench.models import MODELS
 from gan_bench.models.base import check_compatible
 from gan_bench.run import RunFolder
 from gan_bench.suite.file import Suite, SuiteEval
+from gan_bench.train.setup import check_levers
 
 # --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds.
 QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
@@ -75,6 +76,7 @@ def _preflight(cfg: Config) -> None:
     """What can be checked without loading data: names, data files, and the model against the data
     set's registered labels and size (when the registry knows them: not for npz or image folders)."""
     MODELS.entry(cfg.model.name)
+    check_levers(cfg)
     info = DATASETS.info(cfg.data.name)
     for p in (cfg.data.path, cfg.data.test_path):
         if p and not Path(p).exists():

@@ -9,6 +9,7 @@ from typing import Any, Optional
 import torch
 
 from gan_bench.models import MODELS
+from gan_bench.run.checkpoint import EMA_G
 from gan_bench.run.sampling import draws_class
 from gan_bench.run.world import device_name
 from gan_bench.train import memory
@@ -22,7 +23,11 @@ def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, w
     run.write_gifs(spec.classes if draws_class(t.gan) else None, spec.resolution)
     export = MODELS.info(t.cfg.model.name).export_classes
     if export is not None and status == "completed":
-        run.write_class_exports(export(t.gan))
+        payloads = export(t.gan)
+        if t.ema is not None:  # each pair's averaged G beside its raw G, under the checkpoint's key
+            for name, averaged in export(t.shown()).items():
+                payloads[name][EMA_G] = averaged["G"]
+        run.write_class_exports(payloads)
     run.write_loss_plot(records)
     run.write_summary({**summary(t, status=status, reason=reason, seconds=seconds, records=records),
                        **memory.peaks(t.device, cpu_reset=t.cpu_peak_reset), "warnings": warnings,

@@ -82,13 +82,16 @@ class Levers:
         """A batch in the memory format the models were put in."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
+    def layout(self, module: torch.nn.Module) -> torch.nn.Module:
+        """A module's weights in the levers' memory format, in place."""
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
 
 def apply_levers(gan: GAN, levers: Levers) -> GAN:
     """Put the model in the levers' memory format and compile it in place (state-dict keys unchanged)."""
     if levers.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
-    if levers.channels_last:
-        gan.to(memory_format=torch.channels_last)
+    levers.layout(gan)
     if levers.compile:
         gan.G.compile(mode=levers.compile_mode)
         gan.D.compile(mode=levers.compile_mode)

@@ -90,7 +90,8 @@ class Loop:
                 try:
                     out = gan_step(t.step_gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=sigma,
                                    real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                                   amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size)
+                                   amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size,
+                                   loss=cfg.train.loss, diffaug=cfg.train.diffaug)
                 except torch.cuda.OutOfMemoryError:
                     if t.world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
                         raise
@@ -98,6 +99,8 @@ class Loop:
                     break
                 t.step += 1
                 t.images_seen += b
+                if t.ema is not None:
+                    t.ema.update(t.gan.G, t.step)
                 self.bar.update(1)
                 # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
                 if t.step % cfg.train.log_every == 0 or t.step == t.total:
@@ -166,17 +169,20 @@ class Loop:
     def snapshot(self, epoch: int) -> None:
         if not self.t.world.is_main:
             return
-        images = generate(self.t.gan, self.z_fix, self.y_fix)
+        images = generate(self.t.shown(), self.z_fix, self.y_fix)
         self.t.run.save_snapshot(epoch, images, nrow=self.nrow, labels=self.labels)
         self.watch.samples(self.t.step, images, self.bar.write)
 
     def evaluate(self) -> None:
         """Every eval.every epochs: metrics on the current G; the best by eval.primary -> best.pt.
-        Every rank takes part (generation and features are sharded); rank 0 writes."""
+        With train.ema, the raw G's lines (g: raw) are written, then the average's (g: ema), which
+        picks the best. Every rank takes part (generation and features are sharded); rank 0 writes."""
         t = self.t
         # evaluation draws its own noise; fork_rng keeps the training trajectory (and resume) unchanged
         with torch.random.fork_rng(devices=[t.device] if t.device.type == "cuda" else []):
-            values = in_training(t.gan, t.data, t.cfg, t.run, t.step)
+            if t.ema is not None:
+                in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw")
+            values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None)
         value = values.get(t.cfg.eval.primary)
         if value is not None and value < t.best:
             t.best = value

@@ -15,14 +15,17 @@ import torch
 
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
-from gan_bench.errors import GanBenchError
+from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.run import RunFolder
-from gan_bench.run.checkpoint import rng_state, set_rng_state
+from gan_bench.run.checkpoint import EMA_G, rng_state, set_rng_state
 from gan_bench.run.world import World
 from gan_bench.train import distributed, memory
+from gan_bench.train.augment import parse_policy
 from gan_bench.train.batches import BatchSource
+from gan_bench.train.ema import GeneratorAverage
 from gan_bench.train.levers import Levers, adam, apply_levers, match_state_layout
+from gan_bench.train.losses import LOSSES
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Training:
     run: Optional[RunFolder]  # None when built without a folder (benchmarks, tests of the step)
     total: int                # the step the run ends at
     cpu_peak_reset: bool      # whether the CPU peak in the summary is this run's own (memory.py)
+    ema: Optional[GeneratorAverage] = None  # train.ema: the average of gan.G that snapshots and sampling use
     step: int = 0
     images_seen: int = 0      # images drawn for training so far, all ranks, counted batch by batch
     prior_time: float = 0.0   # training seconds before the resume
@@ -52,11 +56,22 @@ class Training:
         """Pairs a step trains at once: the losses it returns are sums over them."""
         return self.gan.num_classes if self.gan.per_class else 1
 
+    def shown(self) -> GAN:
+        """The model snapshots, evaluation and the best checkpoint go by: G's average (its statistics
+        brought up to date) when train.ema is on, else the model itself."""
+        if self.ema is None:
+            return self.gan
+        self.ema.refresh(self.gan.G, batch=self.source.global_batch_images)  # statistics at G's training batch
+        return self.ema.view
+
     def checkpoint_payload(self, train_time: float) -> dict[str, Any]:
-        return {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "step": self.step, "images_seen": self.images_seen,
-                "rng": rng_state(self.device), "config_hash": self.cfg.hash(), "config": self.cfg.to_dict(),
-                "spec": vars(self.data.spec), "train_time": train_time, "best": self.best}
+        payload = {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict(), "opt_g": self.opt_g.state_dict(),
+                   "opt_d": self.opt_d.state_dict(), "step": self.step, "images_seen": self.images_seen,
+                   "rng": rng_state(self.device), "config_hash": self.cfg.hash(), "config": self.cfg.to_dict(),
+                   "spec": vars(self.data.spec), "train_time": train_time, "best": self.best}
+        if self.ema is not None:
+            payload[EMA_G] = self.shown().G.state_dict()  # statistics recomputed: what sampling loads
+        return payload
 
 
 def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir: Optional[Path] = None,
@@ -65,12 +80,17 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     made or read (a benchmark's or a test's training state); otherwise a new one under cfg.out (or
     run_dir), or the resumed one with its checkpoint loaded. Nothing is written before every check
     has passed, so bad input leaves no half run folder behind."""
+    check_levers(cfg)
     cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
     data = load_data(cfg.data)
     gan = build_model(cfg.model, data.spec).to(device)
     levers = Levers.for_device(device, compile=cfg.train.compile) if cfg.train.fast else Levers()
+    # the average is copied before compiling: it runs eagerly, only for pictures and metrics
+    ema = GeneratorAverage(gan, beta=cfg.train.ema, rampup=cfg.train.ema_rampup) if cfg.train.ema else None
     apply_levers(gan, levers)  # in place: parameters, and state-dict keys, stay the same
+    if ema is not None:
+        levers.layout(ema.G)
     opt_g = adam(gan.G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, levers=levers)
     opt_d = adam(gan.D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, levers=levers)
     source = BatchSource(data.train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
@@ -83,7 +103,7 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     if cfg.train.tensorboard and world.is_main:
         tensorboard_writer_class()  # before the run folder exists: a missing package leaves nothing behind
     t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
-                 levers=levers, source=source, run=None, total=total, cpu_peak_reset=cpu_peak_reset)
+                 levers=levers, source=source, run=None, total=total, cpu_peak_reset=cpu_peak_reset, ema=ema)
     if resume is not None:
         t.run = RunFolder(resume)
         _restore(t, world.on_main(lambda: t.run.load_checkpoint(cfg)))  # rank 0 reads, every rank restores
@@ -96,8 +116,20 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     return t
 
 
+def check_levers(cfg: Config) -> None:
+    """The trainer's registry names in a config (train.loss, train.diffaug) and what the loss allows:
+    checked before anything runs or is written."""
+    info = LOSSES.info(cfg.train.loss)
+    parse_policy(cfg.train.diffaug)
+    if not info.soft_targets and list(cfg.train.real_label_range) != [1.0, 1.0]:
+        raise ConfigError(f"train.real_label_range={list(cfg.train.real_label_range)}: loss {cfg.train.loss!r} "
+                          f"takes only hard targets; set [1.0, 1.0] (label_flip still applies) or use bce or lsgan")
+
+
 def _restore(t: Training, ckpt: dict[str, Any]) -> None:
     t.gan.G.load_state_dict(ckpt["G"]), t.gan.D.load_state_dict(ckpt["D"])
+    if t.ema is not None:
+        t.ema.load_state_dict(ckpt[EMA_G])
     t.opt_g.load_state_dict(ckpt["opt_g"]), t.opt_d.load_state_dict(ckpt["opt_d"])
     match_state_layout(t.opt_g), match_state_layout(t.opt_d)
     t.step, t.prior_time, t.best = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)

@@ -1,8 +1,8 @@
 """The trainer's D+G step as one function.
 
 gan_step() is the step the trainer's loop (loop.py) takes, so a benchmark can time the bare step on
-synthetic inputs and a test can check it against the trainer. The speed levers around it are in
-levers.py.
+synthetic inputs and a test can check it against the trainer. Its losses are the registry of
+losses.py, its augmentations that of augment.py; the speed levers around it are in levers.py.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import contextlib
 from typing import NamedTuple, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
-
 from gan_bench.models import GAN
+from gan_bench.train.augment import augment, parse_policy
 from gan_bench.train.distributed import no_sync
+from gan_bench.train.losses import LOSSES
 
 
 class StepOutput(NamedTuple):
@@ -41,14 +41,16 @@ def noisy(x: torch.Tensor, sigma: float, *, rank: int = 0, ranks: int = 1) -> to
 def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, x: torch.Tensor,
              y: Optional[torch.Tensor], *, sigma: float = 0.0, real_label_range: Sequence[float] = (1.0, 1.0),
              label_flip: float = 0.0, amp_dtype: Optional[torch.dtype] = None, rank: int = 0,
-             ranks: int = 1) -> StepOutput:
+             ranks: int = 1, loss: str = "bce", diffaug: str = "") -> StepOutput:
     """One D update then one G update on a batch x (B, C, H, W) in [-1, 1] with labels y (B,) or None.
 
-    D: BCE with logits, real -> U[real_label_range] targets, fake -> 0, each target flipped with
-    probability label_flip; G: the non-saturating loss. Per-class models (gan.per_class) get both
-    losses multiplied by K so each pair's gradient is its own. amp_dtype (CUDA: torch.bfloat16) runs
-    G and D under autocast; the losses are always computed in float32 from the logits. No value is
-    read back to the host, so on CUDA the step never waits for the device.
+    loss names a LOSSES entry (losses.py; bce: the non-saturating BCE of the shared recipe). D's
+    targets: real -> U[real_label_range], fake -> 0, each flipped with probability label_flip.
+    diffaug names a policy of augment.py, applied to every image D sees (real and fake, D and G
+    steps), before the instance noise. Per-class models (gan.per_class) get both losses multiplied
+    by K so each pair's gradient is its own. amp_dtype (CUDA: torch.bfloat16) runs G and D under
+    autocast; the losses are always computed in float32 from the logits. No value is read back to
+    the host, so on CUDA the step never waits for the device.
 
     Data-parallel (train/distributed.py): x and y are rank's rows of a global batch of len(x) * ranks,
     and gan's G and D are in DDP. Every rank draws the global random tensors and keeps its rows, so
@@ -57,8 +59,13 @@ def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimize
     b, device = len(x), x.device
     own = slice(rank * b, (rank + 1) * b)  # this rank's rows of every global draw
     per_pair = gan.num_classes if gan.per_class else 1
+    objective, policy = LOSSES.get(loss), parse_policy(diffaug)
     amp = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
            else contextlib.nullcontext())
+
+    def d_input(images: torch.Tensor) -> torch.Tensor:  # what D sees of a batch: augmented, then noised
+        return noisy(augment(images, policy, rank=rank, ranks=ranks), sigma, rank=rank, ranks=ranks)
+
     # ---- D step: real -> smoothed targets, fake -> 0, optional flips ----------------------------
     z = torch.randn(b * ranks, gan.nz, device=device)[own]
     with amp:
@@ -69,19 +76,18 @@ def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimize
         flip = torch.rand(b * ranks, device=device)[own] < label_flip
         t_real, t_fake = torch.where(flip, 1 - t_real, t_real), torch.where(flip, 1 - t_fake, t_fake)
     with amp:
-        d_real = gan.D(noisy(x, sigma, rank=rank, ranks=ranks), y)
-        d_fake = gan.D(noisy(fake.detach(), sigma, rank=rank, ranks=ranks), y)
+        d_real = gan.D(d_input(x), y)
+        d_fake = gan.D(d_input(fake.detach()), y)
     # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
-    loss_d = (F.binary_cross_entropy_with_logits(d_real.float(), t_real)
-              + F.binary_cross_entropy_with_logits(d_fake.float(), t_fake)) * per_pair
+    loss_d = (objective.d(d_real.float(), t_real) + objective.d(d_fake.float(), t_fake)) * per_pair
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    # ---- G step: non-saturating loss --------------------------------------------------------------
+    # ---- G step -----------------------------------------------------------------------------------
     # D's gradients from this backward are thrown away (opt_d zeroes them): no all-reduce under DDP
     with amp, no_sync(gan.D):
-        d_gen = gan.D(noisy(fake, sigma, rank=rank, ranks=ranks), y)
-    loss_g = F.binary_cross_entropy_with_logits(d_gen.float(), torch.ones_like(d_gen, dtype=torch.float32)) * per_pair
+        d_gen = gan.D(d_input(fake), y)
+    loss_g = objective.g(d_gen.float()) * per_pair
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
