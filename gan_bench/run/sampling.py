@@ -21,6 +21,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.registry import unknown_name_message
 from gan_bench.run import files
+from gan_bench.run.checkpoint import load_weights
 from gan_bench.run.folder import RunFolder
 
 
@@ -60,7 +61,7 @@ def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | to
     cfg = run.read_config()
     ckpt = run.load_checkpoint(cfg, checkpoint)
     gan = build_model(cfg.model, DataSpec(**ckpt["spec"]))
-    gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
+    load_weights(gan, ckpt, model=cfg.model.name)
     return gan.to(device).eval(), ckpt["step"]
 
 
