@@ -257,7 +257,7 @@ CASES = {
     "resume: not a run folder": (lambda t: ((t / "empty").mkdir(), ["run", "--resume", "empty"])[1],
                                  ["not a run folder (no config.yaml)"]),
     "resume with --set": (lambda t: ["run", "--resume", "somewhere", "--set", "train.epochs=9"],
-                          ["drop the config file and --set"]),
+                          ["drop the config file, --set and --plugin"]),
     "YAML key given twice": (lambda t: ["run", config(t, text="train:\n  epochs: 3\n  epochs: 5\n"), "--out", "res"],
                              ["key 'epochs' appears twice", "lines 2 and 3", "keep one"]),
     "binary file as config": (lambda t: ((t / "b.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"),
