@@ -1,8 +1,12 @@
-"""gan-bench: train and compare GANs across data sets with one config-driven trainer."""
+"""gan-bench: train and compare GANs across data sets with one config-driven trainer.
+
+What a plugin may use is the public API, gan_bench/api.py, re-exported here: `from gan_bench import
+register_model, ModelInfo, GAN, DataSpec`.
+"""
 
 __version__ = "0.1.0"
 
-# The data sets declare their own config keys (data.categories, data.crop, ...) and the model registry its
-# names as they register, so every config built anywhere (the package, a test, a notebook) checks them.
-import gan_bench.data  # noqa: E402,F401
-import gan_bench.models  # noqa: E402,F401
+# The registries register their names and a data set its own config keys as they are imported, so every
+# config built anywhere (the package, a test, a notebook) checks them; the API imports every registry.
+from gan_bench.api import *  # noqa: E402,F401,F403
+from gan_bench.api import __all__  # noqa: E402,F401

@@ -40,9 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.choices["list"].set_defaults(func=cmd_list)
     s.set_defaults(func=cmd_sample)
     # Other command groups live beside the code they drive; each module adds its own sub-commands.
-    for module in PLUGINS:
+    for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
+    _add_plugin_option(p)
     return p
+
+
+def _add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """--plugin on every command (for `run` and `suite` it is recorded in the runs' configs too)."""
+    groups = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    for child in (c for g in groups for c in dict.fromkeys(g.choices.values())):
+        _add_plugin_option(child)
+    if not groups:
+        p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                       help="a .py file or module registering data sets, models, metrics, ... (repeatable)")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -51,8 +62,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     from gan_bench.train.loop import train
 
     if a.resume is not None:
-        if a.config is not None or a.set:
-            raise GanBenchError("--resume continues a run with its own config; drop the config file and --set")
+        if a.config is not None or a.set or a.plugin:
+            raise GanBenchError("--resume continues a run with its own config and the plugins it records; drop the "
+                                "config file, --set and --plugin")
         run = RunFolder(a.resume)
         cfg = run.read_config()
         summary = run.read_summary() if run.has_summary() else {}
@@ -64,7 +76,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     else:
         if a.config is None:
             raise GanBenchError("give a config file, e.g. `gan-bench run configs/demo.yaml`, or --resume RUN")
-        cfg = load_config(a.config, a.set)
+        cfg = load_config(a.config, a.set, plugins=a.plugin)
         if a.out:
             cfg.out = a.out
     check_names(cfg)
@@ -91,19 +103,31 @@ def check_names(cfg) -> None:
 
 
 def cmd_list(_: argparse.Namespace) -> int:
+    from gan_bench import plugins
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
+    from gan_bench.train.trackers import TRACKERS
+
+    def src(obj) -> str:  # which plugin an entry comes from
+        return f" (plugin {plugins.origin(obj)})" if plugins.origin(obj) else ""
 
     print("data sets:")
     for e in DATASETS:
         res = "/".join(str(r) for r in e.info.resolutions) or "any"
         lab = {True: "labelled", False: "unlabelled", None: "labels optional"}[e.info.labelled]
-        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.info.description}")
+        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.info.description}{src(e.obj)}")
     print("models:")
     for e in MODELS:
         res = "/".join(str(r) for r in e.info.resolutions)
         kind = "per-class pairs" if e.info.per_class else "conditional" if e.info.conditional else "unconditional"
-        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.info.description}")
+        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.info.description}{src(e.obj)}")
+    print("trackers (train.trackers):")
+    for e in TRACKERS:
+        print(f"  {e.name:14s} {e.info.description}{src(e.obj)}")
+    if plugins.loaded():
+        print("plugins:")
+        for p in plugins.loaded():
+            print(f"  {p.source}" + (f"  sha256 {p.sha256[:12]}" if p.sha256 else ""))
     configs = sorted(Path("configs").glob("*.yaml"))
     if configs:
         print("configs:")
@@ -131,7 +155,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 # Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
-PLUGINS: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli", "gan_bench.suite.cli"]
+COMMAND_MODULES: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli", "gan_bench.suite.cli"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -146,6 +170,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _main(argv: Optional[Sequence[str]]) -> int:
     try:
         args = _parser().parse_args(argv)
+        from gan_bench import plugins
+
+        plugins.installed()  # installed packages' plugins, as pytest loads its entry points
+        plugins.load(args.plugin)  # before the command: every registry name and config key they add is known
         return args.func(args)
     except GanBenchError as e:
         print(f"gan-bench: error: {e}", file=sys.stderr)

@@ -14,11 +14,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import yaml
 
+from gan_bench import plugins as plugin_loader
 from gan_bench.errors import ConfigError
+from gan_bench.plugins import Plugin
 from gan_bench.registry import closest, unknown_name_message
 
 
@@ -112,8 +114,8 @@ def _option_names(options: type) -> list[str]:
     return [f.name for f in dataclasses.fields(options)]
 
 
-# Keys whose value is a registered name (model.name, ...): the registry below config registers a way to
-# list the valid names, so an empty or unknown name is refused with the list, like data.name.
+# Keys whose value is a registered name (model.name, ...), or a list of them (train.trackers): the registry
+# below config registers a way to list the valid names, so an empty or unknown name is refused with the list.
 NAME_KEYS: dict[str, tuple[str, Callable[[], list[str]]]] = {}
 
 
@@ -130,6 +132,10 @@ _HASHED_DATA_DEFAULTS = {"categories": None, "per_class": 1000, "crop": 140}
 _UNHASHED_AT_DEFAULT = {"model": {"spectral_norm": False, "d_label": "planes"},
                         "train": {"ema": 0.0, "ema_rampup": 0.05, "diffaug": ""}}
 D_LABELS = ("planes", "projection")  # model.d_label
+# Keys that do not change what a run computes, left out of the hash (as `out` is): the code files it
+# loaded names by path (the names it uses are hashed), and where else it is watched. A run folder made
+# before they existed keeps its hash, and moving a plugin file does not make a run another experiment.
+_NOT_HASHED = (("out",), ("plugins",), ("train", "trackers"))
 
 
 @dataclass
@@ -184,6 +190,9 @@ class TrainConfig:
     snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
     checkpoint_every: int = option(500, lo=1, help="steps between checkpoints (also every epoch end)")
     grid_per_class: int = option(8, lo=1, help="fixed-noise samples per class row")
+    # Where else the run is watched (train/trackers.py): tensorboard, mlflow, wandb, or a plugin's tracker.
+    # tensorboard: true is the older spelling of listing tensorboard (kept: run folders hold it).
+    trackers: list[str] = option([])
     tensorboard: bool = False
     progress: bool = True
 
@@ -200,6 +209,7 @@ class EvalConfig:
 class Config:
     name: str = "run"                           # run folders go to <out>/<name>/<id>/
     out: str = "results"
+    plugins: list[Plugin] = option([])          # files or modules registering data sets, models, ... (plugins.py)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -216,7 +226,8 @@ class Config:
     def hash(self) -> str:
         """Hash of what determines the result (the output folder does not)."""
         d = self.to_dict()
-        d.pop("out")
+        for *section, key in _NOT_HASHED:
+            (d[section[0]] if section else d).pop(key)
         d["data"] = {**_HASHED_DATA_DEFAULTS, **d["data"]}
         for section, defaults in _UNHASHED_AT_DEFAULT.items():
             for key, default in defaults.items():
@@ -255,8 +266,12 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {_show(value)} ({type(value).__name__})")
     if dataclasses.is_dataclass(tp):  # a nested section (suite files: runs[i], eval)
+        shorthand = getattr(tp, "SHORTHAND", None)  # a bare string stands for {SHORTHAND: string}
+        if shorthand and isinstance(value, str):
+            value = {shorthand: value}
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping of keys ({', '.join(f.name for f in dataclasses.fields(tp))}), "
+            also = f"a {shorthand} (text) or " if shorthand else ""
+            raise ConfigError(f"{key}: expected {also}a mapping of keys ({', '.join(f.name for f in dataclasses.fields(tp))}), "
                               f"got {_show(value)}")
         obj = tp()
         _apply(obj, value, f"{key}.")
@@ -388,8 +403,9 @@ def _validate(cfg: Config) -> None:
     for key, (kind, names) in NAME_KEYS.items():
         section, _, field_name = key.partition(".")
         value = getattr(getattr(cfg, section), field_name)
-        if value not in names():
-            raise ConfigError(unknown_name_message(kind, value, names()))
+        for v in value if isinstance(value, list) else [value]:
+            if v not in names():
+                raise ConfigError(unknown_name_message(kind, v, names()))
     t = cfg.train
     if len(t.betas) != 2 or not all(0.0 <= b < 1.0 for b in t.betas):
         raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {t.betas}")
@@ -433,13 +449,22 @@ def nest(parts: list[str], value: Any) -> dict[str, Any]:
     return out
 
 
-def build_config(deltas: list[dict[str, Any]], *, name: Optional[str] = None) -> Config:
-    """Apply the deltas in order on top of the defaults and validate the result."""
+def build_config(deltas: list[dict[str, Any]], *, name: Optional[str] = None,
+                 plugins: Iterable[Plugin | str] = ()) -> Config:
+    """Apply the deltas in order on top of the defaults and validate the result.
+
+    Plugins are imported first, since the rest may name what they register (a data set's own keys
+    among them): the deltas' `plugins` (the last one given wins, like any key), then `plugins` (--plugin,
+    a suite file's), then those of installed packages. cfg.plugins records them all, resolved."""
     cfg = Config()
     if name is not None:
         cfg.name = name
     for d in deltas:
-        _apply(cfg, d, "")
+        if isinstance(d, dict) and "plugins" in d:
+            _apply(cfg, {"plugins": d["plugins"]}, "")
+    cfg.plugins = plugin_loader.load([*cfg.plugins, *plugins, *plugin_loader.installed()])
+    for d in deltas:
+        _apply(cfg, {k: v for k, v in d.items() if k != "plugins"} if isinstance(d, dict) else d, "")
     _validate(cfg)
     return cfg
 
@@ -496,8 +521,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: Optional[Path], overrides: list[str] = ()) -> Config:
-    """The config a run uses: defaults <- YAML file <- --set overrides (name = file stem by default)."""
+def load_config(path: Optional[Path], overrides: list[str] = (), *, plugins: Iterable[Plugin | str] = ()) -> Config:
+    """The config a run uses: defaults <- YAML file <- --set overrides (name = file stem by default), with
+    the plugins the file names and `plugins` (--plugin) loaded."""
     deltas = [read_yaml(path)] if path is not None else []
     deltas += [nest(*parse_set(s)) for s in overrides]
-    return build_config(deltas, name=Path(path).stem if path is not None else None)
+    return build_config(deltas, name=Path(path).stem if path is not None else None, plugins=plugins)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -16,6 +17,9 @@ from gan_bench.errors import ConfigError
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741  the info record's type
+
+# Every registry made, so that a plugin failing halfway through its registrations can be undone (plugins.py).
+_REGISTRIES: "weakref.WeakSet[Registry]" = weakref.WeakSet()
 
 
 def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
@@ -46,6 +50,7 @@ class Registry(Generic[T, I]):
         self.kind, self.info_type = kind, info_type
         self._on_register = on_register
         self._entries: dict[str, Entry[T, I]] = {}
+        _REGISTRIES.add(self)
 
     def register(self, name: str, info: I | None = None, **fields: Any) -> Callable[[T], T]:
         """Decorator: @REG.register("name", field=value, ...) or @REG.register("name", InfoRecord(...)).
@@ -63,7 +68,8 @@ class Registry(Generic[T, I]):
             if not isinstance(name, str) or not name:
                 raise ValueError(f"a {self.kind} needs a non-empty name, got {name!r}")
             if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+                raise ValueError(f"{self.kind} {name!r} is already registered (by gan-bench or another plugin); "
+                                 f"choose another name")
             entry = Entry(name, obj, info)
             if self._on_register is not None:
                 self._on_register(entry)
@@ -91,3 +97,14 @@ class Registry(Generic[T, I]):
 
     def __iter__(self) -> Iterator[Entry[T, I]]:
         return iter(self._entries.values())
+
+
+def snapshot() -> list[tuple[Registry, dict[str, Entry]]]:
+    """The entries of every registry as they are now; restore() puts them back."""
+    return [(r, dict(r._entries)) for r in list(_REGISTRIES)]
+
+
+def restore(saved: list[tuple[Registry, dict[str, Entry]]]) -> None:
+    for r, entries in saved:
+        r._entries.clear()
+        r._entries.update(entries)

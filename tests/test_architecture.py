@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_bench import config
 from gan_bench.config import build_config
 from gan_bench.run import RunFolder
 from gan_bench.train.loop import train
@@ -82,18 +81,16 @@ def _readme_example() -> str:
     return m.group(1)
 
 
-def test_the_readme_extension_example_adds_a_data_set_and_a_model(tmp_path: Path, monkeypatch):
-    """The README's example, run as written: one data set and one model, each registered from one file,
-    then a two-step run of the new model on the new data through the ordinary trainer."""
+def test_the_readme_extension_example_adds_a_data_set_and_a_model(tmp_path: Path, isolated_registries):
+    """The README's example, saved as a plugin file as written: one data set and one model from one file
+    through the public API, then a two-step run of the new model on the new data through the ordinary trainer."""
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
 
     code = _readme_example()
     assert len([line for line in code.splitlines() if line.strip()]) <= 25
-    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))  # the test leaves the registries as they were
-    monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
-    monkeypatch.setattr(config, "DATA_OPTIONS", dict(config.DATA_OPTIONS))
-    exec(compile(code, "README.md", "exec"), {})
+    (tmp_path / "stripes.py").write_text(code)
+    build_config([], plugins=[str(tmp_path / "stripes.py")])
     assert "stripes" in DATASETS and "tinymlp" in MODELS
     cfg = build_config([{"data": {"name": "stripes", "per_class": 8}, "model": {"name": "tinymlp", "nz": 8},
                          "train": {"max_steps": 2, "batch_size": 8, "progress": False},
@@ -102,3 +99,18 @@ def test_the_readme_extension_example_adds_a_data_set_and_a_model(tmp_path: Path
     assert s["status"] == "completed" and s["dataset"] == "stripes" and s["model"] == "tinymlp"
     with pytest.raises(Exception, match="per_class: must be >= 1"):
         build_config([{"data": {"name": "stripes", "per_class": 0}}])
+
+
+def test_plugins_need_only_the_public_api():
+    """The example plugin and the README's import nothing of gan-bench but `gan_bench` (api.py), and every
+    name the API lists is there."""
+    import ast
+
+    import gan_bench
+
+    for name, code in (("examples/resnet_gan.py", (ROOT / "examples" / "resnet_gan.py").read_text()),
+                       ("README.md", _readme_example())):
+        modules = {n.module for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Import) for a in n.names}
+        assert {m for m in modules if m and m.startswith("gan_bench")} == {"gan_bench"}, name
+    assert all(hasattr(gan_bench, n) for n in gan_bench.__all__)

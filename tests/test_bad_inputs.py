@@ -146,6 +146,36 @@ def empty_classes_npz(tmp: Path) -> list[str]:
     return run_args(tmp, "model.name=classdcgan", npz="bad.npz")
 
 
+def plugin(text: str, *sets: str, name: str = "plug.py", **kw) -> Callable[[Path], list[str]]:
+    """A run of the tiny config with --plugin ./plug.py holding `text`."""
+    def setup(tmp: Path) -> list[str]:
+        (tmp / name).write_text(text)
+        return run_args(tmp, *sets, **kw) + ["--plugin", name]
+    return setup
+
+
+IMPORT_API = "from gan_bench import Tracker, option, register_dataset, register_model, register_tracker\n"
+OPTIONS_PLUGIN = IMPORT_API + """from dataclasses import dataclass
+from gan_bench.data import DATASETS
+
+
+@dataclass
+class Opts:
+    copies: int = option(2, lo=1)
+
+
+register_dataset("plug_npz", options=Opts)(DATASETS.get("npz"))
+"""
+
+
+def _gone_plugin(run: Path) -> None:
+    """config.yaml records a plugin file that is no longer there (plugins are not hashed: the checkpoint fits)."""
+    text = (run / "config.yaml").read_text()
+    assert "plugins: []" in text
+    (run / "config.yaml").write_text(text.replace("plugins: []", f"plugins:\n- source: {run.parent / 'gone.py'}\n"
+                                                               f"  sha256: {'ab' * 32}"))
+
+
 # ---- the table: (setup -> argv, words the one stderr line must hold) ------------------------
 
 CASES = {
@@ -238,7 +268,7 @@ CASES = {
     "resume: not a run folder": (lambda t: ((t / "empty").mkdir(), ["run", "--resume", "empty"])[1],
                                  ["not a run folder (no config.yaml)"]),
     "resume with --set": (lambda t: ["run", "--resume", "somewhere", "--set", "train.epochs=9"],
-                          ["drop the config file and --set"]),
+                          ["drop the config file, --set and --plugin"]),
     "YAML key given twice": (lambda t: ["run", config(t, text="train:\n  epochs: 3\n  epochs: 5\n"), "--out", "res"],
                              ["key 'epochs' appears twice", "lines 2 and 3", "keep one"]),
     "binary file as config": (lambda t: ((t / "b.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"),
@@ -345,6 +375,44 @@ CASES = {
                                 ["cannot create the output folder", "a_file/res"]),
     "suite: --jobs 0": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--jobs", "0"],
                         ["--jobs must be at least 1"]),
+    # plugins and trackers
+    "plugin file missing": (lambda t: run_args(t) + ["--plugin", "nope.py"],
+                            ["plugin file 'nope.py' not found", "relative to"]),
+    "plugin module missing": (lambda t: run_args(t) + ["--plugin", "no_such_plugin_mod"],
+                              ["plugin module 'no_such_plugin_mod' not found", "PYTHONPATH"]),
+    "plugin neither file nor module": (lambda t: run_args(t) + ["--plugin", "my gan"],
+                                       ["'my gan' is neither a .py file nor a module name"]),
+    "plugin fails to import": (plugin("import no_such_dependency_xyz\n"),
+                               ["plugin 'plug.py' failed at line 1", "ModuleNotFoundError", "no_such_dependency_xyz"]),
+    "plugin has a syntax error": (plugin("x = 1\ndef f(:\n"), ["plugin 'plug.py' has a syntax error at line 2"]),
+    "plugin raises": (plugin("x = 1\nraise RuntimeError('not ready\\nsecond line')\n"),
+                      ["failed at line 2: RuntimeError: not ready"]),
+    "plugin takes a built-in's name": (plugin(IMPORT_API + "register_model('convdcgan', resolutions=(28,))(print)\n"),
+                                       ["failed at line 2", "model 'convdcgan' is already registered",
+                                        "choose another name"]),
+    "plugin registers a name twice": (plugin(IMPORT_API + "register_model('twice', resolutions=(28,))(print)\n"
+                                             "register_model('twice', resolutions=(28,))(print)\n"),
+                                      ["failed at line 3", "model 'twice' is already registered"]),
+    "plugin record field misspelled": (plugin(IMPORT_API + "register_model('typo', resolution=(28,))(print)\n"),
+                                       ["model 'typo'", "resolution", "fields of ModelInfo: resolutions"]),
+    "plugin data set option out of range": (plugin(OPTIONS_PLUGIN, "data.name=plug_npz", "data.copies=0"),
+                                            ["data.copies: must be >= 1, got 0"]),
+    "plugin in the config missing": (lambda t: run_args(t, delta={"plugins": ["gone.py"]}),
+                                     ["plugin file 'gone.py' not found"]),
+    "plugins key not a list": (lambda t: run_args(t, delta={"plugins": "gone.py"}), ["plugins: expected list"]),
+    "resume with --plugin": (lambda t: ((t / "x.py").write_text(""), ["run", "--resume", "somewhere", "--plugin",
+                                                                     "x.py"])[1],
+                             ["drop the config file, --set and --plugin"]),
+    "resume: plugin file gone": (resumed(lambda r, _: _gone_plugin(r)),
+                                 ["gone.py', which this run was made with, is gone", "config.yaml"]),
+    "sample: plugin file gone": (in_run("sample", "RUN", "--out", "x.png", change=_gone_plugin), ["is gone"]),
+    "eval: plugin file gone": (in_run("eval", "RUN", change=_gone_plugin), ["is gone"]),
+    "suite: plugin missing": (lambda t: suite_file(t, f"plugins: [gone.py]\nruns: [{config(t)}]\n"),
+                              ["plugin file 'gone.py' not found"]),
+    "unknown tracker": (lambda t: run_args(t, "train.trackers=[mlfow]"), ["unknown tracker 'mlfow'", "'mlflow'"]),
+    "tracker not installed": (plugin(IMPORT_API + "register_tracker('fancy', module='no_such_tracker_lib', "
+                                                  "install='pip install fancy')(Tracker)\n", "train.trackers=[fancy]"),
+                              ["fancy is not installed (no_such_tracker_lib cannot be imported)", "pip install fancy"]),
     # output folder
     "output folder under a file": (_file_out, ["cannot create the output folder", "a_file/results", "--out"]),
     "output folder read-only": pytest.param(
@@ -373,7 +441,7 @@ def _setup(case, tmp: Path, request) -> list[str]:
 
 
 @pytest.mark.parametrize("setup, words", CASES.values(), ids=CASES.keys())
-def test_bad_input(setup, words, tmp_path: Path, monkeypatch, capsys, request):
+def test_bad_input(setup, words, tmp_path: Path, monkeypatch, capsys, request, isolated_registries):
     argv = _setup(setup, tmp_path, request)
     monkeypatch.chdir(tmp_path)
     before = tree(tmp_path)
@@ -389,7 +457,8 @@ def test_bad_input(setup, words, tmp_path: Path, monkeypatch, capsys, request):
 
 
 SUBPROCESS_CASES = ["malformed YAML", "unknown data set", "resume: corrupt checkpoint", "output folder under a file",
-                    "sample: --out under a file", "compare: unknown metric", "eval: corrupt Inception weights"]
+                    "sample: --out under a file", "compare: unknown metric", "eval: corrupt Inception weights",
+                    "plugin fails to import", "resume: plugin file gone"]
 
 
 def test_bad_inputs_through_the_real_command(tmp_path: Path, request):

@@ -84,3 +84,30 @@ def test_data_set_options_keep_todays_hash_and_switching_data_sets_works():
     # the hash gan-bench gave this config before the options moved to their data sets (run folders hold it)
     assert build_config([{"data": {"name": "quickdraw", "categories": ["cat"]}}]).hash() == "ac8217fdf26351ab"
     assert build_config([{"out": "elsewhere"}], name="x").hash() == build_config([], name="x").hash()
+
+
+def test_plugins_and_trackers_keep_todays_hash(tmp_path: Path):
+    """plugins and train.trackers are not hashed (what a run computes does not depend on where its plugin
+    file lies or who watches it), and train.tensorboard still is: a config.yaml written before these keys
+    existed, or one that lists them, keeps the hash its checkpoints and a suite's summaries hold."""
+    (tmp_path / "p.py").write_text("x = 1\n")
+    # the hashes gan-bench gave these configs before plugins and trackers existed
+    assert build_config([], name="x").hash() == "d3873b4b927d744e"
+    assert build_config([{"train": {"tensorboard": True}}], name="x").hash() == "13604f6dc9eef811"
+    listed = build_config([{"plugins": [str(tmp_path / "p.py")], "train": {"trackers": ["mlflow", "tensorboard"]}}],
+                          name="x")
+    assert listed.hash() == "d3873b4b927d744e" and listed.plugins[0].sha256 is not None
+    again = build_config([yaml.safe_load(listed.to_yaml())])  # the record, read back as --resume reads it
+    assert again == listed and again.hash() == listed.hash()
+
+
+@pytest.mark.parametrize("delta, words", [
+    ({"train": {"trackers": ["tensorbord"]}}, ["unknown tracker 'tensorbord'", "Did you mean 'tensorboard'"]),
+    ({"train": {"trackers": "mlflow"}}, ["train.trackers", "expected list of str"]),
+    ({"plugins": [5]}, ["plugins[0]", "expected a source (text) or a mapping of keys (source, sha256)"]),
+    ({"plugins": [{"source": "x.py", "sha": "1"}]}, ["unknown key 'plugins[0].sha'", "sha256"]),
+])
+def test_bad_plugin_and_tracker_values_name_the_key(delta, words):
+    with pytest.raises(ConfigError) as e:
+        build_config([delta])
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)

@@ -17,7 +17,8 @@ from gan_bench.errors import ConfigError
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 SECTIONS = {f.name: [g.name for g in dataclasses.fields(f.default_factory())]
-            for f in dataclasses.fields(Config) if f.default_factory is not dataclasses.MISSING}
+            for f in dataclasses.fields(Config)
+            if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory())}
 TOP_KEYS = [f.name for f in dataclasses.fields(Config)]
 ALL_KEYS = sorted({k for keys in SECTIONS.values() for k in keys} | set(TOP_KEYS))
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from gan_bench.metrics.context import EvalContext
 
 MetricFn = Callable[["EvalContext"], dict]
-KINDS = ("domain", "retrain", "inception")
+KINDS = ("domain", "retrain", "inception", "custom")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class MetricInfo:
     """A registered metric's record.
 
     kind               domain (features/predictions of the data set's evaluation network), retrain
-                       (trains new classifiers on generated images), inception (torch-fidelity)
+                       (trains new classifiers on generated images), inception (torch-fidelity), custom
+                       (its own computation from the context's images, such as a plugin's)
     key                its headline number in its dict (what training-time evaluation tracks)
     better             "lower" or "higher": which way `key` improves (picks checkpoints/best.pt)
     needs_labels       the data set must be labelled

@@ -67,3 +67,14 @@ def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:
         raise GanBenchError(f"checkpoint {path} was written by another config (hash {ckpt.get('config_hash')} "
                             f"!= {config_hash}); resume with the run's own config.yaml unchanged")
     return ckpt
+
+
+def load_weights(gan: torch.nn.Module, ckpt: dict[str, Any], *, model: str) -> None:
+    """G's and D's weights from a checkpoint into the model as its code builds it now; a model whose code
+    has changed since (a plugin edited) is one line, not a traceback of every tensor that differs."""
+    try:
+        gan.G.load_state_dict(ckpt["G"]), gan.D.load_state_dict(ckpt["D"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise GanBenchError(f"the checkpoint's weights do not fit model {model!r} as its code builds it now ({first}); "
+                            f"the model's code changed since the run: restore the code the run was made with") from None

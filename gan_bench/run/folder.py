@@ -8,7 +8,8 @@ Layout of results/<config-name>/<id>/ (a suite's runs: <out>/<name>/seed<k>/, it
   summary.json    how the run ended and what it measured, written when it completes, stops or fails
   losses.png  progress.gif  samples/epoch_0001.png ...  gifs/<class>.gif
   checkpoints/last.pt  checkpoints/best.pt (eval.every)  checkpoints/classes/<class>.pt (per-class models)
-  tensorboard/    train.tensorboard
+  tensorboard/    the tensorboard tracker's event files; wandb/ the wandb tracker's local files (train.trackers)
+  trackers.json   the runs of the trackers that keep one (MLflow, W&B), continued by --resume
 Every module that touches a run (the trainer, metrics, sampling, suites, reports) goes through this
 class; no file name of a run is written anywhere else.
 """
@@ -41,6 +42,7 @@ class RunFolder:
     LOSSES = "losses.png"
     PROGRESS = "progress.gif"
     SAMPLES, GIFS, CHECKPOINTS, CLASSES, TENSORBOARD = "samples", "gifs", "checkpoints", "classes", "tensorboard"
+    WANDB, TRACKER_RUNS = "wandb", "trackers.json"
     SUBFOLDERS = (SAMPLES, GIFS, CHECKPOINTS)
 
     def __init__(self, path: Path | str) -> None:
@@ -137,6 +139,11 @@ class RunFolder:
         return self.path / self.TENSORBOARD
 
     @property
+    def wandb_dir(self) -> Path:
+        """W&B's local files; W&B makes this folder, named so, in the folder it is given (its parent)."""
+        return self.path / self.WANDB
+
+    @property
     def log_path(self) -> Path:
         """Where a suite's child process writes this run's console output (beside the folder)."""
         return self.path.parent / f"{self.path.name}.log"
@@ -183,6 +190,18 @@ class RunFolder:
     def read_config_dict(self) -> dict[str, Any]:
         """config.yaml as written (reports read it without validating: an old run stays readable)."""
         return self._read(self.config_path, lambda text: read_yaml(self.config_path)) if self.is_run() else {}
+
+    # ---- trackers --------------------------------------------------------------------------------
+
+    def tracker_run(self, tracker: str) -> Optional[str]:
+        """The id of this run's run in a tracker (MLflow, W&B), saved when it started, so a resume continues it."""
+        path = self.path / self.TRACKER_RUNS
+        return self._read(path, json.loads).get(tracker) if path.exists() else None
+
+    def save_tracker_run(self, tracker: str, run_id: str) -> None:
+        path = self.path / self.TRACKER_RUNS
+        ids = self._read(path, json.loads) if path.exists() else {}
+        files.write_json(path, {**ids, tracker: run_id})
 
     # ---- records ---------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.registry import unknown_name_message
 from gan_bench.run import files
-from gan_bench.run.checkpoint import EMA_G
+from gan_bench.run.checkpoint import EMA_G, load_weights
 from gan_bench.run.folder import RunFolder
 
 GENERATORS = ("ema", "raw")  # which G of a run load_generator gives: its weight average, or G itself
@@ -68,8 +68,10 @@ def load_generator(run: RunFolder, *, checkpoint: str = "last", device: str | to
     cfg = run.read_config()
     ckpt = run.load_checkpoint(cfg, checkpoint)
     gan = build_model(cfg.model, DataSpec(**ckpt["spec"]))
+    load_weights(gan, ckpt, model=cfg.model.name)
     gan.averaged = g == "ema" and EMA_G in ckpt
-    gan.G.load_state_dict(ckpt[EMA_G if gan.averaged else "G"]), gan.D.load_state_dict(ckpt["D"])
+    if gan.averaged:  # the G a run shows (train.ema); raw G and D stay as trained
+        gan.G.load_state_dict(ckpt[EMA_G])
     return gan.to(device).eval(), ckpt["step"]
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gan_bench.errors import Interrupted
+from gan_bench.plugins import Plugin
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def cmd_suite(a: argparse.Namespace) -> int:
 
     gpus = parse_gpus(a.gpus) if a.gpus is not None else None
     suite = load_suite(a.suite)
+    suite.plugins += [Plugin(p) for p in a.plugin]  # recorded in every run's config, like the suite file's own
     out = suite_out(suite, quick=a.quick, out=a.out)
     if a.dry_run:
         jobs = plan(suite, out=out, quick=a.quick)

@@ -3,6 +3,7 @@
 A suite file (YAML; config and data paths are relative to the folder you run from, the repo root):
     name: paper
     out: results/paper              # optional, default results/<name> (results/<name>-quick with --quick)
+    plugins: [my_gan.py]            # optional: loaded for every run, and recorded in each (like --plugin)
     seeds: [0, 1, 2]
     set: ["train.device=auto"]      # overrides for every run
     runs:
@@ -21,6 +22,7 @@ from typing import Optional
 
 from gan_bench.config import apply_delta, option, read_yaml
 from gan_bench.errors import ConfigError
+from gan_bench.plugins import Plugin
 
 
 @dataclass
@@ -41,6 +43,7 @@ class SuiteRun:
 class Suite:
     name: str = ""
     out: Optional[str] = None
+    plugins: list[Plugin] = option([])
     seeds: list[int] = option([0])
     set: list[str] = option([])
     runs: list[SuiteRun] = option([])

@@ -17,6 +17,7 @@ from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.registry import METRICS, inapplicable_reason
 from gan_bench.models import MODELS
 from gan_bench.models.base import check_compatible
+from gan_bench.plugins import load as load_plugins
 from gan_bench.run import RunFolder
 from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.train.setup import check_levers
@@ -39,6 +40,7 @@ class Job:
 
 def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
     """Build and check every (config, seed) and decide what each needs; raises before anything runs."""
+    load_plugins(suite.plugins)  # first, so that a broken one is named as the suite's, not as a run's
     for m in (suite.eval.metrics if suite.eval else []):
         try:
             METRICS.entry(m)  # ConfigError listing the valid names
@@ -50,7 +52,7 @@ def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
             where = f"suite run {i} ({r.config}, seed {seed})"
             try:
                 sets = suite.set + r.set + [f"train.seed={seed}"] + ([f"name={r.name}"] if r.name else [])
-                cfg = load_config(Path(r.config), sets)
+                cfg = load_config(Path(r.config), sets, plugins=suite.plugins)
                 cfg = quick_config(cfg) if quick else cfg
                 cfg.out = str(out)
                 _preflight(cfg)

@@ -2,6 +2,7 @@
 and summary.json, whose figures are the measured ones (images drawn, seconds trained)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 from typing import Any, Optional
@@ -14,6 +15,7 @@ from gan_bench.run.sampling import draws_class
 from gan_bench.run.world import device_name
 from gan_bench.train import memory
 from gan_bench.train.setup import Training
+from gan_bench.train.trackers import tracker_names
 
 
 def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, warnings: list[str]) -> None:
@@ -71,4 +73,6 @@ def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,
         "resolution": spec.resolution, "num_classes": spec.num_classes, "classes": spec.classes,
         "train_images": len(t.data.train), "device": device_name(t.device), "torch": torch.__version__,
         "python": platform.python_version(),
+        # the code it ran beside gan-bench's (a resumed run: the files it finished with), where else it was watched
+        "plugins": [dataclasses.asdict(p) for p in cfg.plugins], "trackers": tracker_names(cfg),
     }

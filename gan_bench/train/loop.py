@@ -16,14 +16,15 @@ from typing import Optional
 import torch
 
 from gan_bench.config import Config
-from gan_bench.errors import Interrupted, TrainingFailed
+from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import in_training
 from gan_bench.run.sampling import draws_class, fixed_inputs, generate
 from gan_bench.run.world import PeerLost, first_line, joined, peer_lost, pick_device
 from gan_bench.train.finish import finish
 from gan_bench.train.levers import AsyncScalars
-from gan_bench.train.setup import Training, build, tensorboard_writer_class
+from gan_bench.train.setup import Training, build
 from gan_bench.train.step import gan_step
+from gan_bench.train.trackers import SCALARS, Trackers
 from gan_bench.train.watch import Watch
 
 # one metrics.jsonl line, in this order
@@ -40,10 +41,13 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
     with joined(pick_device(cfg.train.device)) as (world, device):
         t = build(cfg, device=device, world=world, run_dir=run_dir, resume=resume)
         loop = Loop(t)
-        status, reason = loop.run()
-        if world.is_main:
-            finish(t, status=status, reason=reason, seconds=loop.train_time(), warnings=sorted(loop.watch.warned))
-        loop.close()
+        try:
+            status, reason = loop.run()
+            if world.is_main:
+                finish(t, status=status, reason=reason, seconds=loop.train_time(), warnings=sorted(loop.watch.warned))
+                loop.trackers.finish(t.run.read_summary())
+        finally:
+            loop.close()
     if status == "failed":
         kept = (f"the last good checkpoint is kept in {t.run.checkpoint_path().parent}"
                 if t.run.has_checkpoint() else "no checkpoint was written before it")
@@ -60,7 +64,12 @@ class Loop:
         self.t, cfg, main = t, t.cfg, t.world.is_main
         self.z_fix, self.y_fix, self.nrow = fixed_inputs(t.gan, cfg, t.device)
         self.labels = t.data.spec.classes if draws_class(t.gan) else None  # one class per grid row
-        self.tb = tensorboard_writer_class()(str(t.run.tensorboard_path)) if cfg.train.tensorboard and main else None
+        try:
+            self.trackers = Trackers.start(t.run, cfg, resumed=t.step > 0) if main else Trackers()
+        except GanBenchError:
+            if not t.run.has_checkpoint():  # a new run that could not start: no folder left behind
+                t.run.discard()
+            raise
         self.watch = Watch(t.run)
         self.scalars = AsyncScalars(t.device if t.levers.async_log else torch.device("cpu"))
         self.failure: list[str] = []
@@ -153,8 +162,7 @@ class Loop:
     def close(self) -> None:
         """Restored only after finish(): a second Ctrl-C during it still gets a summary written."""
         self.restore_signals()
-        if self.tb is not None:
-            self.tb.close()
+        self.trackers.close()
 
     def restore_signals(self) -> None:
         for s, h in self.handlers.items():
@@ -171,6 +179,7 @@ class Loop:
             return
         images = generate(self.t.shown(), self.z_fix, self.y_fix)
         self.t.run.save_snapshot(epoch, images, nrow=self.nrow, labels=self.labels)
+        self.trackers.image("samples", self.t.run.snapshot_path(epoch), self.t.step)
         self.watch.samples(self.t.step, images, self.bar.write)
 
     def evaluate(self) -> None:
@@ -183,6 +192,7 @@ class Loop:
             if t.ema is not None:
                 in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw")
             values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None)
+        self.trackers.scalars({f"eval/{k}": v for k, v in values.items()}, t.step)
         value = values.get(t.cfg.eval.primary)
         if value is not None and value < t.best:
             t.best = value
@@ -206,9 +216,7 @@ class Loop:
             self.watch.record(rec, self.bar.write)
             self.bar.set_postfix(epoch=rec["epoch"], D=f"{rec['loss_d']:.3f}", G=f"{rec['loss_g']:.3f}",
                                  img_s=f"{rec['img_per_sec'] or 0:.0f}", refresh=False)  # drawn at the next update
-            if self.tb is not None:
-                for k in ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec"):
-                    self.tb.add_scalar(k, rec[k] or 0.0, rec["step"])
+            self.trackers.scalars({k: rec[k] for k in SCALARS if rec[k] is not None}, rec["step"])
         return True
 
 

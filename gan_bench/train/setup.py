@@ -18,7 +18,7 @@ from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.models import GAN, build_model
 from gan_bench.run import RunFolder
-from gan_bench.run.checkpoint import EMA_G, rng_state, set_rng_state
+from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
 from gan_bench.run.world import World
 from gan_bench.train import distributed, memory
 from gan_bench.train.augment import parse_policy
@@ -26,6 +26,7 @@ from gan_bench.train.batches import BatchSource
 from gan_bench.train.ema import GeneratorAverage
 from gan_bench.train.levers import Levers, adam, apply_levers, match_state_layout
 from gan_bench.train.losses import LOSSES
+from gan_bench.train.trackers import check_trackers
 
 
 @dataclass
@@ -100,8 +101,8 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
               f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
-    if cfg.train.tensorboard and world.is_main:
-        tensorboard_writer_class()  # before the run folder exists: a missing package leaves nothing behind
+    if world.is_main:
+        check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
     t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
                  levers=levers, source=source, run=None, total=total, cpu_peak_reset=cpu_peak_reset, ema=ema)
     if resume is not None:
@@ -127,7 +128,7 @@ def check_levers(cfg: Config) -> None:
 
 
 def _restore(t: Training, ckpt: dict[str, Any]) -> None:
-    t.gan.G.load_state_dict(ckpt["G"]), t.gan.D.load_state_dict(ckpt["D"])
+    load_weights(t.gan, ckpt, model=t.cfg.model.name)
     if t.ema is not None:
         t.ema.load_state_dict(ckpt[EMA_G])
     t.opt_g.load_state_dict(ckpt["opt_g"]), t.opt_d.load_state_dict(ckpt["opt_d"])
@@ -143,11 +144,3 @@ def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
     run.write_config(cfg)
     return run
 
-
-def tensorboard_writer_class():
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise GanBenchError("train.tensorboard is on but tensorboard is not installed; "
-                            "pip install 'gan-bench[tensorboard]' or set train.tensorboard=false") from None
-    return SummaryWriter
