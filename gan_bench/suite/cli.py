@@ -37,13 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_suite(a: argparse.Namespace) -> int:
-    from gan_bench.suite import EXECUTORS, load_suite, parse_gpus, run_suite, suite_out, suite_status
+    from gan_bench.suite import EXECUTORS, load_suite, parse_gpus, parse_options, run_suite, suite_out, suite_status
 
     EXECUTORS.entry(a.executor)  # an unknown name lists the valid ones
     given = {k[len("options_"):]: v for k, v in vars(a).items() if k.startswith("options_") and v is not None}
-    for name in given:
+    for name, text in given.items():
         if name != a.executor:
             raise GanBenchError(f"--{name} sets options of --executor {name}; add --executor {name}")
+        parse_options(name, text)  # a typo is an error with --status and --dry-run too
     gpus = parse_gpus(a.gpus) if a.gpus is not None else None
     suite = load_suite(a.suite)
     out = suite_out(suite, quick=a.quick, out=a.out)

@@ -41,10 +41,13 @@ class RunFailed(Exception):
 class ClusterJob:
     """The callable submitit runs for one (config, seed); picklable, and rebuilt as-is on requeue."""
 
-    def __init__(self, *, config: dict[str, Any], run_dir: str, eval: Optional[dict[str, Any]], cwd: str,
+    def __init__(self, *, config: dict[str, Any], run_dir: str, ev: Optional[dict[str, Any]], cwd: str,
                  folder: str, procs_per_node: int = 1, nodes: int = 1, retry_failed: bool = False,
                  stop_timeout_s: float = 60.0) -> None:
-        self.config, self.run_dir, self.eval, self.cwd, self.folder = config, run_dir, eval, cwd, folder
+        """config: the run's config as a dict; run_dir: its folder (absolute); ev: the suite's evaluation
+        (SuiteEval's fields) or None; cwd: the folder the configs' relative paths start from; folder:
+        the suite's <out>/slurm; stop_timeout_s: how long a stopping run may take to checkpoint."""
+        self.config, self.run_dir, self.ev, self.cwd, self.folder = config, run_dir, ev, cwd, folder
         self.procs_per_node, self.nodes, self.retry_failed = procs_per_node, nodes, retry_failed
         self.stop_timeout_s = stop_timeout_s
         self._child: Optional[subprocess.Popen] = None
@@ -64,7 +67,7 @@ class ClusterJob:
         """Train, resume or evaluate the run; returns "completed" or "interrupted", raises RunFailed."""
         os.chdir(self.cwd)  # the configs' relative paths are the submitter's
         run = RunFolder(self.run_dir)
-        ev = SuiteEval(**self.eval) if self.eval else None
+        ev = SuiteEval(**self.ev) if self.ev else None
         job = decide(build_config([self.config]), run, ev, retry_failed=self.retry_failed)
         print(f"gan-bench: {run}: {job.action}" + (f" ({job.note})" if job.note else ""), flush=True)
         if job.action == "skip":

@@ -142,7 +142,7 @@ class SlurmExecutor:
         o = self.o
         failed = job.run.has_summary() and job.run.read_summary().get("status") == "failed"
         return ClusterJob(config=job.cfg.to_dict(), run_dir=str(job.run_dir.resolve()),
-                          eval=asdict(ev) if ev else None, cwd=os.getcwd(), folder=str(self.ledger.folder.resolve()),
+                          ev=asdict(ev) if ev else None, cwd=os.getcwd(), folder=str(self.ledger.folder.resolve()),
                           procs_per_node=o.procs_per_node, nodes=o.nodes, retry_failed=self.ctx.retry_failed and failed,
                           stop_timeout_s=max(10, o.signal_delay_s - 20))  # submitit still has to requeue after
 
@@ -247,7 +247,7 @@ class SlurmExecutor:
             elif s.cluster == "slurm":
                 states[s.job] = _slurm_state(s.job, sacct.get(s.job), result, ledger)
             elif s.cluster == "local" and s.job.isdigit() and _running(int(s.job)):
-                states[s.job] = JobState("running", f"pid {s.job}")
+                states[s.job] = JobState("running")
             else:
                 outcome, reason = _pickled(result) or (None, "")
                 states[s.job] = JobState("ended", "", outcome, reason)

@@ -4,6 +4,7 @@ scheduler's word on its latest job. Reads only; nothing is submitted, trained or
   done          completed (and evaluated)
   queued        its job waits for a node
   running       its job runs (the step is the last one logged)
+  unknown       its job cannot be asked about here (no sacct): left to it
   failed        its run or its job failed; the reason; a rerun leaves it unless --retry-failed
   stopped       a checkpoint and no job: a rerun resumes it (killed, cancelled, out of time)
   to evaluate   trained, some of the suite's metrics missing: a rerun evaluates it
@@ -18,7 +19,7 @@ from gan_bench.suite.file import Suite
 from gan_bench.suite.plan import Job, plan
 from gan_bench.suite.submitted import JobState, Submission, hold_submitted
 
-LABELS = ("done", "queued", "running", "failed", "stopped", "to evaluate", "to run")
+LABELS = ("done", "queued", "running", "unknown", "failed", "stopped", "to evaluate", "to run")
 
 
 def suite_status(suite: Suite, *, out: Path, quick: bool, say: Callable[[str], None] = print) -> dict[str, int]:
@@ -37,9 +38,8 @@ def describe(job: Job, sub: Submission | None, state: JobState | None) -> tuple[
     """A run's label and what explains it."""
     where = f"{sub.cluster} job {sub.job}" if sub else ""
     if job.action == "wait" and state is not None:
-        label = state.state if state.state in LABELS else "queued"
         step = _last_step(job)
-        return label, f"{where} {state.detail or state.state}" + (f", step {step}" if step else "")
+        return state.state, f"{where} {state.detail or state.state}" + (f", step {step}" if step else "")
     summary = job.run.read_summary() if job.run.has_summary() else {}
     if job.action == "skip":
         if summary.get("status") == "failed":
