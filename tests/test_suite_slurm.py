@@ -153,13 +153,13 @@ def test_a_job_on_several_nodes_runs_torchrun_across_them(monkeypatch):
         job_id, hostnames, node = "4242_7", ["gpu01", "gpu02"], 1
 
     monkeypatch.setattr(submitit, "JobEnvironment", Env)
-    job = ClusterJob(config={}, run_dir="r", eval=None, cwd=".", folder=".", procs_per_node=4, nodes=2)
+    job = ClusterJob(config={}, run_dir="r", ev=None, cwd=".", folder=".", procs_per_node=4, nodes=2)
     cmd = job.command("{}", node=1)
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
     flags = " ".join(cmd[3:-3])
     assert flags == "--nproc-per-node 4 --nnodes 2 --node-rank 1 --master-addr gpu01 --master-port 29927"
     assert cmd[-3:] == ["-m", "gan_bench.suite.worker", "{}"]
-    single = ClusterJob(config={}, run_dir="r", eval=None, cwd=".", folder=".", procs_per_node=2).command("{}")
+    single = ClusterJob(config={}, run_dir="r", ev=None, cwd=".", folder=".", procs_per_node=2).command("{}")
     assert "--standalone" in single and "--nnodes" not in single
 
 
@@ -254,22 +254,36 @@ def test_a_killed_job_resumes_and_a_preempted_one_requeues_with_the_records_of_o
     assert _records(run) == _records(ref)  # no step lost or logged twice
 
 
-def test_a_failed_run_is_reported_and_not_submitted_again_until_asked(here: Path):
-    """The debug executor: the job runs in this process (its run in a child), the exception comes back."""
+def test_failed_runs_are_reported_and_not_submitted_again_until_asked(here: Path, tiny_npz: Path):
+    """The debug executor (the job in this process, its run in a child): a run whose data is broken (the
+    job fails) and one that diverges (the run's summary says failed), each reason handed back."""
     broken = _broken_npz(here)
-    suite = S.load_suite(_suite(here, [_config(here, "bad", broken)], seeds=[0]))
+    suite = S.load_suite(_suite(here, [_config(here, "bad", broken),
+                                       _config(here, "nan", tiny_npz, lr_d=1e30, lr_g=1e30, fast=False)], seeds=[0]))
     out, lines = here / "res", []
-    counts = S.run_suite(suite, out=out, executor="slurm", options="cluster=debug", report=False, say=lines.append)
-    assert counts["failed"] == 1 and "truncated or corrupt" in lines[-1], lines
-    lines.clear()
-    counts = S.run_suite(suite, out=out, executor="slurm", options="cluster=debug", report=False, say=lines.append)
-    assert counts["skipped"] == 1 and "submitted" not in counts and "truncated or corrupt" in lines[0], lines
-    assert S.suite_status(suite, out=out, quick=False, say=lines.append)["failed"] == 1
-    write_npz(broken)  # mended: now --retry-failed runs it
-    counts = S.run_suite(suite, out=out, executor="slurm", options="cluster=debug", report=False, retry_failed=True,
-                         say=lines.append)
-    assert counts["completed"] == 1
+
+    def run(**kw) -> dict:
+        lines.clear()
+        return S.run_suite(suite, out=out, executor="slurm", options="cluster=debug", report=False,
+                           say=lines.append, **kw)
+
+    assert run()["failed"] == 2, lines
+    assert any("<-- bad seed 0: failed: " in x and "truncated or corrupt" in x for x in lines), lines
+    assert any("<-- nan seed 0: failed: " in x and "non-finite loss" in x for x in lines), lines
+    ledger = (out / "slurm" / "jobs.jsonl").read_text()
+    counts = run()
+    assert counts["skipped"] == 2 and "submitted" not in counts, lines
+    assert "truncated or corrupt" in lines[0] and "--retry-failed submits it again" in lines[0], lines
+    assert "non-finite loss" in lines[1] and "--retry-failed starts it again" in lines[1], lines
+    assert (out / "slurm" / "jobs.jsonl").read_text() == ledger  # nothing submitted
+    status = S.suite_status(suite, out=out, quick=False, say=lines.append)
+    assert status["failed"] == 2
+
+    write_npz(broken)  # mended; --retry-failed submits both again: one now completes, one fails again
+    counts = run(retry_failed=True)
+    assert (counts["completed"], counts["failed"]) == (1, 1), lines
     assert json.loads((out / "bad" / "seed0" / "summary.json").read_text())["status"] == "completed"
+    assert len((out / "slurm" / "jobs.jsonl").read_text().splitlines()) == 8  # 2 x (submitted, ended) more
 
 
 def test_gpus_per_node_above_one_trains_the_run_under_torchrun_in_the_job(here: Path, tiny_npz: Path):
