@@ -248,6 +248,7 @@ CASES = {
                                        ["--slurm cluster: expected slurm, local, debug", "'pbs'"]),
     "suite: --slurm without its executor": (suite("--slurm", "partition=gpu"),
                                             ["--slurm sets options of --executor slurm", "add --executor slurm"]),
+    "suite: --wait with the local executor": (suite("--wait"), ["--wait waits for submitted jobs", "always waits"]),
     "suite: --jobs with --executor slurm": (suite(*SLURM, "--jobs", "4", "--slurm", "cluster=debug"),
                                             ["--jobs and --gpus share out this machine", "gpus_per_node"]),
     "suite: a GPU config and no GPU asked for": (

@@ -88,18 +88,20 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
     ctx = Context(out=Path(out), name=suite.name, jobs=jobs, gpus=gpus, wait=wait, retry_failed=retry_failed,
                   dry_run=dry_run, say=say)
     ex = executor_for(executor, options, ctx)
+    if wait and not EXECUTORS.info(executor).submits:
+        raise GanBenchError(f"--wait waits for submitted jobs; --executor {executor} runs them here and always waits")
     plan_, _ = hold_submitted(plan(suite, out=out, quick=quick, retry_failed=retry_failed), Path(out),
                               retry_failed=retry_failed)
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = quick_eval(suite.eval, quick)
-    todo = []
+    todo = [job for job in plan_ if job.action not in ("skip", "wait")]
+    if hasattr(ex, "check"):
+        ex.check(todo)  # what the executor can tell about the jobs, before a line is printed
     for n, job in enumerate(plan_, 1):
         say(f"[{n}/{len(plan_)}] {job.action:6s} {job.run_dir}" + (f"  ({job.note})" if job.note else ""))
         if job.action in ("skip", "wait"):
             key = "skipped" if job.action == "skip" else "waiting"
             counts[key] = counts.get(key, 0) + 1
-        else:
-            todo.append(job)
     if dry_run:
         for line in ex.dry_run(todo, ev) if hasattr(ex, "dry_run") else []:
             say(line)
@@ -123,8 +125,6 @@ class LocalExecutor:
     def __init__(self, options: None, ctx: Context) -> None:
         if ctx.jobs < 1:
             raise GanBenchError(f"--jobs must be at least 1, got {ctx.jobs}")
-        if ctx.wait:
-            raise GanBenchError("--wait waits for submitted cluster jobs; the local executor always waits")
         self.jobs, self.gpus, self.say = ctx.jobs, ctx.gpus, ctx.say
         if self.gpus is not None:
             if self.jobs not in (1, len(self.gpus)):

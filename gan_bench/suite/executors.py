@@ -7,10 +7,12 @@
 An entry is a class built as Cls(options, ctx): options is an instance of its record's `options`
 dataclass, read from `--NAME KEY=VALUE,...` with the config's converter (so a misspelled key or a wrong
 type reads as it does in a config), ctx the suite command's Context. The constructor checks what it
-can (a missing program, a bad combination of flags) before anything is written. Its run(todo, ev)
-trains the jobs the plan says need work, or hands them to a scheduler, and returns one status per job
-(completed, failed, interrupted, or submitted). An executor that submits (ExecutorInfo.submits) also
-has job_states(submissions), which --status and reruns ask about the jobs it submitted earlier.
+can (a missing program, a bad combination of flags) before anything is written; an optional
+check(todo) does the same for the jobs (a GPU config where none is asked for). Its run(todo, ev) trains
+the jobs the plan says need work, or hands them to a scheduler, and returns one status per job
+(completed, failed, interrupted, or submitted); an optional dry_run(todo, ev) returns lines saying
+what run would do. An executor that submits (ExecutorInfo.submits) also has job_states(ledger,
+submissions), which --status and reruns ask about the jobs it submitted earlier (submitted.py).
 """
 from __future__ import annotations
 

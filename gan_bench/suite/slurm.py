@@ -96,7 +96,6 @@ class SlurmExecutor:
     # ---- submitting ----------------------------------------------------------------------------------
 
     def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
-        self.check_configs(todo)
         say = self.ctx.say
         jobs = self._submit([self.cluster_job(j, ev) for j in todo])
         subs = [Submission(run=self.ledger.relative(j), job=str(sj.job_id), executor="slurm", cluster=self.o.cluster)
@@ -112,7 +111,6 @@ class SlurmExecutor:
 
     def dry_run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
         """What run() would submit: the count, and the sbatch script of its job (array)."""
-        self.check_configs(todo)
         if not todo:
             return ["nothing to submit"]
         n, array = len(todo), self.o.array and len(todo) > 1
@@ -122,7 +120,7 @@ class SlurmExecutor:
         return [head + "; the sbatch script" + (" of the array:" if array else " of each:"),
                 *self.sbatch_script(n if array else 1).rstrip("\n").splitlines()]
 
-    def check_configs(self, todo: list[Job]) -> None:
+    def check(self, todo: list[Job]) -> None:
         """What a job would otherwise find out on its node: a GPU config without GPUs, and the config
         checks torchrun adds."""
         o, procs = self.o, self.o.procs_per_node * self.o.nodes

@@ -107,8 +107,8 @@ def job_states(ledger: Ledger, submissions: list[Submission]) -> dict[str, JobSt
     for s in submissions:
         by_executor.setdefault(s.executor, []).append(s)
     for name, subs in by_executor.items():
-        if name not in EXECUTORS:
-            states.update({s.job: JobState("unknown", f"no executor {name!r} here") for s in subs})
+        if name not in EXECUTORS or not EXECUTORS.info(name).submits:
+            states.update({s.job: JobState("unknown", f"no executor {name!r} here to ask") for s in subs})
             continue
         try:
             ask = EXECUTORS.get(name).job_states
