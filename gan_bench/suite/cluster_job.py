@@ -39,7 +39,8 @@ class RunFailed(Exception):
 
 
 class ClusterJob:
-    """The callable submitit runs for one (config, seed); picklable, and rebuilt as-is on requeue."""
+    """The callable submitit runs for one (config, seed); picklable, and rebuilt as-is on requeue (submitit
+    requeues any callable with a checkpoint method, as helpers.Checkpointable has)."""
 
     def __init__(self, *, config: dict[str, Any], run_dir: str, ev: Optional[dict[str, Any]], cwd: str,
                  folder: str, procs_per_node: int = 1, nodes: int = 1, retry_failed: bool = False,
@@ -126,7 +127,7 @@ class ClusterJob:
             Path(outcome).unlink(missing_ok=True)
 
     def command(self, spec: str, *, node: int = 0) -> list[str]:
-        """The child's command: the worker below, under torchrun for several processes or nodes."""
+        """The child's command: worker.py, under torchrun for several processes or nodes."""
         worker = ["-m", "gan_bench.suite.worker", spec]
         if self.procs_per_node * self.nodes == 1:
             return [sys.executable, *worker]

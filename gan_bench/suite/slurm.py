@@ -31,6 +31,7 @@ from gan_bench.suite.file import SuiteEval
 from gan_bench.suite.plan import Job
 from gan_bench.suite.submitted import JobState, Ledger, Submission
 
+NAME = "slurm"  # the executor's registry name, also on record beside its jobs
 CLUSTERS = ("slurm", "local", "debug")  # submitit's kinds: the real one, and its stand-ins on this machine
 # sacct's job states (the first word: "CANCELLED by 123"); any other state has ended
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESIZING", "PREEMPTED"}
@@ -74,7 +75,7 @@ class SlurmOptions:
         return max(1, self.gpus_per_node)
 
 
-@EXECUTORS.register("slurm", description="one SLURM job per run (or one job array), through submitit",
+@EXECUTORS.register(NAME, description="one SLURM job per run (or one job array), through submitit",
                     options=SlurmOptions, example="partition=gpu,gpus_per_node=1,timeout_min=240",
                     extra="slurm", requires=("submitit",), submits=True)
 class SlurmExecutor:
@@ -98,7 +99,7 @@ class SlurmExecutor:
     def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
         say = self.ctx.say
         jobs = self._submit([self.cluster_job(j, ev) for j in todo])
-        subs = [Submission(run=self.ledger.relative(j), job=str(sj.job_id), executor="slurm", cluster=self.o.cluster)
+        subs = [Submission(run=self.ledger.relative(j), job=str(sj.job_id), executor=NAME, cluster=self.o.cluster)
                 for j, sj in zip(todo, jobs)]
         self.ledger.add(subs)
         for j, s in zip(todo, subs):
