@@ -86,3 +86,31 @@ def isolated_registries(monkeypatch):
     monkeypatch.setattr(plugins, "_WARNED", set(plugins._WARNED))
     yield
     registry.restore(saved)
+
+
+# Stand-ins for SLURM's commands, so the submission path (submitit's sbatch script, job arrays, job ids,
+# sacct's states) runs for real on a machine without a cluster: sbatch keeps each script it is given in
+# <bin>/submitted/ and answers with job ids from 4242 on; sacct prints <bin>/sacct.txt (lines of
+# JobID|State|NodeList) under its header. fail: sbatch refuses with that message instead.
+FAKE_SBATCH = """#!/bin/sh
+here=$(dirname "$0")
+if [ -n "{fail}" ]; then echo "{fail}" >&2; exit 1; fi
+mkdir -p "$here/submitted"
+n=$(ls "$here/submitted" | wc -l)
+cp "$1" "$here/submitted/$n.sh"
+echo "Submitted batch job $((4242 + n))"
+"""
+FAKE_SACCT = """#!/bin/sh
+echo "JobID|State|NodeList"
+cat "$(dirname "$0")/sacct.txt" 2>/dev/null
+"""
+
+
+def fake_slurm(folder: Path, *, fail: str = "") -> Path:
+    """A folder of fake sbatch, srun, sacct and scontrol to put first on PATH; returns it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in {"sbatch": FAKE_SBATCH.format(fail=fail), "sacct": FAKE_SACCT,
+                       "srun": "#!/bin/sh\nexit 0\n", "scontrol": "#!/bin/sh\nexit 0\n"}.items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+    return folder

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ import yaml
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.train.loop import train
-from conftest import cli, cli_env, tiny_overrides, write_npz
+from conftest import cli, cli_env, fake_slurm, tiny_overrides, write_npz
 
 
 # ---- helpers that lay out a case's files in its folder -------------------------------------
@@ -175,6 +176,38 @@ def _gone_plugin(run: Path) -> None:
     (run / "config.yaml").write_text(text.replace("plugins: []", f"plugins:\n- source: {run.parent / 'gone.py'}\n"
                                                                f"  sha256: {'ab' * 32}"))
 
+
+
+
+def suite(*args: str, sets: tuple[str, ...] = ()) -> Callable[[Path], list[str]]:
+    """s.yaml: a one-run suite of t.yaml (the tiny config) with `sets`; argv `gan-bench suite s.yaml ARGS`."""
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "s.yaml").write_text(yaml.safe_dump({"name": "s", "out": "res", "runs": [config(tmp)],
+                                                    "set": list(sets)}))
+        return ["suite", "s.yaml", *args]
+    return setup
+
+
+def patched(setup: Callable[[Path], list[str]], patch: Callable) -> Callable[[Path], list[str]]:
+    """setup, with patch(monkeypatch, tmp) applied first (a PATH, a module that is not installed)."""
+    setup.patch = patch
+    return setup
+
+
+def _no_submitit(mp, tmp: Path) -> None:
+    mp.setitem(sys.modules, "submitit", None)  # `import submitit` now raises ImportError
+
+
+def _sbatch_refuses(mp, tmp: Path) -> None:
+    bin_ = fake_slurm(tmp / "bin", fail="sbatch: error: invalid partition specified: gpux")
+    mp.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+
+
+def _no_slurm_commands(mp, tmp: Path) -> None:
+    mp.setenv("PATH", str(Path(sys.executable).parent))  # python and the venv's scripts, no sbatch
+
+
+SLURM = ("--executor", "slurm")
 
 # ---- the table: (setup -> argv, words the one stderr line must hold) ------------------------
 
@@ -418,6 +451,34 @@ CASES = {
     "output folder read-only": pytest.param(
         _read_only_out, ["not writable", "--out"],
         marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 0o500")),
+    # suites on a cluster: `gan-bench suite --executor slurm`
+    "suite: unknown executor": (suite("--executor", "slrum"), ["unknown executor 'slrum'", "'slurm'", "Valid:"]),
+    "suite: submitit not installed": (patched(suite(*SLURM), _no_submitit),
+                                      ["--executor slurm needs submitit", "pip install -e \".[slurm]\""]),
+    "suite: no SLURM here": (patched(suite(*SLURM), _no_slurm_commands),
+                             ["no SLURM on this machine", "`sbatch` is not on PATH", "--jobs N"]),
+    "suite: --slurm key misspelled": (suite(*SLURM, "--slurm", "partiton=gpu,timeout_min=30"),
+                                      ["--slurm: unknown key 'partiton'", "Did you mean partition", "Valid keys"]),
+    "suite: --slurm value of the wrong type": (suite(*SLURM, "--slurm", "gpus_per_node=two"),
+                                               ["--slurm: gpus_per_node: expected int", "'two'"]),
+    "suite: --slurm value out of range": (suite(*SLURM, "--slurm", "timeout_min=0"),
+                                          ["--slurm: timeout_min: must be >= 1", "got 0"]),
+    "suite: --slurm without =": (suite(*SLURM, "--slurm", "partition"), ["--slurm 'partition'", "expected KEY=VALUE"]),
+    "suite: --slurm unknown cluster": (suite(*SLURM, "--slurm", "cluster=pbs"),
+                                       ["--slurm cluster: expected slurm, local, debug", "'pbs'"]),
+    "suite: --slurm without its executor": (suite("--slurm", "partition=gpu"),
+                                            ["--slurm sets options of --executor slurm", "add --executor slurm"]),
+    "suite: --wait with the local executor": (suite("--wait"), ["--wait waits for submitted jobs", "always waits"]),
+    "suite: --jobs with --executor slurm": (suite(*SLURM, "--jobs", "4", "--slurm", "cluster=debug"),
+                                            ["--jobs and --gpus share out this machine", "gpus_per_node"]),
+    "suite: a GPU config and no GPU asked for": (
+        suite(*SLURM, "--slurm", "cluster=debug", sets=("train.device=cuda",)),
+        ["train.device is cuda but the jobs ask for no GPU", "gpus_per_node=1"]),
+    "suite: batch not split evenly by the job's GPUs": (
+        suite(*SLURM, "--slurm", "cluster=debug,gpus_per_node=3"),
+        ["train.batch_size is the global batch (8)", "job's 3 processes", "multiple of 3"]),
+    "suite: sbatch refuses the jobs": (patched(suite(*SLURM, "--slurm", "partition=gpux"), _sbatch_refuses),
+                                       ["sbatch refused the jobs", "invalid partition specified: gpux"]),
 }
 
 
@@ -435,6 +496,8 @@ def tree(root: Path) -> dict[str, tuple]:
 
 
 def _setup(case, tmp: Path, request) -> list[str]:
+    if hasattr(case, "patch"):
+        case.patch(request.getfixturevalue("monkeypatch"), tmp)
     if getattr(case, "needs_runs", False):
         return case(tmp, request.getfixturevalue("runs"))
     return case(tmp)

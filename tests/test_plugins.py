@@ -18,7 +18,7 @@ from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.models import MODELS
 from gan_bench.train.trackers import TRACKERS
-from conftest import ROOT, cli, cli_env, tiny_overrides
+from conftest import ROOT, cli, cli_env
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,5 +1,8 @@
-"""Running a planned suite: in this process one job after another, or N child processes at once
-(--jobs), or one per GPU (--gpus); each job trains, resumes or evaluates its run folder."""
+"""Running a planned suite. run_suite plans, holds back the runs a cluster job has (submitted.py), hands
+the rest to the executor chosen (executors.py) and writes the report. The `local` executor is here: in
+this process one job after another, or N child processes at once (--jobs), or one per GPU (--gpus).
+Every executor's job, a cluster job's included (cluster_job.py), trains, resumes or evaluates its run
+folder through execute()."""
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +19,10 @@ from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import eval_run
 from gan_bench.report.suite import write_reports
 from gan_bench.run import RunFolder
+from gan_bench.suite.executors import EXECUTORS, Context, executor_for
 from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.suite.plan import Job, missing_evals, plan, quick_eval
+from gan_bench.suite.submitted import hold_submitted
 from gan_bench.train.loop import train
 
 EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child's exit status (others: failed)
@@ -25,8 +30,14 @@ EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child'
 
 def execute(job: Job, ev: Optional[SuiteEval], *, say: Callable[[str], None] = print) -> str:
     """Train (or resume) one job in this process, then evaluate it; returns its final status."""
+    return execute_job(job, ev, say=say)[0]
+
+
+def execute_job(job: Job, ev: Optional[SuiteEval], *, say: Callable[[str], None] = print) -> tuple[str, str]:
+    """execute(), returning (status, why it failed or ""). Under torchrun every process calls it."""
     if job.action in ("run", "resume"):
-        if job.action == "run":
+        # under torchrun rank 0 alone clears the folder, before the ranks meet in train()
+        if job.action == "run" and os.environ.get("RANK", "0") == "0":
             job.run.discard()  # a run that died before its first checkpoint
             job.run.prepare()
         try:
@@ -34,7 +45,7 @@ def execute(job: Job, ev: Optional[SuiteEval], *, say: Callable[[str], None] = p
                   resume=job.run_dir if job.action == "resume" else None)
         except (TrainingFailed, GanBenchError) as e:  # one bad run does not stop the others
             say(f"  failed: {e}")
-            return "failed"
+            return "failed", str(e)
     if ev:
         missing = missing_evals(job.run, ev, job.run.read_summary())
         if missing:
@@ -42,7 +53,7 @@ def execute(job: Job, ev: Optional[SuiteEval], *, say: Callable[[str], None] = p
                 eval_run(job.run_dir, metrics=missing, samples=ev.samples)
             except GanBenchError as e:
                 say(f"  evaluation failed: {e}")
-    return "completed"
+    return "completed", ""
 
 
 def _child(cfg: dict, job: tuple[str, str, str], ev: Optional[SuiteEval], threads: int) -> None:
@@ -63,36 +74,46 @@ def _child(cfg: dict, job: tuple[str, str, str], ev: Optional[SuiteEval], thread
 
 def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: bool = True,
               metric: Optional[str] = None, gpus: Optional[list[str]] = None,
-              say: Callable[[str], None] = print) -> dict[str, int]:
-    """Run every job of the suite (jobs > 1: that many child processes at once; gpus, e.g. ["0", "1"]:
-    one child per GPU, each seeing only its GPU), then write <out>/report/ (tables, plots) and
-    <out>/report/gallery/index.html. Returns counts per outcome.
-    A Ctrl-C / SIGTERM checkpoints the running jobs and raises Interrupted."""
-    if jobs < 1:
-        raise GanBenchError(f"--jobs must be at least 1, got {jobs}")
-    if gpus is not None:
-        if jobs not in (1, len(gpus)):
-            raise GanBenchError(f"--gpus runs one job per GPU ({len(gpus)} at once); drop --jobs {jobs}")
-        gpus, jobs = visible_gpus(gpus), len(gpus)
-    plan_ = plan(suite, out=out, quick=quick)
+              say: Callable[[str], None] = print, executor: str = "local", options: Any = None,
+              wait: bool = False, retry_failed: bool = False, dry_run: bool = False) -> dict[str, int]:
+    """Run every job of the suite that needs work on `executor` (an EXECUTORS name; options: its
+    options object or the text of its `--NAME` flag), then, once no run is left in a cluster job,
+    write <out>/report/ (tables, plots) and <out>/report/gallery/index.html. Returns counts per outcome.
+
+    local: jobs > 1 runs that many child processes at once; gpus, e.g. ["0", "1"], one child per GPU,
+    each seeing only its GPU; a Ctrl-C / SIGTERM checkpoints the running jobs and raises Interrupted.
+    A run whose cluster job is queued or running is left to it (whatever the executor), one whose
+    job failed is skipped unless retry_failed. dry_run: print the plan (and what the executor would
+    submit) and return."""
+    ctx = Context(out=Path(out), name=suite.name, jobs=jobs, gpus=gpus, wait=wait, retry_failed=retry_failed,
+                  dry_run=dry_run, say=say)
+    ex = executor_for(executor, options, ctx)
+    if wait and not EXECUTORS.info(executor).submits:
+        raise GanBenchError(f"--wait waits for submitted jobs; --executor {executor} runs them here and always waits")
+    plan_, _ = hold_submitted(plan(suite, out=out, quick=quick, retry_failed=retry_failed), Path(out),
+                              retry_failed=retry_failed)
     _check_out(Path(out))
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = quick_eval(suite.eval, quick)
-    todo = []
+    todo = [job for job in plan_ if job.action not in ("skip", "wait")]
+    if hasattr(ex, "check"):
+        ex.check(todo)  # what the executor can tell about the jobs, before a line is printed
     for n, job in enumerate(plan_, 1):
         say(f"[{n}/{len(plan_)}] {job.action:6s} {job.run_dir}" + (f"  ({job.note})" if job.note else ""))
-        if job.action == "skip":
-            counts["skipped"] += 1
-        else:
-            todo.append(job)
-    if jobs == 1 and gpus is None:
-        for job in todo:
-            say(f"--> {job.cfg.name} seed {job.cfg.train.seed}: {job.action}")
-            counts[execute(job, ev, say=say)] += 1
-    else:
-        for status in _parallel(todo, ev, jobs, say, gpus=gpus):
-            counts[status] += 1
-    if report:
+        if job.action in ("skip", "wait"):
+            key = "skipped" if job.action == "skip" else "waiting"
+            counts[key] = counts.get(key, 0) + 1
+    if dry_run:
+        for line in ex.dry_run(todo, ev) if hasattr(ex, "dry_run") else []:
+            say(line)
+        return counts
+    for status in ex.run(todo, ev) if todo else []:
+        counts[status] = counts.get(status, 0) + 1
+    pending = counts.get("submitted", 0) + counts.get("waiting", 0)
+    if report and pending:
+        say(f"tables and gallery once every run is done ({pending} in cluster jobs): run the same command "
+            f"again then (--status shows where they are)")
+    elif report:
         write_reports(out, title=f"{suite.name}{' (quick)' if quick else ''}", metric=metric,
                       eval_metrics=suite.eval.metrics if suite.eval else [], say=say)
     return counts
@@ -108,6 +129,29 @@ def _check_out(out: Path) -> None:
     if missing is not None and not os.access(missing, os.W_OK):
         raise GanBenchError(f"cannot create the output folder {str(out)!r} ({str(missing)!r} is not writable); "
                             f"choose another `out` or --out")
+
+
+@EXECUTORS.register("local", description="this machine: one run after another, or N at once (--jobs N, --gpus)")
+class LocalExecutor:
+    """The suite runner of one machine: in this process, or --jobs child processes, or one per --gpus GPU."""
+
+    def __init__(self, options: None, ctx: Context) -> None:
+        if ctx.jobs < 1:
+            raise GanBenchError(f"--jobs must be at least 1, got {ctx.jobs}")
+        self.jobs, self.gpus, self.say = ctx.jobs, ctx.gpus, ctx.say
+        if self.gpus is not None:
+            if self.jobs not in (1, len(self.gpus)):
+                raise GanBenchError(f"--gpus runs one job per GPU ({len(self.gpus)} at once); drop --jobs {self.jobs}")
+            self.gpus, self.jobs = (self.gpus if ctx.dry_run else visible_gpus(self.gpus)), len(self.gpus)
+
+    def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
+        if self.jobs == 1 and self.gpus is None:
+            statuses = []
+            for job in todo:
+                self.say(f"--> {job.cfg.name} seed {job.cfg.train.seed}: {job.action}")
+                statuses.append(execute(job, ev, say=self.say))
+            return statuses
+        return _parallel(todo, ev, self.jobs, self.say, gpus=self.gpus)
 
 
 def parse_gpus(text: str) -> list[str]:

@@ -2,7 +2,8 @@
 skip), before anything runs, so a typo in the last run fails at once.
 
 Run (config, seed) lives in <out>/<name>/seed<k>/. A folder whose summary says completed (or failed) is
-skipped, one with a checkpoint is resumed, anything else starts afresh.
+skipped, one with a checkpoint is resumed, anything else starts afresh; with retry_failed a failed run
+starts afresh too. A cluster job decides again when it starts (decide), so a requeued job resumes.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
 class Job:
     cfg: Config
     run: RunFolder
-    action: str          # run | resume | skip | eval
+    action: str          # run | resume | skip | eval | wait (a cluster job of it is queued or running)
     note: str = ""
 
     @property
@@ -38,7 +39,7 @@ class Job:
         return self.run.path
 
 
-def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
+def plan(suite: Suite, *, out: Path, quick: bool, retry_failed: bool = False) -> list[Job]:
     """Build and check every (config, seed) and decide what each needs; raises before anything runs."""
     load_plugins(suite.plugins)  # first, so that a broken one is named as the suite's, not as a run's
     for m in (suite.eval.metrics if suite.eval else []):
@@ -58,7 +59,8 @@ def plan(suite: Suite, *, out: Path, quick: bool) -> list[Job]:
                 _preflight(cfg)
             except GanBenchError as e:
                 raise type(e)(f"{where}: {e}") from None
-            jobs.append(_decide(cfg, RunFolder(out / cfg.name / f"seed{seed}"), suite.eval))
+            jobs.append(decide(cfg, RunFolder(out / cfg.name / f"seed{seed}"), suite.eval,
+                               retry_failed=retry_failed))
     seen: dict[Path, str] = {}
     for j in jobs:
         if j.run_dir in seen:
@@ -98,14 +100,17 @@ def quick_config(cfg: Config) -> Config:
         "data": {"max_per_class": min(cfg.data.max_per_class or QUICK_PER_CLASS, QUICK_PER_CLASS)}}])
 
 
-def _decide(cfg: Config, run: RunFolder, ev: Optional[SuiteEval]) -> Job:
+def decide(cfg: Config, run: RunFolder, ev: Optional[SuiteEval], *, retry_failed: bool = False) -> Job:
+    """What run folder `run` needs for cfg: run, resume, eval or skip (see the module docstring)."""
     summary = run.read_summary() if run.has_summary() else None
     if summary is not None and summary.get("config_hash") != cfg.hash():
         raise ConfigError(f"{run} holds a run of a different config (hash {summary.get('config_hash')}, "
                           f"now {cfg.hash()}); delete that folder or choose another --out")
     status = (summary or {}).get("status")
     if status == "failed":
-        return Job(cfg, run, "skip", f"failed earlier: {summary.get('reason')}; delete the folder to retry")
+        if retry_failed:
+            return Job(cfg, run, "run", f"failed earlier ({summary.get('reason')}); starting again")
+        return Job(cfg, run, "skip", f"failed earlier: {summary.get('reason')}; --retry-failed starts it again")
     if status == "completed":
         missing = missing_evals(run, ev, summary)
         return Job(cfg, run, "eval" if missing else "skip",

@@ -15,7 +15,7 @@ import torch
 
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
-from gan_bench.errors import ConfigError, GanBenchError
+from gan_bench.errors import ConfigError
 from gan_bench.models import GAN, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
