@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gan_bench import (GAN, ImageData, Layers, Splits, Tracker, option, register_dataset, register_metric,
-                       register_model, register_tracker)
+from gan_bench import (GAN, ImageData, Layers, Loss, Splits, Tracker, option, register_dataset, register_loss,
+                       register_metric, register_model, register_tracker)
 
 
 @dataclass
@@ -52,6 +52,12 @@ def mlp(spec, cfg) -> GAN:
     G = Layers(nn.Linear(cfg.nz, 32), nn.ReLU(), nn.Linear(32, n), nn.Tanh(), nn.Unflatten(1, shape))
     D = Layers(nn.Flatten(), nn.Linear(n, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1), nn.Flatten(0))
     return GAN(G, D, nz=cfg.nz, spec=spec, conditional=False)
+
+
+# BCE written as softplus: -log sigmoid(s * logit) with s = +1 for real targets, -1 for fake ones
+register_loss("plug_softplus", soft_targets=False, description="BCE as softplus")(Loss(
+    d=lambda logits, targets: nn.functional.softplus(-(2 * targets - 1) * logits).mean(),
+    g=lambda logits: nn.functional.softplus(-logits).mean()))
 
 
 @register_metric("plug_mean_gap", kind="custom", key="mean_gap", better="lower")
@@ -82,7 +88,8 @@ class Recorder(Tracker):
 '''
 
 CONFIG = {"data": {"name": "plug_stripes", "per_class": 8}, "model": {"name": "plug_mlp", "nz": 8},
-          "train": {"max_steps": 4, "batch_size": 8, "log_every": 2, "progress": False, "trackers": ["plug_recorder"]},
+          "train": {"max_steps": 4, "batch_size": 8, "log_every": 2, "progress": False, "trackers": ["plug_recorder"],
+                    "loss": "plug_softplus"},
           "eval": {"every": 1, "metrics": ["plug_mean_gap"], "samples": 32}}
 
 
@@ -109,6 +116,7 @@ def test_every_extension_point_from_one_plugin_file(tmp_path: Path, capsys, isol
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["plugins"] == [record]
     assert summary["trackers"] == ["plug_recorder"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["loss"] == "plug_softplus"
     evals = [json.loads(s) for s in (run / "eval.jsonl").read_text().splitlines()]
     assert {e["metric"] for e in evals} == {"plug_mean_gap"} and all(0 <= e["mean_gap"] <= 1 for e in evals)
 
