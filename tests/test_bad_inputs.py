@@ -519,9 +519,8 @@ def test_bad_input(setup, words, tmp_path: Path, monkeypatch, capsys, request, i
     assert tree(tmp_path) == before  # nothing written, nothing changed (no run folder either)
 
 
-SUBPROCESS_CASES = ["malformed YAML", "unknown data set", "resume: corrupt checkpoint", "output folder under a file",
-                    "sample: --out under a file", "compare: unknown metric", "eval: corrupt Inception weights",
-                    "plugin fails to import", "resume: plugin file gone"]
+SUBPROCESS_CASES = ["malformed YAML", "resume: corrupt checkpoint", "output folder under a file",
+                    "sample: --out under a file", "plugin fails to import", "resume: plugin file gone"]
 
 
 def test_bad_inputs_through_the_real_command(tmp_path: Path, request):
