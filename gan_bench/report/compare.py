@@ -168,15 +168,6 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
     return out
 
 
-def write_tables(df: pd.DataFrame, out: Path, *, metric: Optional[str]) -> list[Path]:
-    """tables() written into out, each file whole or not at all. Returns the files."""
-    files = tables(df, None if metric is None else resolve_metric(df, metric))
-    with output_folder(out):
-        for name, text in files.items():
-            write_text(Path(out) / name, text)
-    return [Path(out) / name for name in files]
-
-
 def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional[str]]:
     """The pivot's column, and a note when it is not a quality metric: metric None takes the first key
     metric the runs have been evaluated with, else throughput (what every run folder holds)."""

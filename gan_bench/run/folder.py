@@ -189,7 +189,12 @@ class RunFolder:
 
     def read_config_dict(self) -> dict[str, Any]:
         """config.yaml as written (reports read it without validating: an old run stays readable)."""
-        return self._read(self.config_path, lambda text: read_yaml(self.config_path)) if self.is_run() else {}
+        if not self.is_run():
+            return {}
+        try:
+            return read_yaml(self.config_path)  # a mapping, or a one-line ConfigError
+        except GanBenchError:
+            raise GanBenchError(f"{self.config_path} is unreadable or malformed; delete {self.path} or rerun it") from None
 
     # ---- trackers --------------------------------------------------------------------------------
 
