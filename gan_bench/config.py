@@ -130,7 +130,9 @@ _HASHED_DATA_DEFAULTS = {"categories": None, "per_class": 1000, "crop": 140}
 # Keys added after run folders existed are hashed only when they differ from these defaults, for the
 # same reason: a run made before a key existed keeps its hash.
 _UNHASHED_AT_DEFAULT = {"model": {"spectral_norm": False, "d_label": "planes"},
-                        "train": {"ema": 0.0, "ema_rampup": 0.05, "diffaug": ""}}
+                        "train": {"ema": 0.0, "ema_rampup": 0.05, "diffaug": "", "max_minutes": None,
+                                  "mismatch": 0.0},
+                        "eval": {"every_steps": 0, "every_seconds": 0.0}}
 D_LABELS = ("planes", "projection")  # model.d_label
 # Keys that do not change what a run computes, left out of the hash (as `out` is): the code files it
 # loaded names by path (the names it uses are hashed), and where else it is watched. A run folder made
@@ -156,6 +158,10 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = option(5, lo=1)
     max_steps: Optional[int] = option(None, lo=1)
+    # A wall-clock budget: training stops at the first step after this many minutes of training
+    # (evaluation not counted), so a suite can compare models at equal compute on one machine; the
+    # epochs (or max_steps) stay an upper bound.
+    max_minutes: Optional[float] = option(None, lo=0.0, lo_open=True)
     batch_size: int = option(128, lo=1)
     lr_g: float = option(2e-4, lo=0.0, lo_open=True)
     lr_d: float = option(2e-4, lo=0.0, lo_open=True)
@@ -186,6 +192,9 @@ class TrainConfig:
     # "" (off) or a comma-separated policy such as "color,translation,cutout".
     diffaug: str = ""
     # Records.
+    # Matching-aware D (train/step.py; Reed et al. 2016): weight of D's loss on real images given a
+    # wrong label, as fakes (conditional models; 0: off)
+    mismatch: float = option(0.0, lo=0.0)
     log_every: int = option(50, lo=1)
     snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
     checkpoint_every: int = option(500, lo=1, help="steps between checkpoints (also every epoch end)")
@@ -200,6 +209,10 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     every: int = option(0, lo=0, help="epochs between evaluations during training (0: off)")
+    # for short runs and curves against time: also every N steps, and every N training seconds (any
+    # that is on triggers one; the last step is evaluated whenever one is on)
+    every_steps: int = option(0, lo=0)
+    every_seconds: float = option(0.0, lo=0.0)
     metrics: list[str] = option(["fd", "kid", "precision", "recall"])
     samples: int = option(5000, lo=1)
     primary: str = "fd"                          # lower is better; picks checkpoints/best.pt

@@ -130,7 +130,7 @@ def test_without_ema_nothing_changes(tmp_path: Path, tiny_npz: Path):
 def test_evaluation_records_both_and_keeps_best_by_the_average(tmp_path: Path, tiny_npz: Path, monkeypatch):
     calls = []
 
-    def fake_in_training(gan, splits, cfg, run, step, g=None):
+    def fake_in_training(gan, splits, cfg, run, step, g=None, at=None):
         calls.append((step, g, gan.averaged))
         # the raw G scores better every time: best.pt must still follow the average
         return {"fd": (1.0 if g == "raw" else 10.0) + abs(step - 4)}

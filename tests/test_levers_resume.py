@@ -1,4 +1,4 @@
-"""With the training levers on (losses, DiffAugment, spectral norm, projection D, G's weight average,
+"""With the training levers on (losses, DiffAugment, spectral norm, projection D, matching-aware D, G's weight average,
 TTUR and the seeds' stabilisers), a run stopped by a signal and resumed equals the uninterrupted run
 bit for bit on a CPU: records, snapshots and every tensor of the final checkpoint. And gan_step with
 them is still exactly the trainer's step."""
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 STOP_AT = 6  # stopped at step 5 or 6: mid-epoch, off the checkpoints every 4 steps
 CASES = {
     "ema": ("cdcgan", {"ema": 0.9}, {}),
+    "mismatch, ema": ("cdcgan", {"mismatch": 0.5, "ema": 0.9}, {}),
     "hinge, diffaug, SN, projection": (
         "cdcgan", {"loss": "hinge", "diffaug": "color,translation,cutout", "label_flip": 0.1},
         {"spectral_norm": True, "d_label": "projection"}),
@@ -108,7 +109,7 @@ def test_gan_step_with_levers_is_the_trainers_step(tmp_path: Path, tiny_npz: Pat
     tc = cfg.train
     gan_step(t.gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=tc.instance_noise,
              real_label_range=tc.real_label_range, label_flip=tc.label_flip, amp_dtype=t.levers.amp_dtype,
-             loss=tc.loss, diffaug=tc.diffaug)
+             loss=tc.loss, diffaug=tc.diffaug, mismatch=tc.mismatch)
     for part, module in (("G", t.gan.G), ("D", t.gan.D)):
         mine = module.state_dict()
         assert mine.keys() == saved[part].keys()

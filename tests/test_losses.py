@@ -93,3 +93,36 @@ def test_gan_step_uses_the_named_loss(name: str):
     assert out.loss_g.item() == pytest.approx(loss_g.item(), rel=1e-6)
     for a, b in zip(gan.parameters(), ref.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_mismatch_shows_d_real_images_with_another_class_as_fakes():
+    """train.mismatch: D's loss gains w * d(D(x, wrong), 0), every wrong label differing from the true one."""
+    spec = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
+    torch.manual_seed(0)
+    base = build_model(ModelConfig(name="cdcgan", width=4, nz=8), spec)
+    x, y = torch.rand(60, 1, 28, 28) * 2 - 1, torch.arange(3).repeat(20)
+    seen = []
+    gan = copy.deepcopy(base)
+    forward = gan.D.forward
+    gan.D.forward = lambda images, labels: seen.append((images, labels)) or forward(images, labels)
+    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=Levers()) for m in (gan.G, gan.D))
+    torch.manual_seed(1)
+    out = gan_step(gan, opt_d, opt_g, x, y, mismatch=0.5)
+    assert len(seen) == 4  # real, fake, real with wrong labels; then G's step
+    images, wrong = seen[2]
+    assert torch.equal(images, x) and bool((wrong != y).all()) and set(wrong.tolist()) == {0, 1, 2}
+
+    ref = copy.deepcopy(base)
+    torch.manual_seed(1)
+    fake = ref.G(torch.randn(60, 8), y)
+    torch.empty(60).uniform_(1.0, 1.0)
+    bce = LOSSES.get("bce")
+    expected = (bce.d(ref.D(x, y), torch.ones(60)) + bce.d(ref.D(fake.detach(), y), torch.zeros(60))
+                + 0.5 * bce.d(ref.D(x, wrong), torch.zeros(60)))
+    assert out.loss_d.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_mismatch_needs_a_model_that_reads_the_label():
+    check_levers(build_config([{"train": {"mismatch": 1.0}}]))
+    with pytest.raises(ConfigError, match="reads no label"):
+        check_levers(build_config([{"model": {"name": "convdcgan"}, "train": {"mismatch": 1.0}}]))

@@ -13,7 +13,8 @@ from PIL import Image
 
 from gan_bench.cli import main
 from gan_bench.errors import GanBenchError
-from gan_bench.report.compare import compare, mean_std, pivot_long, resolve_metric, runs_table, to_markdown
+from gan_bench.report.compare import compare, pivot_long, resolve_metric, runs_table
+from gan_bench.report.format import mean_std, to_markdown
 from gan_bench.report.records import display_names, eval_columns, load_runs
 
 

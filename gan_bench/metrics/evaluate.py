@@ -116,22 +116,24 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
 
 
 def in_training(gan: GAN, splits: Splits, cfg: Config, run: RunFolder, step: int,
-                g: Optional[str] = None) -> dict[str, float]:
-    """Evaluation during training (every cfg.eval.every epochs): cfg.eval.metrics on cfg.eval.samples
-    images, lines appended with checkpoint "training" (and `g`, which G of a train.ema run: "ema" or
-    "raw"); returns {metric: headline number}. Leaves the trainer's RNG state and G's train/eval mode
+                g: Optional[str] = None, at: Optional[dict[str, Any]] = None) -> dict[str, float]:
+    """Evaluation during training (eval.every, every_steps, every_seconds): cfg.eval.metrics on
+    cfg.eval.samples images, lines appended with checkpoint "training", `g` (which G of a train.ema run:
+    "ema" or "raw") and `at` (where training stood: train_seconds, images_seen); returns {metric:
+    headline number}. Leaves the trainer's RNG state and G's train/eval mode
     as they were; latents are seeded with 0 at every call, so successive evaluations see the same z."""
     device = next(gan.parameters()).device
     results = evaluate(gan, splits, metrics=cfg.eval.metrics, samples=cfg.eval.samples, seed=0, device=device,
                        cache_dir=default_cache_dir(cfg))
-    _append(run, results, step=step, checkpoint="training", g=g, write=World.current().is_main)
+    _append(run, results, step=step, checkpoint="training", g=g, at=at, write=World.current().is_main)
     return {name: headline(name, r) for name, r in results.items()}
 
 
 def _append(run: RunFolder, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
-            g: Optional[str] = None, write: bool = True) -> list[dict[str, Any]]:
+            g: Optional[str] = None, at: Optional[dict[str, Any]] = None, write: bool = True) -> list[dict[str, Any]]:
     which = {"g": g} if g is not None else {}  # runs without train.ema have one G: no field
-    records = [{"metric": name, "step": step, "checkpoint": checkpoint, **which, **r} for name, r in results.items()]
+    records = [{"metric": name, "step": step, **(at or {}), "checkpoint": checkpoint, **which, **r}
+               for name, r in results.items()]
     for rec in records if write else ():  # under torchrun only rank 0 writes
         run.append("eval", rec)
     return records

@@ -12,6 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "the first key metric the runs are evaluated with, else img_per_sec)")
     c.add_argument("--out", type=Path, required=True, help="folder for the tables and plots")
     c.add_argument("--no-plots", action="store_true", help="tables only")
+    c.add_argument("--target", action="append", default=[], metavar="[DATASET:]METRIC=VALUE",
+                   help="quality of the time-to-quality table, e.g. cond_acc=0.8 or mnist:fd=20 (repeatable; "
+                        "default per data set: the final value of its worst model)")
     c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("gallery", help="a static HTML page of every run's samples, GIFs and numbers")
@@ -24,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_compare(a: argparse.Namespace) -> int:
     from gan_bench.report.compare import compare
 
-    files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots, say=print)
+    files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots, targets=a.target,
+                    say=print)
     print(f"wrote {len(files)} files to {a.out}/: " + ", ".join(f.name for f in files))
     return 0
 

@@ -5,7 +5,6 @@ Written as CSV (raw numbers, for pandas), Markdown (for a README or a pull reque
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -14,6 +13,8 @@ import pandas as pd
 from gan_bench.atomic import output_folder, write_text
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import default_metrics, direction, headline_columns
+from gan_bench.report import levers, timing
+from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, runs_under
 
 # Direction of the run columns that are not metrics (the metric registry knows the metrics'), to mark
@@ -110,46 +111,14 @@ def lower_is_better(column: str) -> Optional[bool]:
     return RUN_COLUMN_LOWER_IS_BETTER.get(column) if known is None else known
 
 
-def fmt(value: Any, column: str = "") -> str:
-    """Human formatting for tables: 4 significant digits, parameters in k/M, empty for missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if column.startswith("params_") and isinstance(value, (int, float)):
-        return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
 
 
-def mean_std(mean: float, std: Optional[float]) -> str:
-    """ "12.3 ± 1.4": the spread to two significant digits and the mean to the same decimal place."""
-    if std is None or not math.isfinite(std) or std <= 0:
-        return fmt(mean)
-    decimals = max(0, 1 - math.floor(math.log10(std)))
-    return f"{mean:,.{decimals}f} ± {std:.{decimals}f}"
 
 
-def to_markdown(df: pd.DataFrame, *, index: bool = False) -> str:
-    """A GitHub Markdown table of already formatted or raw cells (no tabulate needed)."""
-    if index:
-        df = df.reset_index()
-    cols = [str(c) for c in df.columns]
-    cell = lambda v: fmt(v).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
-def formatted(df: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: [fmt(v, c) for v in df[c]] for c in df.columns}, index=df.index)
 
 
-def html_page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            "<link rel=icon href='data:,'><style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
-            "table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd;"
-            "text-align:right}th{background:#f3f4f6}td:first-child,th:first-child{text-align:left}"
-            f"</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
 
 def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
@@ -181,21 +150,49 @@ def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional
 
 
 def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bool = True,
-            say: Callable[[str], None] = lambda _: None) -> list[Path]:
+            targets: Optional[list[str]] = None, say: Callable[[str], None] = lambda _: None) -> list[Path]:
     """Read every run under results, write the tables (and plots) to out; returns the files written.
-    metric None: see pivot_metric (the note goes to `say`). Nothing is written when an input is bad."""
+    metric None: see pivot_metric (the note goes to `say`). targets: --target specs of the
+    time-to-quality table (timing.parse_targets). Nothing is written when an input is bad."""
     from gan_bench.report import plots as plotting
 
+    wanted = timing.parse_targets(targets or [])
     runs = runs_under(results)
     df = runs_table(runs)
     column, note = pivot_metric(df, metric)
     if note:
         say(note)
-    files = tables(df, column)
+    files = {**tables(df, column), **timed_tables(runs, df, column, wanted), **lever_tables(runs)}
     with output_folder(out):
         for name, text in files.items():
             write_text(Path(out) / name, text)
         written = [Path(out) / name for name in files]
         if plots:
             written += plotting.write_plots(runs, df, Path(out))
+            key = timing.curve_key(runs, column)
+            made = key and timing.plot(runs, key, Path(out) / "quality_vs_time.png")
+            written += [made] if made else []
     return written
+
+
+def timed_tables(runs: list[RunRecord], df: pd.DataFrame, column: Optional[str],
+                 targets: dict[Optional[str], tuple[str, float]]) -> dict[str, str]:
+    """time_to_quality.{csv,md} when runs have timed in-training evaluations (see timing.py)."""
+    key = timing.curve_key(runs, column)
+    if key is None and not targets:
+        return {}
+    table = timing.time_to_quality(runs, key, targets)
+    if table.empty:
+        return {}
+    devices = sorted(df.loc[df["run"].isin({r.rel for r in runs if timing.points(r, key or "")}), "device"].dropna()
+                     .unique()) if key else sorted(df["device"].dropna().unique())
+    return {"time_to_quality.csv": table.to_csv(index=False),
+            "time_to_quality.md": timing.ttq_markdown(table, devices)}
+
+
+def lever_tables(runs: list[RunRecord]) -> dict[str, str]:
+    """levers.{csv,md} when the runs hold an ablation (variants of a model beside its plain recipe)."""
+    table = levers.lever_table(runs)
+    if table.empty:
+        return {}
+    return {"levers.csv": table.to_csv(index=False), "levers.md": levers.lever_markdown(table)}

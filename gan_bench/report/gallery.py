@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from gan_bench.report.compare import compute_of, fmt, pivot_grid, pivot_long, runs_table
+from gan_bench.report.compare import compute_of, pivot_grid, pivot_long, runs_table
+from gan_bench.report.format import fmt
 from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.atomic import atomic_path, output_folder
 from gan_bench.metrics.registry import METRICS

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from gan_bench.data import DATASETS
 from gan_bench.errors import GanBenchError
@@ -61,14 +61,17 @@ def display_names(config: dict[str, Any], summary: dict[str, Any]) -> tuple[str,
     return str(data.get("name") or summary.get("dataset", "?")), arch
 
 
-def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+def eval_columns(lines: list[dict[str, Any]], final_step: Optional[int] = None) -> tuple[dict[str, float],
+                                                                                     list[dict[str, Any]]]:
     """Table columns from eval records, and the "training" lines (metric-vs-step curves).
 
     Every numeric field of a line is a column named by its key, except step, samples and seed ("fd",
     "kid_mean", "kid_std", and shared details such as "classifier_test_acc", which every metric of
     one evaluation repeats with the same value); the latest line per (metric, checkpoint) wins.
     Columns of the best checkpoint get "@best" appended. Nested values (per-class accuracies) are
-    left out.
+    left out. A metric never evaluated after training takes its columns from the in-training
+    evaluation at `final_step` (the run's last step: the same G that `gan-bench eval` would load), so
+    a suite evaluated only during training still has its final numbers in the tables.
     """
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     curves = []
@@ -79,6 +82,9 @@ def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[di
                 curves.append(line)
         else:
             latest[(metric, ckpt)] = line
+    for line in curves:
+        if final_step is not None and line.get("step") == final_step:
+            latest.setdefault((str(line.get("metric", "?")), "last"), line)
     columns: dict[str, float] = {}
     for (metric, ckpt), line in latest.items():
         for key, value in numeric_fields(line).items():
@@ -86,16 +92,20 @@ def eval_columns(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[di
     return columns, curves
 
 
+# fields of an eval line that say where or how it was measured, not what
+WHERE = ("step", "samples", "seed", "train_seconds", "images_seen")
+
+
 def numeric_fields(line: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in line.items()
-            if k not in ("step", "samples", "seed") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if k not in WHERE and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def read_run(folder: RunFolder, root: Path) -> RunRecord:
     """One run folder's records; a malformed summary or config is a one-line error naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
     dataset, model = display_names(config, summary)
-    evals, curves = eval_columns(folder.records("eval"))
+    evals, curves = eval_columns(folder.records("eval"), final_step=summary.get("steps"))
     path = folder.path
     rel = path.relative_to(root).as_posix() if path != root else path.name
     seed = summary.get("seed", config.get("train", {}).get("seed", 0))

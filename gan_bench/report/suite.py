@@ -11,13 +11,13 @@ from gan_bench.report.records import load_runs
 
 
 def write_reports(out: Path, *, title: str, metric: Optional[str], eval_metrics: list[str],
-                  say: Callable[[str], None] = print) -> None:
+                  targets: Optional[list[str]] = None, say: Callable[[str], None] = print) -> None:
     """Tables and plots of every run under out; metric None: the first of eval_metrics the runs have,
     else throughput."""
     if metric is None:
         table = runs_table(load_runs(out))
         metric = next((m for m in eval_metrics if _resolves(table, m)), "img_per_sec")
-    files = compare(results=out, out=out / "report", metric=metric)
+    files = compare(results=out, out=out / "report", metric=metric, targets=targets)
     say(f"tables: {files[0].parent}/ ({len(files)} files; pivot of {metric})")
     say(f"gallery: {build_gallery(results=out, out=out / 'report' / 'gallery', title=title)}")
 

@@ -115,7 +115,7 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
             f"again then (--status shows where they are)")
     elif report:
         write_reports(out, title=f"{suite.name}{' (quick)' if quick else ''}", metric=metric,
-                      eval_metrics=suite.eval.metrics if suite.eval else [], say=say)
+                      eval_metrics=suite.eval.metrics if suite.eval else [], targets=suite.targets, say=say)
     return counts
 
 

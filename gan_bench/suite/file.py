@@ -13,6 +13,7 @@ A suite file (YAML; config and data paths are relative to the folder you run fro
         seeds: [0]                     # optional: this run's own seeds
       - configs/mnist_convdcgan.yaml   # a bare path is {config: PATH}
     eval: {metrics: [fd, kid], samples: 5000}   # optional: evaluate each finished run
+    targets: ["cond_acc=0.8"]          # optional: the qualities of the time-to-quality table (compare --target)
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Optional
 
 from gan_bench.config import apply_delta, option, read_yaml
-from gan_bench.errors import ConfigError
+from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.plugins import Plugin
+from gan_bench.report.timing import parse_targets
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Suite:
     set: list[str] = option([])
     runs: list[SuiteRun] = option([])
     eval: Optional[SuiteEval] = None
+    targets: list[str] = option([])
 
     @property
     def out_path(self) -> Optional[Path]:
@@ -74,6 +77,10 @@ def load_suite(path: Path) -> Suite:
             raise ConfigError(f"{path}: runs[{i}].seeds: expected a non-empty list of integers")
     if not suite.seeds:
         raise ConfigError(f"{path}: seeds: expected a non-empty list of integers")
+    try:  # checked before anything trains, not when the report is made
+        parse_targets(suite.targets)
+    except GanBenchError as e:
+        raise ConfigError(f"{path}: targets: {e}".replace("--target ", "")) from None
     suite.name = suite.name or Path(path).stem
     return suite
 

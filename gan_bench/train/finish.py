@@ -18,7 +18,8 @@ from gan_bench.train.setup import Training
 from gan_bench.train.trackers import tracker_names
 
 
-def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, warnings: list[str]) -> None:
+def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, warnings: list[str],
+           out_of_time: bool = False) -> None:
     """Write the run's GIFs, loss plot, exports (completed runs) and summary.json."""
     run, spec = t.run, t.data.spec
     records = run.records("metrics")
@@ -32,6 +33,7 @@ def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, w
         run.write_class_exports(payloads)
     run.write_loss_plot(records)
     run.write_summary({**summary(t, status=status, reason=reason, seconds=seconds, records=records),
+                       **budget(t, out_of_time=out_of_time),
                        **memory.peaks(t.device, cpu_reset=t.cpu_peak_reset), "warnings": warnings,
                        "best_" + t.cfg.eval.primary: t.best if math.isfinite(t.best) else None,
                        "processes": t.world.size,
@@ -50,6 +52,14 @@ def last_window(records: list[dict[str, Any]], step: int) -> list[dict[str, Any]
 
 def _mean(records: list[dict[str, Any]], key: str) -> Optional[float]:
     return sum(r[key] for r in records) / len(records) if records else None
+
+
+def budget(t: Training, *, out_of_time: bool) -> dict[str, Any]:
+    """What bounded the run: its epochs, max_steps, or a time budget (train.max_minutes) on the machine
+    the summary's device names; budget_reached: the time ran out before the step bound."""
+    tr = t.cfg.train
+    kind = "time" if tr.max_minutes else ("steps" if tr.max_steps else "epochs")
+    return {"budget": kind, "max_minutes": tr.max_minutes, "budget_reached": out_of_time}
 
 
 def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,

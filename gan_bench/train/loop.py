@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +21,7 @@ from gan_bench.run.sampling import draws_class, fixed_inputs, generate
 from gan_bench.run.world import PeerLost, first_line, joined, peer_lost, pick_device
 from gan_bench.train.finish import finish
 from gan_bench.train.levers import AsyncScalars
+from gan_bench.train.schedule import Schedule
 from gan_bench.train.setup import Training, build
 from gan_bench.train.step import gan_step
 from gan_bench.train.trackers import SCALARS, Trackers
@@ -44,7 +44,8 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         try:
             status, reason = loop.run()
             if world.is_main:
-                finish(t, status=status, reason=reason, seconds=loop.train_time(), warnings=sorted(loop.watch.warned))
+                finish(t, status=status, reason=reason, seconds=loop.train_time(), warnings=sorted(loop.watch.warned),
+                       out_of_time=loop.budget_spent)
                 loop.trackers.finish(t.run.read_summary())
         finally:
             loop.close()
@@ -74,7 +75,9 @@ class Loop:
         self.scalars = AsyncScalars(t.device if t.levers.async_log else torch.device("cpu"))
         self.failure: list[str] = []
         self.stop: list[int] = []      # signals received; the loop stops at the end of the step
-        self.t_start = time.perf_counter()
+        self.clock = Schedule(cfg, t.world, prior_seconds=t.prior_time, steps_per_epoch=t.source.steps_per_epoch,
+                              total=t.total)
+        self.budget_spent = False  # train.max_minutes ran out: the run ends, completed, before t.total
         # a signal inherited as ignored stays ignored: nohup, or a shell's background job, which a Ctrl-C at
         # the terminal must not stop (what Python does for SIGINT before any handler is installed)
         self.handlers = {s: signal.signal(s, lambda signum, _f: self.stop.append(signum))
@@ -82,13 +85,15 @@ class Loop:
         self.bar = _progress(cfg, t.total, t.step, show=main)
 
     def train_time(self) -> float:
-        return self.t.prior_time + time.perf_counter() - self.t_start
+        """Training seconds, this run's and before its resume; in-training evaluations left out."""
+        return self.clock.seconds()
 
     def run(self) -> tuple[str, Optional[str]]:
         """(status, reason): completed, interrupted (self.stop holds the signal) or failed."""
         t, cfg = self.t, self.t.cfg
         status, reason = "completed", None
-        last_log_t, last_log_step = time.perf_counter(), t.step
+        # training seconds (the clock), so a record's sec_per_step does not include an evaluation
+        last_log_t, last_log_step = self.clock.seconds(), t.step
         try:
             t.gan.train()
             while t.step < t.total:
@@ -100,7 +105,8 @@ class Loop:
                     out = gan_step(t.step_gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=sigma,
                                    real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
                                    amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size,
-                                   loss=cfg.train.loss, diffaug=cfg.train.diffaug)
+                                   loss=cfg.train.loss, diffaug=cfg.train.diffaug,
+                                   mismatch=cfg.train.mismatch)
                 except torch.cuda.OutOfMemoryError:
                     if t.world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
                         raise
@@ -111,9 +117,11 @@ class Loop:
                 if t.ema is not None:
                     t.ema.update(t.gan.G, t.step)
                 self.bar.update(1)
+                self.budget_spent = self.clock.out_of_time()
+                last = t.step == t.total or self.budget_spent
                 # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
-                if t.step % cfg.train.log_every == 0 or t.step == t.total:
-                    now = time.perf_counter()
+                if t.step % cfg.train.log_every == 0 or last:
+                    now = self.clock.seconds()
                     dt = (now - last_log_t) / max(1, t.step - last_log_step)
                     last_log_t, last_log_step = now, t.step
                     values = dict(loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
@@ -130,10 +138,10 @@ class Loop:
                         self.stop.append(signal.SIGTERM)
                 if not healthy:
                     break
-                end_of_epoch = t.step % t.source.steps_per_epoch == 0 or t.step == t.total
-                if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or t.step == t.total):
+                end_of_epoch = t.step % t.source.steps_per_epoch == 0 or last
+                if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or last):
                     self.snapshot(epoch + 1)
-                if end_of_epoch and cfg.eval.every and ((epoch + 1) % cfg.eval.every == 0 or t.step == t.total):
+                if self.clock.eval_due(t.step, last=last):
                     self.evaluate()
                 if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping:
                     if not self.flush(wait=True):  # records up to the checkpoint are on disk before it is
@@ -144,6 +152,10 @@ class Loop:
                     self.checkpoint()
                 if stopping:
                     status = "interrupted"
+                    break
+                if self.budget_spent:
+                    reason = (f"time budget: train.max_minutes={cfg.train.max_minutes:g} reached at step {t.step} "
+                              f"of {t.total}")
                     break
         except BaseException as e:
             self.restore_signals()
@@ -183,15 +195,19 @@ class Loop:
         self.watch.samples(self.t.step, images, self.bar.write)
 
     def evaluate(self) -> None:
-        """Every eval.every epochs: metrics on the current G; the best by eval.primary -> best.pt.
-        With train.ema, the raw G's lines (g: raw) are written, then the average's (g: ema), which
-        picks the best. Every rank takes part (generation and features are sharded); rank 0 writes."""
+        """eval.every epochs, every_steps, every_seconds: metrics on the current G; the best by
+        eval.primary -> best.pt. With train.ema, the raw G's lines (g: raw) are written, then the
+        average's (g: ema), which picks the best. Every line records the training seconds and images
+        seen at this step (the curves of quality against time); the evaluation's own time is not
+        counted as training. Every rank takes part (generation and features are sharded); rank 0 writes."""
         t = self.t
+        at = {"train_seconds": round(self.train_time(), 3), "images_seen": t.images_seen}
         # evaluation draws its own noise; fork_rng keeps the training trajectory (and resume) unchanged
-        with torch.random.fork_rng(devices=[t.device] if t.device.type == "cuda" else []):
+        with self.clock.pause(), torch.random.fork_rng(devices=[t.device] if t.device.type == "cuda" else []):
             if t.ema is not None:
-                in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw")
-            values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None)
+                in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw", at=at)
+            values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None,
+                                 at=at)
         self.trackers.scalars({f"eval/{k}": v for k, v in values.items()}, t.step)
         value = values.get(t.cfg.eval.primary)
         if value is not None and value < t.best:

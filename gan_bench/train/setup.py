@@ -16,7 +16,7 @@ import torch
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError
-from gan_bench.models import GAN, build_model
+from gan_bench.models import GAN, MODELS, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
 from gan_bench.run.world import World
@@ -122,6 +122,9 @@ def check_levers(cfg: Config) -> None:
     checked before anything runs or is written."""
     info = LOSSES.info(cfg.train.loss)
     parse_policy(cfg.train.diffaug)
+    if cfg.train.mismatch and not MODELS.info(cfg.model.name).conditional:
+        raise ConfigError(f"train.mismatch={cfg.train.mismatch:g} shows D real images with a wrong label, but model "
+                          f"{cfg.model.name!r} reads no label; set it to 0 or use a conditional model (cdcgan)")
     if not info.soft_targets and list(cfg.train.real_label_range) != [1.0, 1.0]:
         raise ConfigError(f"train.real_label_range={list(cfg.train.real_label_range)}: loss {cfg.train.loss!r} "
                           f"takes only hard targets; set [1.0, 1.0] (label_flip still applies) or use bce or lsgan")

@@ -41,13 +41,17 @@ def noisy(x: torch.Tensor, sigma: float, *, rank: int = 0, ranks: int = 1) -> to
 def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, x: torch.Tensor,
              y: Optional[torch.Tensor], *, sigma: float = 0.0, real_label_range: Sequence[float] = (1.0, 1.0),
              label_flip: float = 0.0, amp_dtype: Optional[torch.dtype] = None, rank: int = 0,
-             ranks: int = 1, loss: str = "bce", diffaug: str = "") -> StepOutput:
+             ranks: int = 1, loss: str = "bce", diffaug: str = "", mismatch: float = 0.0) -> StepOutput:
     """One D update then one G update on a batch x (B, C, H, W) in [-1, 1] with labels y (B,) or None.
 
     loss names a LOSSES entry (losses.py; bce: the non-saturating BCE of the shared recipe). D's
     targets: real -> U[real_label_range], fake -> 0, each flipped with probability label_flip.
     diffaug names a policy of augment.py, applied to every image D sees (real and fake, D and G
-    steps), before the instance noise. Per-class models (gan.per_class) get both losses multiplied
+    steps), before the instance noise. mismatch > 0 (conditional models): D also sees the real
+    images with a wrong label, drawn uniformly from the other classes, as fakes, its loss on them
+    weighted by mismatch (the matching-aware D of Reed et al. 2016): D must read the label to tell
+    them from the real pairs, so G is pushed towards its class, not only towards real-looking
+    images. Per-class models (gan.per_class) get both losses multiplied
     by K so each pair's gradient is its own. amp_dtype (CUDA: torch.bfloat16) runs G and D under
     autocast; the losses are always computed in float32 from the logits. No value is read back to
     the host, so on CUDA the step never waits for the device.
@@ -80,6 +84,12 @@ def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimize
         d_fake = gan.D(d_input(fake.detach()), y)
     # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
     loss_d = (objective.d(d_real.float(), t_real) + objective.d(d_fake.float(), t_fake)) * per_pair
+    if mismatch > 0:
+        k = gan.num_classes  # another class for every row: y + 1..K-1 (mod K), a global draw
+        wrong = (y + torch.randint(1, k, (b * ranks,), device=device)[own]) % k
+        with amp:
+            d_wrong = gan.D(d_input(x), wrong)
+        loss_d = loss_d + mismatch * objective.d(d_wrong.float(), torch.zeros(b, device=device))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()

@@ -1,0 +1,155 @@
+"""The lever x data set view of an ablation suite: what each recipe change buys over the plain recipe.
+
+A suite names its variants after the model, `<dataset>_<model><variant>` (quickdraw_cdcgan+ema,
+mnist_convdcgan_tuned), so a run's display model is the registry model name followed by the variant
+(records.py). Per data set and model, the baseline is the variant-less group; every other group of
+the same model is a row. What a row changes is not taken from its name: it is the config keys whose
+values differ from the baseline's, listed beside it, so a misnamed run cannot mislead.
+
+Cells are at each budget that every group of the data set was evaluated at (in-training evaluations
+give several budgets per run; a run's final evaluation gives its last): mean ± std over seeds, and
+the difference to the baseline, marked (▲ better, ▼ worse) only when it is larger than both groups'
+seed-to-seed standard deviations; an unmarked difference is within the noise.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pandas as pd
+
+from gan_bench.metrics.registry import direction
+from gan_bench.report.format import fmt, mean_std, to_markdown
+from gan_bench.report.records import WHERE, RunRecord
+
+# Config keys that change no result (where a run writes, what it shows while it trains, its name and
+# seed, how it is evaluated): left out of "what a row changes".
+NOT_LEVERS = {"name", "out", "plugins", "train.seed", "train.progress", "train.log_every", "train.snapshot_every",
+              "train.checkpoint_every", "train.grid_per_class", "train.trackers", "train.tensorboard", "train.device"}
+
+
+def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def changes(config: dict[str, Any], base: dict[str, Any]) -> str:
+    """ "train.ema=0.999, model.d_label=projection": the result-changing keys that differ from base."""
+    a, b = flat(config), flat(base)
+    keys = [k for k in a.keys() | b.keys() if k not in NOT_LEVERS and not k.startswith("eval.") and a.get(k) != b.get(k)]
+    return ", ".join(f"{k}={a.get(k)}" for k in sorted(keys))
+
+
+def arch_of(run: RunRecord) -> str:
+    return str(run.config.get("model", {}).get("name") or run.summary.get("model", ""))
+
+
+def values_at(run: RunRecord) -> dict[int, dict[str, float]]:
+    """{step: {metric key: value}}: the in-training evaluations, then the final ones at the run's steps
+    (where no in-training evaluation was at that step), and throughput at the run's steps."""
+    out: dict[int, dict[str, float]] = {}
+    for line in run.curves:
+        step = int(line["step"])
+        for k, v in line.items():
+            if k not in WHERE and isinstance(v, (int, float)) and not isinstance(v, bool) and direction(k) is not None:
+                out.setdefault(step, {})[k] = float(v)
+    final = int(run.summary.get("steps") or 0)
+    for k, v in run.evals.items():
+        if "@" not in k and direction(k) is not None:
+            out.setdefault(final, {}).setdefault(k, v)
+    if run.summary.get("img_per_sec") is not None:
+        out.setdefault(final, {})["img_per_sec"] = float(run.summary["img_per_sec"])
+    return out
+
+
+def lever_groups(runs: list[RunRecord]) -> dict[tuple[str, str], dict[str, list[RunRecord]]]:
+    """(data set, model) -> {variant ("" for the baseline): completed runs}, for the models that have a
+    baseline and at least one variant."""
+    out: dict[tuple[str, str], dict[str, list[RunRecord]]] = {}
+    for r in runs:
+        arch = arch_of(r)
+        if r.status != "completed" or not r.model.startswith(arch):
+            continue
+        out.setdefault((r.dataset, arch), {}).setdefault(r.model[len(arch):], []).append(r)
+    return {k: v for k, v in sorted(out.items()) if "" in v and len(v) > 1}
+
+
+def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
+    """Long form: one row per (data set, model, variant, step, metric) with mean, std, n over seeds, the
+    difference to the baseline and whether it is beyond the seed spread."""
+    rows = []
+    for (ds, arch), variants in lever_groups(runs).items():
+        stats: dict[str, dict[int, dict[str, list[float]]]] = {}
+        for variant, rs in variants.items():
+            for r in rs:
+                for step, vals in values_at(r).items():
+                    for k, v in vals.items():
+                        stats.setdefault(variant, {}).setdefault(step, {}).setdefault(k, []).append(v)
+        base_cfg = variants[""][0].config
+        common = set.intersection(*(set(s) for s in stats.values()))
+        for variant, by_step in stats.items():
+            what = changes(variants[variant][0].config, base_cfg) if variant else "(the plain recipe)"
+            for step in sorted(common):
+                for k, vs in sorted(by_step[step].items()):
+                    base = stats[""][step].get(k)
+                    mean, std = _mean_std(vs)
+                    row = {"dataset": ds, "model": arch, "variant": variant or "baseline", "changes": what,
+                           "step": step, "metric": k, "mean": mean, "std": std, "n": len(vs),
+                           "delta": None, "beyond_spread": None}
+                    if base and variant:
+                        bmean, bstd = _mean_std(base)
+                        row["delta"] = mean - bmean
+                        spread = max(std or 0.0, bstd or 0.0)
+                        row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
+                    rows.append(row)
+    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "step", "metric", "mean", "std", "n",
+                                       "delta", "beyond_spread"])
+
+
+def _mean_std(vs: list[float]) -> tuple[float, Optional[float]]:
+    s = pd.Series(vs, dtype=float)
+    return float(s.mean()), (float(s.std()) if len(vs) > 1 else None)
+
+
+def cell(row: pd.Series) -> str:
+    text = mean_std(row["mean"], row["std"])
+    if row["delta"] is None or pd.isna(row["delta"]):
+        return text
+    lower = direction(row["metric"]) if row["metric"] != "img_per_sec" else False
+    mark = ""
+    if row["beyond_spread"]:
+        mark = " ▲" if (row["delta"] < 0) == bool(lower) else " ▼"
+    return f"{text} ({row['delta']:+.3g}{mark})"
+
+
+def lever_markdown(table: pd.DataFrame) -> str:
+    """One section per metric: rows are the variants, columns the data sets' budgets (steps)."""
+    if table.empty:
+        return ""
+    out = ["Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse when the "
+           "difference is larger than both seed spreads, otherwise within the noise).\n"]
+    order = ["fd", "kid_mean", "precision", "recall", "cond_acc", "img_per_sec"]
+    metrics = sorted(table["metric"].unique(), key=lambda m: (order.index(m) if m in order else len(order), m))
+    for metric in metrics:
+        t = table[table["metric"] == metric]
+        cols = [(ds, arch, step) for (ds, arch, step), _ in t.groupby(["dataset", "model", "step"], sort=True)]
+        variants = list(dict.fromkeys(["baseline"] + sorted(v for v in t["variant"] if v != "baseline")))
+        grid = []
+        for v in variants:
+            line: dict[str, str] = {"variant": v}
+            for ds, arch, step in cols:
+                hit = t[(t["dataset"] == ds) & (t["model"] == arch) & (t["step"] == step) & (t["variant"] == v)]
+                line[f"{ds} {arch}, step {step}"] = cell(hit.iloc[0]) if len(hit) else ""
+            grid.append(line)
+        better = {True: "lower is better", False: "higher is better", None: ""}[
+            direction(metric) if metric != "img_per_sec" else False]
+        out.append(f"### {metric} ({better})\n\n" + to_markdown(pd.DataFrame(grid)))
+    what = table.drop_duplicates(["dataset", "model", "variant"])[["dataset", "model", "variant", "changes"]]
+    out.append("### What each variant changes (config keys that differ from the baseline)\n\n"
+               + to_markdown(what.assign(n=[fmt(n) for n in table.drop_duplicates(
+                   ["dataset", "model", "variant"])["n"]])))
+    return "\n".join(out)

@@ -1,0 +1,222 @@
+"""Quality against training time: each model's curve over seeds, and the time it takes to reach a quality.
+
+The points are the in-training evaluations (eval.every, every_steps, every_seconds), each of which records
+the training seconds (evaluation time left out) and images seen at its step. Seeds are evaluated at
+the same steps but not at the same seconds, so a model's mean curve is taken on a common axis:
+every seed's curve is interpolated linearly at the union of its seeds' x values, within the range
+they all cover, and the band is one standard deviation over seeds.
+
+Time to quality is read at the evaluations themselves, never interpolated between them: a seed
+reaches a target at the first evaluation whose value is at least as good, so the figure is an upper
+bound by at most one evaluation interval. A model reaches it when every seed does; otherwise the table
+says how many did.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from gan_bench.errors import GanBenchError
+from gan_bench.metrics.registry import METRICS, direction
+from gan_bench.report.format import fmt, mean_std, to_markdown
+from gan_bench.report.records import RunRecord
+
+AXES = {"train_seconds": "training seconds", "images_seen": "images seen"}
+
+
+def headline_keys() -> list[str]:
+    """The key metrics' headline numbers (fd, kid_mean, precision, ...), in registry order."""
+    return [e.info.key for e in METRICS if e.info.headline]
+
+
+def points(run: RunRecord, key: str) -> list[tuple[int, float, float, float]]:
+    """(step, training seconds, images seen, value) of `key` at each timed in-training evaluation."""
+    out = []
+    for line in run.curves:
+        if key in line and "train_seconds" in line and isinstance(line[key], (int, float)):
+            out.append((int(line["step"]), float(line["train_seconds"]), float(line["images_seen"]), float(line[key])))
+    return sorted(out)
+
+
+def curve_key(runs: list[RunRecord], column: Optional[str]) -> Optional[str]:
+    """The metric the curves show: `column` (the pivot's) when the runs' curves have it, else the first
+    key metric they have; None when no run has a timed in-training evaluation."""
+    have = {k for r in runs for line in r.curves if "train_seconds" in line for k in line}
+    base = column.split("@")[0] if column else None
+    for key in ([base] if base else []) + headline_keys():
+        if key in have:
+            return key
+    return None
+
+
+def better(value: float, target: float, lower: bool) -> bool:
+    return value <= target if lower else value >= target
+
+
+def mean_curve(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, mean, std) over seeds' (x, value) curves on their common range (see the module docstring)."""
+    lo, hi = max(c[0][0] for c in curves), min(c[-1][0] for c in curves)
+    xs = np.unique(np.array([x for c in curves for x, _ in c if lo <= x <= hi] or [lo]))
+    ys = np.array([np.interp(xs, [p[0] for p in c], [p[1] for p in c]) for c in curves])
+    return xs, ys.mean(axis=0), (ys.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(xs))
+
+
+def groups(runs: list[RunRecord], key: str) -> dict[tuple[str, str], list[RunRecord]]:
+    """(data set, model) -> its runs that have timed points of `key`."""
+    out: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in runs:
+        if points(r, key):
+            out.setdefault((r.dataset, r.model), []).append(r)
+    return dict(sorted(out.items()))
+
+
+def parse_targets(specs: list[str]) -> dict[Optional[str], tuple[str, float]]:
+    """--target METRIC=VALUE or DATASET:METRIC=VALUE -> {data set or None (every one): (metric, value)}."""
+    out: dict[Optional[str], tuple[str, float]] = {}
+    for spec in specs:
+        head, eq, value = spec.partition("=")
+        dataset, _, metric = head.rpartition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not eq or not metric or not math.isfinite(number):
+            raise GanBenchError(f"--target {spec!r}: expected METRIC=VALUE or DATASET:METRIC=VALUE, "
+                                f"e.g. cond_acc=0.8 or mnist:fd=20")
+        if direction(metric) is None:
+            keys = ", ".join(headline_keys())
+            raise GanBenchError(f"--target {spec!r}: {metric!r} is not a metric's headline number; use one of {keys}")
+        out[dataset or None] = (metric, number)
+    return out
+
+
+def time_to_quality(runs: list[RunRecord], key: Optional[str],
+                    targets: Optional[dict[Optional[str], tuple[str, float]]] = None) -> pd.DataFrame:
+    """One row per (data set, model): the target, how many seeds reached it, and the training seconds,
+    minutes and images seen at which they did (mean and std over seeds).
+
+    targets: per data set (None: every data set) a (metric, value); a data set without one gets the
+    default, `key` at the final value of its worst model (mean over seeds): a quality every model
+    reaches, so the table ranks how soon each gets there.
+    """
+    targets = targets or {}
+    rows = []
+    datasets = sorted({r.dataset for r in runs})
+    for ds in datasets:
+        metric, target = targets.get(ds) or targets.get(None) or (key, None)
+        if metric is None:
+            continue
+        lower = bool(direction(metric))
+        g = {m: rs for (d, m), rs in groups(runs, metric).items() if d == ds}
+        if not g:
+            continue
+        if target is None:
+            finals = [np.mean([points(r, metric)[-1][3] for r in rs]) for rs in g.values()]
+            target = float(max(finals) if lower else min(finals))
+        for model, rs in g.items():
+            hits = []
+            for r in rs:
+                hit = next((p for p in points(r, metric) if better(p[3], target, lower)), None)
+                if hit is not None:
+                    hits.append(hit)
+            sec = [h[1] for h in hits]
+            rows.append({"dataset": ds, "model": model, "metric": metric, "target": target,
+                         "seeds": len(rs), "reached": len(hits),
+                         "seconds_mean": float(np.mean(sec)) if hits else None,
+                         "seconds_std": float(np.std(sec, ddof=1)) if len(hits) > 1 else None,
+                         "images_seen_mean": float(np.mean([h[2] for h in hits])) if hits else None,
+                         "steps_mean": float(np.mean([h[0] for h in hits])) if hits else None,
+                         "final_mean": float(np.mean([points(r, metric)[-1][3] for r in rs]))})
+    return pd.DataFrame(rows, columns=["dataset", "model", "metric", "target", "seeds", "reached", "seconds_mean",
+                                       "seconds_std", "images_seen_mean", "steps_mean", "final_mean"])
+
+
+def minutes(mean: Optional[float], std: Optional[float]) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    s = None if std is None or (isinstance(std, float) and math.isnan(std)) else std / 60
+    return mean_std(mean / 60, s)
+
+
+def ttq_markdown(table: pd.DataFrame, devices: list[str]) -> str:
+    """The table as Markdown: fastest first per data set; a model is in bold when it is faster than every
+    other by more than both seed spreads (otherwise the order is not a ranking, and nothing is bold)."""
+    if table.empty:
+        return "No run here has timed in-training evaluations (eval.every, every_steps or every_seconds).\n"
+    lines = []
+    on = f" on {devices[0]}" if len(devices) == 1 else (f" on {', '.join(devices)} (different machines: times "
+                                                         f"are not comparable)" if devices else "")
+    lines.append(f"Training minutes{on} until the first evaluation at the target (mean ± std over the seeds "
+                 f"that reached it; evaluation time not counted)\n")
+    for ds, rows in table.groupby("dataset", sort=True):
+        rows = rows.assign(_key=rows["seconds_mean"].fillna(math.inf)).sort_values(["_key", "model"])
+        metric, target = rows["metric"].iloc[0], rows["target"].iloc[0]
+        clear = _clear_winner(rows)
+        cells = []
+        for _, r in rows.iterrows():
+            when = (minutes(r["seconds_mean"], r["seconds_std"]) if r["reached"] == r["seeds"]
+                    else "not reached" if r["reached"] == 0
+                    else f"{minutes(r['seconds_mean'], r['seconds_std'])} ({r['reached']} of {r['seeds']} seeds)")
+            model = f"**{r['model']}**" if r["model"] == clear else r["model"]
+            cells.append({"model": model, "minutes": when, "images seen": fmt(r["images_seen_mean"]),
+                          "steps": fmt(r["steps_mean"]), f"final {metric}": fmt(r["final_mean"]),
+                          "seeds": f"{r['reached']}/{r['seeds']}"})
+        lines.append(f"### {ds}: {metric} {'≤' if direction(metric) else '≥'} {target:.4g}\n")
+        lines.append(to_markdown(pd.DataFrame(cells)))
+    return "\n".join(lines)
+
+
+def _clear_winner(rows: pd.DataFrame) -> Optional[str]:
+    """The fastest model when every seed of it reached the target and it is ahead of the next by more than
+    the larger of their seed spreads (a model that never reached counts as infinitely slow)."""
+    full = rows[rows["reached"] == rows["seeds"]]
+    if len(rows) < 2 or full.empty:
+        return None
+    first = full.iloc[0]
+    if first["model"] != rows.iloc[0]["model"]:
+        return None
+    nxt = rows.iloc[1]
+    if nxt["reached"] < nxt["seeds"]:
+        return str(first["model"])
+    spread = max(first["seconds_std"] or 0.0, nxt["seconds_std"] or 0.0)
+    if first["seeds"] < 2 or nxt["seeds"] < 2 or not spread:
+        return None  # one seed: no spread to compare against
+    return str(first["model"]) if nxt["seconds_mean"] - first["seconds_mean"] > spread else None
+
+
+def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[object]:
+    """quality_vs_time.png: one row per data set, `key` against training seconds and against images seen,
+    one curve per model (mean over seeds, band: one std)."""
+    from gan_bench.report.plots import _pyplot, _save
+
+    g = groups(runs, key)
+    if not g:
+        return None
+    datasets = sorted({d for d, _ in g})
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.1 * len(datasets)), squeeze=False)
+    for i, ds in enumerate(datasets):
+        for j, (axis, label) in enumerate(AXES.items()):
+            ax = axes[i][j]
+            for n, ((d, model), rs) in enumerate((k, v) for k, v in g.items() if k[0] == ds):
+                curves = [[(p[1 + j] / (60 if axis == "train_seconds" else 1), p[3]) for p in points(r, key)]
+                          for r in rs]
+                xs, mean, std = mean_curve(curves)
+                color = f"C{n % 10}"
+                ax.plot(xs, mean, color=color, lw=1.4, marker="o", ms=2.5, label=f"{model} ({len(rs)} seeds)")
+                if len(rs) > 1:
+                    ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
+            ax.set_xlabel("training minutes" if axis == "train_seconds" else label, fontsize=8)
+            ax.set_ylabel(key, fontsize=8)
+            ax.set_title(f"{ds}: {key} against {'time' if j == 0 else 'images seen'}", fontsize=9)
+            ax.grid(alpha=0.3), ax.tick_params(labelsize=7)
+        axes[i][0].legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
