@@ -1,5 +1,5 @@
-"""Step time of each training lever (train.loss, train.diffaug, train.ema, model.spectral_norm,
-model.d_label) against the shared recipe, on the same model and data.
+"""Step time of each training lever (train.loss, train.diffaug, train.ema, train.mismatch, TTUR,
+model.spectral_norm, model.d_label) against the shared recipe, on the same model and data.
 
     python benchmarks/training_levers.py            # cdcgan width 64, batch 128, 28 px (about 10 min on 2 cores)
     python benchmarks/training_levers.py --quick    # smoke-sized
@@ -42,6 +42,8 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "ema=0.999": {"train": {"ema": 0.999}},
     "spectral_norm": {"model": {"spectral_norm": True}},
     "d_label=projection": {"model": {"d_label": "projection"}},
+    "mismatch=1": {"train": {"mismatch": 1.0}},
+    "lr_d=4e-4, lr_g=1e-4 (TTUR)": {"train": {"lr_d": 4e-4, "lr_g": 1e-4}},
     "spectral_norm + projection + hinge + diffaug + ema": {
         "model": {"spectral_norm": True, "d_label": "projection"},
         "train": {"loss": "hinge", "diffaug": "color,translation,cutout", "ema": 0.999}},
@@ -61,7 +63,7 @@ def step(t: Training, i: int) -> float:
     sync()
     t0 = time.perf_counter()
     gan_step(t.gan, t.opt_d, t.opt_g, t.levers.input(x), y, real_label_range=cfg.real_label_range,
-             amp_dtype=t.levers.amp_dtype, loss=cfg.loss, diffaug=cfg.diffaug)
+             amp_dtype=t.levers.amp_dtype, loss=cfg.loss, diffaug=cfg.diffaug, mismatch=cfg.mismatch)
     if t.ema is not None:
         t.ema.update(t.gan.G, i + 1)
     sync()

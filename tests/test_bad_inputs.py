@@ -255,6 +255,13 @@ CASES = {
     "projection on an unconditional model": (
         lambda t: run_args(t, "model.name=convdcgan", "model.d_label=projection"),
         ["model.d_label=projection", "no label input", "cdcgan"]),
+    "matching-aware D on an unconditional model": (
+        lambda t: run_args(t, "model.name=convdcgan", "train.mismatch=1"),
+        ["train.mismatch=1", "reads no label", "cdcgan"]),
+    "time budget of zero minutes": (lambda t: run_args(t, "train.max_minutes=0"),
+                                    ["train.max_minutes", "must be > 0.0"]),
+    "negative evaluation interval": (lambda t: run_args(t, "eval.every_seconds=-5"),
+                                     ["eval.every_seconds", "must be >= 0.0"]),
     "Quick, Draw! category misspelled": (lambda t: quickdraw(t, "cta"),
                                          ["'cta' is not a Quick, Draw! category", "Did you mean", "'cat'"]),
     # data files
@@ -385,6 +392,10 @@ CASES = {
                                 ["no run has a value for metric 'nosuch'", "choose --metric from"]),
     "compare: runs not evaluated, --metric fd": (in_run("compare", "run", "--metric", "fd", "--out", "rep"),
                                                  ["no run has a value for metric 'fd'", "evaluate runs"]),
+    "compare: --target without a value": (in_run("compare", "run", "--target", "cond_acc", "--out", "rep"),
+                                          ["--target 'cond_acc'", "METRIC=VALUE", "cond_acc=0.8"]),
+    "compare: --target of no metric": (in_run("compare", "run", "--target", "acc=0.8", "--out", "rep"),
+                                       ["--target 'acc=0.8'", "not a metric's headline number", "cond_acc"]),
     "compare: --out under a file": (with_file(in_run("compare", "run", "--out", "a_file/rep")),
                                     ["cannot write to --out 'a_file/rep'", "choose a folder"]),
     "compare: --out in a read-only place": (in_run("compare", "run", "--out", READ_ONLY),
@@ -406,6 +417,8 @@ CASES = {
     "suite: config missing": (lambda t: suite_file(t, "runs: [missing.yaml]\n"), ["suite run 1", "not found"]),
     "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
                                 ["cannot create the output folder", "a_file/res"]),
+    "suite: bad target": (lambda t: suite_file(t, f"targets: [fd]\nruns: [{config(t)}]\n"),
+                          ["targets: 'fd'", "METRIC=VALUE"]),
     "suite: --jobs 0": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--jobs", "0"],
                         ["--jobs must be at least 1"]),
     # plugins and trackers

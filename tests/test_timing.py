@@ -41,7 +41,7 @@ def _schedule(monkeypatch, **keys) -> tuple[Schedule, FakeClock]:
         section, key = k.split("__")
         sections[section][key] = v
     cfg = build_config([sections])
-    return Schedule(cfg, World(), prior_seconds=0.0, steps_per_epoch=10, total=100), clock
+    return Schedule(cfg, World(), prior_seconds=0.0, steps_per_epoch=10), clock
 
 
 def test_eval_every_steps_and_epochs_and_the_last_step(monkeypatch):
@@ -76,7 +76,7 @@ def test_time_budget_and_a_resumed_clock(monkeypatch):
     clock.now += 1.0
     assert s.out_of_time()
     cfg = build_config([{"train": {"max_minutes": 0.5}}])
-    resumed = Schedule(cfg, World(), prior_seconds=31.0, steps_per_epoch=10, total=100)
+    resumed = Schedule(cfg, World(), prior_seconds=31.0, steps_per_epoch=10)
     assert resumed.out_of_time() and resumed.seconds() >= 31.0
 
 
@@ -194,3 +194,11 @@ def test_compare_target_errors_are_one_line(timed: Path, tmp_path: Path, capsys)
         err = capsys.readouterr().err.strip()
         assert "--target" in err and "\n" not in err
         assert not (tmp_path / "r").exists()
+
+
+def test_the_gallery_shows_quality_against_time(timed: Path, tmp_path: Path):
+    from gan_bench.report.gallery import build_gallery
+
+    page = build_gallery(results=timed, out=tmp_path / "g").read_text()
+    assert "overview/quality_vs_time.png" in page
+    assert (tmp_path / "g" / "overview" / "quality_vs_time.png").stat().st_size > 10_000

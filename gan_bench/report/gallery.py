@@ -17,6 +17,7 @@ from urllib.parse import quote
 from PIL import Image
 
 from gan_bench.report.compare import compute_of, pivot_grid, pivot_long, runs_table
+from gan_bench.report import timing
 from gan_bench.report.format import fmt
 from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.atomic import atomic_path, output_folder
@@ -43,7 +44,8 @@ def _write(runs: list[RunRecord], results: Path, out: Path, title: Optional[str]
     table = runs_table(runs)
     overview = [p for p in (loss_curves([r for r in runs if r.history], out / "overview" / "losses.png")
                             if any(r.history for r in runs) else None,
-                            throughput(table, out / "overview" / "throughput.png")) if p]
+                            throughput(table, out / "overview" / "throughput.png"),
+                            _quality_vs_time(runs, out / "overview" / "quality_vs_time.png")) if p]
     title = title or f"gan-bench gallery: {Path(results).resolve().name}"
     metrics = [(label, col) for label, col in key_metrics() if any(col in r.evals for r in runs)]
     devices = sorted({str(r.summary.get("device")) for r in runs if r.summary.get("device")})
@@ -60,6 +62,12 @@ def _write(runs: list[RunRecord], results: Path, out: Path, title: Optional[str]
                            pivot=_pivot(table, metrics), overview=figures, sections="".join(sections), css=CSS)
     atomic_write_text(out / "index.html", page)
     return out / "index.html"
+
+
+def _quality_vs_time(runs: list[RunRecord], path: Path) -> Optional[Path]:
+    """compare's plot of the headline metric against training time, when runs were evaluated in training."""
+    key = timing.curve_key(runs, None)
+    return timing.plot(runs, key, path) if key else None
 
 
 def _copy_assets(r: RunRecord, out: Path) -> dict:

@@ -6,8 +6,8 @@ mnist_convdcgan_tuned), so a run's display model is the registry model name foll
 the same model is a row. What a row changes is not taken from its name: it is the config keys whose
 values differ from the baseline's, listed beside it, so a misnamed run cannot mislead.
 
-Cells are at each budget that every group of the data set was evaluated at (in-training evaluations
-give several budgets per run; a run's final evaluation gives its last): mean ± std over seeds, and
+Cells are at each budget (step) the baseline was evaluated at, for the variants evaluated there too
+(in-training evaluations give several budgets per run; a run's final evaluation gives its last): mean ± std over seeds, and
 the difference to the baseline, marked (▲ better, ▼ worse) only when it is larger than both groups'
 seed-to-seed standard deviations; an unmarked difference is within the noise.
 """
@@ -23,8 +23,11 @@ from gan_bench.report.records import WHERE, RunRecord
 
 # Config keys that change no result (where a run writes, what it shows while it trains, its name and
 # seed, how it is evaluated): left out of "what a row changes".
+# The budget keys are left out too: the view compares groups at equal steps, so a variant trained for 5
+# epochs sits beside the baseline's evaluation at 5 epochs of a 10-epoch run.
 NOT_LEVERS = {"name", "out", "plugins", "train.seed", "train.progress", "train.log_every", "train.snapshot_every",
-              "train.checkpoint_every", "train.grid_per_class", "train.trackers", "train.tensorboard", "train.device"}
+              "train.checkpoint_every", "train.grid_per_class", "train.trackers", "train.tensorboard", "train.device",
+              "train.epochs", "train.max_steps", "train.max_minutes"}
 
 
 def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -90,10 +93,9 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                     for k, v in vals.items():
                         stats.setdefault(variant, {}).setdefault(step, {}).setdefault(k, []).append(v)
         base_cfg = variants[""][0].config
-        common = set.intersection(*(set(s) for s in stats.values()))
         for variant, by_step in stats.items():
             what = changes(variants[variant][0].config, base_cfg) if variant else "(the plain recipe)"
-            for step in sorted(common):
+            for step in sorted(set(by_step) & set(stats[""])):  # the budgets the baseline was evaluated at
                 for k, vs in sorted(by_step[step].items()):
                     base = stats[""][step].get(k)
                     mean, std = _mean_std(vs)

@@ -206,7 +206,9 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
                           for r in rs]
                 xs, mean, std = mean_curve(curves)
                 color = f"C{n % 10}"
-                ax.plot(xs, mean, color=color, lw=1.4, marker="o", ms=2.5, label=f"{model} ({len(rs)} seeds)")
+                # markers only where they are evaluations (one seed); a mean's points are interpolated
+                ax.plot(xs, mean, color=color, lw=1.4, marker="o" if len(rs) == 1 else None, ms=2.5,
+                        label=f"{model} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
                 if len(rs) > 1:
                     ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
             ax.set_xlabel("training minutes" if axis == "train_seconds" else label, fontsize=8)

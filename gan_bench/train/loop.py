@@ -75,8 +75,7 @@ class Loop:
         self.scalars = AsyncScalars(t.device if t.levers.async_log else torch.device("cpu"))
         self.failure: list[str] = []
         self.stop: list[int] = []      # signals received; the loop stops at the end of the step
-        self.clock = Schedule(cfg, t.world, prior_seconds=t.prior_time, steps_per_epoch=t.source.steps_per_epoch,
-                              total=t.total)
+        self.clock = Schedule(cfg, t.world, prior_seconds=t.prior_time, steps_per_epoch=t.source.steps_per_epoch)
         self.budget_spent = False  # train.max_minutes ran out: the run ends, completed, before t.total
         # a signal inherited as ignored stays ignored: nohup, or a shell's background job, which a Ctrl-C at
         # the terminal must not stop (what Python does for SIGINT before any handler is installed)

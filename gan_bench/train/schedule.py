@@ -19,14 +19,13 @@ from gan_bench.run.world import World
 
 
 class Schedule:
-    def __init__(self, cfg: Config, world: World, *, prior_seconds: float, steps_per_epoch: int, total: int) -> None:
+    def __init__(self, cfg: Config, world: World, *, prior_seconds: float, steps_per_epoch: int) -> None:
         self.ev, self.world = cfg.eval, world
-        self.steps_per_epoch, self.total = steps_per_epoch, total
+        self.steps_per_epoch = steps_per_epoch
         self.budget = cfg.train.max_minutes * 60.0 if cfg.train.max_minutes else None
         self.prior, self.start, self.paused = prior_seconds, time.perf_counter(), 0.0
         every = self.ev.every_seconds
         self.next_eval_at = (math.floor(prior_seconds / every) + 1) * every if every else math.inf
-        self.timed = self.budget is not None or bool(every)
 
     @property
     def evaluates(self) -> bool:
