@@ -418,7 +418,7 @@ CASES = {
     "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
                                 ["cannot create the output folder", "a_file/res"]),
     "suite: bad target": (lambda t: suite_file(t, f"targets: [fd]\nruns: [{config(t)}]\n"),
-                          ["targets: 'fd'", "METRIC=VALUE"]),
+                          ["suite targets: 'fd'", "METRIC=VALUE"]),
     "suite: --jobs 0": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--jobs", "0"],
                         ["--jobs must be at least 1"]),
     # plugins and trackers

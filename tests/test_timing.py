@@ -202,3 +202,40 @@ def test_the_gallery_shows_quality_against_time(timed: Path, tmp_path: Path):
     page = build_gallery(results=timed, out=tmp_path / "g").read_text()
     assert "overview/quality_vs_time.png" in page
     assert (tmp_path / "g" / "overview" / "quality_vs_time.png").stat().st_size > 10_000
+
+
+PLUGIN = '''
+from gan_bench.api import register_metric
+
+
+@register_metric("tiny_gap", kind="custom", key="gap", better="lower")
+def gap(ctx) -> dict:
+    """Gap between the mean pixel of generated and real test images: cheap, and it moves as G trains."""
+    return {"gap": abs(ctx.fake.x.float().mean() - ctx.splits.test.x.float().mean()).item() / 255}
+'''
+
+
+def test_a_tiny_suite_evaluated_in_training_gets_its_curves_and_time_table(tmp_path: Path, tiny_npz: Path,
+                                                                          isolated_registries):
+    """The whole path: the trainer's timed evaluations -> the suite's report -> plot and table."""
+    from gan_bench.suite.executor import run_suite
+    from gan_bench.suite.file import load_suite
+
+    (tmp_path / "gap.py").write_text(PLUGIN)
+    for model in ("cdcgan", "convdcgan"):
+        (tmp_path / f"tiny_{model}.yaml").write_text(yaml.safe_dump(tiny_overrides(tiny_npz, model=model)))
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({
+        "name": "t", "out": str(tmp_path / "res"), "seeds": [0], "plugins": [str(tmp_path / "gap.py")],
+        "set": ["train.epochs=2", "eval.every_steps=2", "eval.metrics=[tiny_gap]", "eval.samples=12"],
+        "targets": ["gap=0.5"],
+        "runs": [str(tmp_path / "tiny_cdcgan.yaml"), str(tmp_path / "tiny_convdcgan.yaml")]}))
+    out = tmp_path / "res"
+    run_suite(load_suite(tmp_path / "suite.yaml"), out=out, say=lambda _: None)
+    lines = [json.loads(line) for line in (out / "tiny_cdcgan" / "seed0" / "eval.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4, 6, 8]
+    assert all(line["train_seconds"] > 0 and line["images_seen"] == 8 * line["step"] for line in lines)
+    report = out / "report"
+    assert (report / "quality_vs_time.png").stat().st_size > 10_000
+    ttq = (report / "time_to_quality.md").read_text()
+    assert "gap ≤ 0.5" in ttq and "cdcgan" in ttq and "convdcgan" in ttq
+    assert "overview/quality_vs_time.png" in (report / "gallery" / "index.html").read_text()

@@ -43,13 +43,15 @@ def points(run: RunRecord, key: str) -> list[tuple[int, float, float, float]]:
 
 def curve_key(runs: list[RunRecord], column: Optional[str]) -> Optional[str]:
     """The metric the curves show: `column` (the pivot's) when the runs' curves have it, else the first
-    key metric they have; None when no run has a timed in-training evaluation."""
+    key metric they have, else any registered metric's number; None when no run has a timed
+    in-training evaluation."""
     have = {k for r in runs for line in r.curves if "train_seconds" in line for k in line}
     base = column.split("@")[0] if column else None
     for key in ([base] if base else []) + headline_keys():
         if key in have:
             return key
-    return None
+    # a metric that is not a key one (a plugin's): the first of the registered metrics' numbers there
+    return next((e.info.key for e in METRICS if e.info.key in have), None)
 
 
 def better(value: float, target: float, lower: bool) -> bool:

@@ -19,6 +19,7 @@ from gan_bench.metrics.registry import METRICS, inapplicable_reason
 from gan_bench.models import MODELS
 from gan_bench.models.base import check_compatible
 from gan_bench.plugins import load as load_plugins
+from gan_bench.report.timing import parse_targets
 from gan_bench.run import RunFolder
 from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.train.setup import check_levers
@@ -47,6 +48,10 @@ def plan(suite: Suite, *, out: Path, quick: bool, retry_failed: bool = False) ->
             METRICS.entry(m)  # ConfigError listing the valid names
         except GanBenchError as e:
             raise ConfigError(f"suite eval.metrics: {e}") from None
+    try:  # after the plugins, which may register the metric a target names
+        parse_targets(suite.targets)
+    except GanBenchError as e:
+        raise ConfigError(f"suite targets: {e}".replace("--target ", "")) from None
     jobs: list[Job] = []
     for i, r in enumerate(suite.runs, 1):
         for seed in r.seeds if r.seeds is not None else suite.seeds:
