@@ -44,14 +44,15 @@ def _cfg(npz: Path, out: Path, model: str, train_keys: dict, model_keys: dict):
 
 
 def _stopped_at(step: int, monkeypatch) -> None:
-    """The trainer's step raises SIGINT after its `step`-th call, as a Ctrl-C would."""
+    """The trainer's step raises SIGTERM after its `step`-th call, as a scheduler would (not SIGINT: a
+    background job, nohup or `&` in a script, inherits SIGINT ignored, and the trainer keeps it so)."""
     calls = []
 
     def stepping(*args, **kwargs):
         out = gan_step(*args, **kwargs)
         calls.append(1)
         if len(calls) == step:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGTERM)
         return out
 
     monkeypatch.setattr(loop_module, "gan_step", stepping)
