@@ -150,8 +150,7 @@ def lever_markdown(table: pd.DataFrame) -> str:
         better = {True: "lower is better", False: "higher is better", None: ""}[
             direction(metric) if metric != "img_per_sec" else False]
         out.append(f"### {metric} ({better})\n\n" + to_markdown(pd.DataFrame(grid)))
-    what = table.drop_duplicates(["dataset", "model", "variant"])[["dataset", "model", "variant", "changes"]]
-    out.append("### What each variant changes (config keys that differ from the baseline)\n\n"
-               + to_markdown(what.assign(n=[fmt(n) for n in table.drop_duplicates(
-                   ["dataset", "model", "variant"])["n"]])))
+    first = table.drop_duplicates(["dataset", "model", "variant"])  # one row per variant
+    what = first[["dataset", "model", "variant", "changes"]].assign(seeds=[fmt(n) for n in first["n"]])
+    out.append("### What each variant changes (config keys that differ from the baseline)\n\n" + to_markdown(what))
     return "\n".join(out)
