@@ -249,6 +249,18 @@ class Config:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr_g": 2e-4}} -> {"train.lr_g": 2e-4}: a config dict's dotted keys (trackers' parameter
+    tables, the lever view's config differences)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 # ---- typed conversion -----------------------------------------------------------------------
 
 def _type_name(tp: Any) -> str:

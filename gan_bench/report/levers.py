@@ -17,9 +17,10 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from gan_bench.config import flat
 from gan_bench.metrics.registry import direction
 from gan_bench.report.format import fmt, mean_std, to_markdown
-from gan_bench.report.records import WHERE, RunRecord
+from gan_bench.report.records import RunRecord, numeric_fields
 
 # Config keys that change no result (where a run writes, what it shows while it trains, its name and
 # seed, how it is evaluated): left out of "what a row changes".
@@ -30,14 +31,6 @@ NOT_LEVERS = {"name", "out", "plugins", "train.seed", "train.progress", "train.l
               "train.epochs", "train.max_steps", "train.max_minutes"}
 
 
-def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def changes(config: dict[str, Any], base: dict[str, Any]) -> str:
@@ -57,9 +50,9 @@ def values_at(run: RunRecord) -> dict[int, dict[str, float]]:
     out: dict[int, dict[str, float]] = {}
     for line in run.curves:
         step = int(line["step"])
-        for k, v in line.items():
-            if k not in WHERE and isinstance(v, (int, float)) and not isinstance(v, bool) and direction(k) is not None:
-                out.setdefault(step, {})[k] = float(v)
+        for k, v in numeric_fields(line).items():
+            if direction(k) is not None:
+                out.setdefault(step, {})[k] = v
     final = int(run.summary.get("steps") or 0)
     for k, v in run.evals.items():
         if "@" not in k and direction(k) is not None:

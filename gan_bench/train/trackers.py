@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gan_bench.config import Config, register_names
+from gan_bench.config import Config, flat, register_names
 from gan_bench.errors import GanBenchError
 from gan_bench.registry import Registry
 from gan_bench.run import RunFolder
@@ -137,15 +137,6 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [""])[0][:300]
 
 
-def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"lr_g": 2e-4}} -> {"train.lr_g": 2e-4} (trackers' parameter tables are flat)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _numbers(d: dict[str, Any]) -> dict[str, float]:
