@@ -13,7 +13,7 @@ import pandas as pd
 from gan_bench.atomic import output_folder, write_text
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import default_metrics, direction, headline_columns
-from gan_bench.report import levers, timing
+from gan_bench.report import levers, ranking, timing
 from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, runs_under
 
@@ -111,18 +111,9 @@ def lower_is_better(column: str) -> Optional[bool]:
     return RUN_COLUMN_LOWER_IS_BETTER.get(column) if known is None else known
 
 
-
-
-
-
-
-
-
-
-
-
 def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
-    """{file name: content}: runs.{csv,md,html} and, for a column, pivot_<column>.{csv,md,html}.
+    """{file name: content}: runs.{csv,md,html} and, for a column, pivot_<column>.{csv,md,html} and (when
+    the column has a direction) ranking_<column>.{csv,md}.
     Everything is made before anything is written, so a bad column writes nothing."""
     out = {"runs.csv": df.to_csv(index=False), "runs.md": to_markdown(formatted(df)),
            "runs.html": html_page("Runs", formatted(df).to_html(index=False, na_rep=""))}
@@ -134,6 +125,12 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
                              + to_markdown(pivot_grid(long, column, style="md"), index=True))
         grid = pivot_grid(long, column, style="html").to_html(escape=False)
         out[f"{stem}.html"] = html_page(f"{column}: mean ± std over seeds", grid)
+        lower = lower_is_better(column.split("@")[0])
+        if lower is not None:  # a ranking needs a direction
+            ranks = ranking.ranking(long, lower)
+            rstem = "ranking_" + column.replace("@", "_at_")
+            out[f"{rstem}.csv"] = ranks.to_csv(index=False)
+            out[f"{rstem}.md"] = mixed_compute_note(df) + ranking.ranking_markdown(ranks, column, lower)
     return out
 
 

@@ -6,8 +6,10 @@ mnist_convdcgan_tuned), so a run's display model is the registry model name foll
 the same model is a row. What a row changes is not taken from its name: it is the config keys whose
 values differ from the baseline's, listed beside it, so a misnamed run cannot mislead.
 
-Cells are at each budget (step) the baseline was evaluated at, for the variants evaluated there too
-(in-training evaluations give several budgets per run; a run's final evaluation gives its last): mean ± std over seeds, and
+Cells are at each budget the baseline was evaluated at, for the variants evaluated there too: a step
+(in-training evaluations give several per run; a run's final evaluation gives its last), or, for runs
+bounded by time (train.max_minutes), their final evaluation at that many minutes, since equal-time
+runs stop at different steps and only their ends are at equal compute: mean ± std over seeds, and
 the difference to the baseline, marked (▲ better, ▼ worse) only when it is larger than both groups'
 seed-to-seed standard deviations; an unmarked difference is within the noise.
 """
@@ -44,16 +46,29 @@ def arch_of(run: RunRecord) -> str:
     return str(run.config.get("model", {}).get("name") or run.summary.get("model", ""))
 
 
-def values_at(run: RunRecord) -> dict[int, dict[str, float]]:
-    """{step: {metric key: value}}: the in-training evaluations, then the final ones at the run's steps
-    (where no in-training evaluation was at that step), and throughput at the run's steps."""
-    out: dict[int, dict[str, float]] = {}
+Budget = tuple[str, float]  # ("step", 975) or ("min", 4.0)
+
+
+def budget_label(budget: Budget) -> str:
+    kind, n = budget
+    return f"step {int(n)}" if kind == "step" else f"{n:g} min"
+
+
+def values_at(run: RunRecord) -> dict[Budget, dict[str, float]]:
+    """{budget: {metric key: value}}: the in-training evaluations at their steps, then the final ones at
+    the run's steps (where no in-training evaluation was at that step), and throughput there. A run
+    that train.max_minutes stopped has one budget, its minutes, with its final values."""
+    out: dict[Budget, dict[str, float]] = {}
+    # only a run the clock stopped: one that finished its epochs first is bounded by its steps
+    timed = run.summary.get("budget_reached") and run.summary.get("max_minutes")
+    final: Budget = ("min", float(run.summary["max_minutes"])) if timed else ("step", int(run.summary.get("steps") or 0))
     for line in run.curves:
         step = int(line["step"])
+        if timed and step != int(run.summary.get("steps") or 0):
+            continue
         for k, v in numeric_fields(line).items():
             if direction(k) is not None:
-                out.setdefault(step, {})[k] = v
-    final = int(run.summary.get("steps") or 0)
+                out.setdefault(final if timed else ("step", step), {})[k] = v
     for k, v in run.evals.items():
         if "@" not in k and direction(k) is not None:
             out.setdefault(final, {}).setdefault(k, v)
@@ -75,25 +90,26 @@ def lever_groups(runs: list[RunRecord]) -> dict[tuple[str, str], dict[str, list[
 
 
 def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
-    """Long form: one row per (data set, model, variant, step, metric) with mean, std, n over seeds, the
-    difference to the baseline and whether it is beyond the seed spread."""
+    """Long form: one row per (data set, model, variant, budget, metric) with mean, std, n over seeds, the
+    difference to the baseline and whether it is beyond the seed spread (step: the budget's step, empty
+    for a time budget)."""
     rows = []
     for (ds, arch), variants in lever_groups(runs).items():
         stats: dict[str, dict[int, dict[str, list[float]]]] = {}
         for variant, rs in variants.items():
             for r in rs:
-                for step, vals in values_at(r).items():
+                for at, vals in values_at(r).items():
                     for k, v in vals.items():
-                        stats.setdefault(variant, {}).setdefault(step, {}).setdefault(k, []).append(v)
+                        stats.setdefault(variant, {}).setdefault(at, {}).setdefault(k, []).append(v)
         base_cfg = variants[""][0].config
         for variant, by_step in stats.items():
             what = changes(variants[variant][0].config, base_cfg) if variant else "(the plain recipe)"
-            for step in sorted(set(by_step) & set(stats[""])):  # the budgets the baseline was evaluated at
-                for k, vs in sorted(by_step[step].items()):
-                    base = stats[""][step].get(k)
+            for at in sorted(set(by_step) & set(stats[""])):  # the budgets the baseline was evaluated at
+                for k, vs in sorted(by_step[at].items()):
+                    base = stats[""][at].get(k)
                     mean, std = _mean_std(vs)
                     row = {"dataset": ds, "model": arch, "variant": variant or "baseline", "changes": what,
-                           "step": step, "metric": k, "mean": mean, "std": std, "n": len(vs),
+                           "budget": budget_label(at), "step": at[1] if at[0] == "step" else None, "metric": k, "mean": mean, "std": std, "n": len(vs),
                            "delta": None, "beyond_spread": None}
                     if base and variant:
                         bmean, bstd = _mean_std(base)
@@ -101,7 +117,7 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                         spread = max(std or 0.0, bstd or 0.0)
                         row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
                     rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "step", "metric", "mean", "std", "n",
+    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "metric", "mean", "std", "n",
                                        "delta", "beyond_spread"])
 
 
@@ -122,7 +138,7 @@ def cell(row: pd.Series) -> str:
 
 
 def lever_markdown(table: pd.DataFrame) -> str:
-    """One section per metric: rows are the variants, columns the data sets' budgets (steps)."""
+    """One section per metric: rows are the variants, columns the data sets' budgets (steps or minutes)."""
     if table.empty:
         return ""
     out = ["Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse when the "
@@ -131,14 +147,16 @@ def lever_markdown(table: pd.DataFrame) -> str:
     metrics = sorted(table["metric"].unique(), key=lambda m: (order.index(m) if m in order else len(order), m))
     for metric in metrics:
         t = table[table["metric"] == metric]
-        cols = [(ds, arch, step) for (ds, arch, step), _ in t.groupby(["dataset", "model", "step"], sort=True)]
+        # budgets in the order they were made (steps ascending), not as strings
+        cols = list(dict.fromkeys(zip(t["dataset"], t["model"], t["budget"])))
+        cols.sort(key=lambda c: (c[0], c[1]))
         variants = list(dict.fromkeys(["baseline"] + sorted(v for v in t["variant"] if v != "baseline")))
         grid = []
         for v in variants:
             line: dict[str, str] = {"variant": v}
-            for ds, arch, step in cols:
-                hit = t[(t["dataset"] == ds) & (t["model"] == arch) & (t["step"] == step) & (t["variant"] == v)]
-                line[f"{ds} {arch}, step {step}"] = cell(hit.iloc[0]) if len(hit) else ""
+            for ds, arch, at in cols:
+                hit = t[(t["dataset"] == ds) & (t["model"] == arch) & (t["budget"] == at) & (t["variant"] == v)]
+                line[f"{ds} {arch}, {at}"] = cell(hit.iloc[0]) if len(hit) else ""
             grid.append(line)
         better = {True: "lower is better", False: "higher is better", None: ""}[
             direction(metric) if metric != "img_per_sec" else False]

@@ -1,0 +1,78 @@
+"""The ranking view: per data set, the models in order of one metric, ranked only where the seeds allow it.
+
+A model ranks above another when its mean is better by more than both groups' seed-to-seed standard
+deviations (the rule of the pivot's bold, the lever view and the time-to-quality table), so a model's
+rank is 1 + the number of models clearly better than it. Models within each other's spread share a
+rank (1, 1, 3, ...), and the table says with whom; a model with one seed has no spread and is not
+ranked at all ("one seed"). This is a deliberately simple test, not a significance test: with three
+seeds a difference beyond both spreads is a difference a rerun is unlikely to reverse, and anything
+less is reported as a tie rather than as an order.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import pandas as pd
+
+from gan_bench.report.format import mean_std, to_markdown
+
+COLUMNS = ["dataset", "rank", "model", "mean", "std", "n", "tied_with"]
+
+
+def clearly_better(a: pd.Series, b: pd.Series, lower: bool) -> bool:
+    """a beats b by more than both seed spreads (needs two seeds on each side)."""
+    if a["n"] < 2 or b["n"] < 2:
+        return False
+    spread = max(_std(a), _std(b))
+    gap = (b["mean"] - a["mean"]) if lower else (a["mean"] - b["mean"])
+    return gap > spread
+
+
+def ranking(long: pd.DataFrame, lower: bool) -> pd.DataFrame:
+    """From pivot_long's (dataset, model, mean, std, n): one row per (data set, model), best mean first,
+    with its rank (None for a one-seed model) and the models it is tied with."""
+    rows = []
+    for ds, g in long.groupby("dataset", sort=True):
+        g = g.sort_values(["mean", "model"], ascending=[lower, True]).reset_index(drop=True)
+        for _, m in g.iterrows():
+            others = [o for _, o in g.iterrows() if o["model"] != m["model"]]
+            above = sum(clearly_better(o, m, lower) for o in others)
+            tied = [o["model"] for o in others if m["n"] > 1 and o["n"] > 1
+                    and not clearly_better(o, m, lower) and not clearly_better(m, o, lower)]
+            rows.append({"dataset": ds, "rank": 1 + above if m["n"] > 1 else None, "model": m["model"],
+                         "mean": m["mean"], "std": m["std"] if m["n"] > 1 else None, "n": int(m["n"]),
+                         "tied_with": ", ".join(tied)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def ranking_markdown(table: pd.DataFrame, column: str, lower: bool) -> str:
+    """Per data set: rank, model, mean ± std, seeds, ties; and a line saying whether the data set has an
+    order at all (a single rank-1 model) or only groups."""
+    if table.empty:
+        return ""
+    lines = [f"Models ranked by {column} ({'lower' if lower else 'higher'} is better; mean ± std over seeds). "
+             "A model ranks above another only when it is better by more than both seed spreads; "
+             "models within each other's spread share a rank.\n"]
+    for ds, g in table.groupby("dataset", sort=True):
+        firsts = g[g["rank"] == 1]
+        if len(firsts) == 1 and len(g) > 1:
+            verdict = f"**{firsts['model'].iloc[0]}** is first beyond the seed spread."
+        elif len(firsts) > 1:
+            verdict = (f"No single first: {', '.join(firsts['model'])} are within each other's seed spread.")
+        else:
+            verdict = "Not ranked: too few seeds or models."
+        cells = [{"rank": "one seed" if pd.isna(r["rank"]) else str(int(r["rank"])), "model": r["model"],
+                  column: mean_std(r["mean"], _opt(r["std"])), "seeds": str(r["n"]),
+                  "within the spread of": r["tied_with"]} for _, r in g.iterrows()]
+        lines.append(f"### {ds}\n\n{verdict}\n\n" + to_markdown(pd.DataFrame(cells)))
+    return "\n".join(lines)
+
+
+def _std(row: pd.Series) -> float:
+    s = row["std"]
+    return 0.0 if s is None or (isinstance(s, float) and math.isnan(s)) else float(s)
+
+
+def _opt(value) -> Optional[float]:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
