@@ -22,7 +22,7 @@ from gan_bench.report.records import RunRecord, runs_under
 RUN_COLUMN_LOWER_IS_BETTER = {"img_per_sec": False, "wall_s": True, "peak_gpu_mb": True, "peak_cpu_mb": True}
 KEY_COLUMNS = ["dataset", "model", "seed", "status", "steps"]
 TAIL_COLUMNS = ["img_per_sec", "wall_s", "peak_gpu_mb", "peak_cpu_mb", "params_G", "params_D", "device", "compute",
-                "arch", "config", "run"]
+                "budget", "arch", "config", "run"]
 RESERVED = set(KEY_COLUMNS + TAIL_COLUMNS)  # an eval field of the same name never overwrites these
 
 
@@ -40,6 +40,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                      "wall_s": s.get("train_seconds"), "peak_gpu_mb": s.get("peak_gpu_mb"),
                      "peak_cpu_mb": s.get("peak_cpu_mb"), "params_G": s.get("params_G"),
                      "params_D": s.get("params_D"), "device": s.get("device"), "compute": compute_of(s),
+                     "budget": budget_of(s),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
     first = headline_columns()  # the key metrics' columns first, in registry order; others alphabetically
@@ -52,6 +53,22 @@ def compute_of(summary: dict[str, Any]) -> Optional[str]:
     """bf16 or fp32, the arithmetic of G and D in training (summary.json's levers; None before them)."""
     levers = summary.get("levers")
     return None if levers is None else ("bf16" if levers.get("bf16") else "fp32")
+
+
+def budget_of(summary: dict[str, Any]) -> Optional[str]:
+    """ "4 min" for a run train.max_minutes bounded, else "<steps> steps" (what the run trained for)."""
+    if summary.get("max_minutes"):
+        return f"{summary['max_minutes']:g} min"
+    return None if summary.get("steps") is None else f"{summary['steps']} steps"
+
+
+def mixed_budget_note(df: pd.DataFrame) -> str:
+    """A line for rankings whose completed runs of one data set trained for different budgets (empty when
+    every data set's runs agree): a model with more steps or minutes is not ranked at equal cost."""
+    done = df[df["status"] == "completed"]
+    mixed = sorted(ds for ds, g in done.groupby("dataset") if g["budget"].nunique() > 1)
+    return (f"Note: the runs of {', '.join(mixed)} trained for different budgets (see the budget column of "
+            "runs.md), so this order is not at equal cost.\n\n" if mixed else "")
 
 
 def mixed_compute_note(df: pd.DataFrame) -> str:
@@ -130,7 +147,8 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
             ranks = ranking.ranking(long, lower)
             rstem = "ranking_" + column.replace("@", "_at_")
             out[f"{rstem}.csv"] = ranks.to_csv(index=False)
-            out[f"{rstem}.md"] = mixed_compute_note(df) + ranking.ranking_markdown(ranks, column, lower)
+            out[f"{rstem}.md"] = ranking.ranking_markdown(ranks, column, lower,
+                                                          note=mixed_compute_note(df) + mixed_budget_note(df))
     return out
 
 
@@ -189,7 +207,8 @@ def timed_tables(runs: list[RunRecord], df: pd.DataFrame, column: Optional[str],
 
 def lever_tables(runs: list[RunRecord]) -> dict[str, str]:
     """levers.{csv,md} when the runs hold an ablation (variants of a model beside its plain recipe)."""
-    table = levers.lever_table(runs)
-    if table.empty:
+    table, missing = levers.lever_table(runs), levers.unmatched(runs)
+    if table.empty and not missing:
         return {}
-    return {"levers.csv": table.to_csv(index=False), "levers.md": levers.lever_markdown(table)}
+    return {"levers.csv": table.to_csv(index=False),
+            "levers.md": levers.lever_markdown(table, missing)}

@@ -26,8 +26,8 @@ from gan_bench.report.records import RunRecord, numeric_fields
 
 # Config keys that change no result (where a run writes, what it shows while it trains, its name and
 # seed, how it is evaluated): left out of "what a row changes".
-# The budget keys are left out too: the view compares groups at equal steps, so a variant trained for 5
-# epochs sits beside the baseline's evaluation at 5 epochs of a 10-epoch run.
+# The budget keys are left out too: the view compares groups at equal budgets (steps or minutes), so a
+# variant trained for 5 epochs sits beside the baseline's evaluation at 5 epochs of a 10-epoch run.
 NOT_LEVERS = {"name", "out", "plugins", "train.seed", "train.progress", "train.log_every", "train.snapshot_every",
               "train.checkpoint_every", "train.grid_per_class", "train.trackers", "train.tensorboard", "train.device",
               "train.epochs", "train.max_steps", "train.max_minutes"}
@@ -57,10 +57,11 @@ def budget_label(budget: Budget) -> str:
 def values_at(run: RunRecord) -> dict[Budget, dict[str, float]]:
     """{budget: {metric key: value}}: the in-training evaluations at their steps, then the final ones at
     the run's steps (where no in-training evaluation was at that step), and throughput there. A run
-    that train.max_minutes stopped has one budget, its minutes, with its final values."""
+    given train.max_minutes has one budget, its minutes, with its final values."""
     out: dict[Budget, dict[str, float]] = {}
-    # only a run the clock stopped: one that finished its epochs first is bounded by its steps
-    timed = run.summary.get("budget_reached") and run.summary.get("max_minutes")
+    # every run given minutes is placed at them, also one that finished its epochs first (it had that
+    # budget and used less), so that the seeds of one group are never split between two budgets
+    timed = run.summary.get("max_minutes")
     final: Budget = ("min", float(run.summary["max_minutes"])) if timed else ("step", int(run.summary.get("steps") or 0))
     for line in run.curves:
         step = int(line["step"])
@@ -95,7 +96,7 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
     for a time budget)."""
     rows = []
     for (ds, arch), variants in lever_groups(runs).items():
-        stats: dict[str, dict[int, dict[str, list[float]]]] = {}
+        stats: dict[str, dict[Budget, dict[str, list[float]]]] = {}
         for variant, rs in variants.items():
             for r in rs:
                 for at, vals in values_at(r).items():
@@ -109,7 +110,8 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                     base = stats[""][at].get(k)
                     mean, std = _mean_std(vs)
                     row = {"dataset": ds, "model": arch, "variant": variant or "baseline", "changes": what,
-                           "budget": budget_label(at), "step": at[1] if at[0] == "step" else None, "metric": k, "mean": mean, "std": std, "n": len(vs),
+                           "budget": budget_label(at), "step": at[1] if at[0] == "step" else None,
+                           "metric": k, "mean": mean, "std": std, "n": len(vs),
                            "delta": None, "beyond_spread": None}
                     if base and variant:
                         bmean, bstd = _mean_std(base)
@@ -117,8 +119,20 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                         spread = max(std or 0.0, bstd or 0.0)
                         row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
                     rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "metric", "mean", "std", "n",
-                                       "delta", "beyond_spread"])
+    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "metric", "mean",
+                                       "std", "n", "delta", "beyond_spread"]).astype({"step": "Int64"})
+
+
+def unmatched(runs: list[RunRecord]) -> list[str]:
+    """ "quickdraw cdcgan+ema (step 400)": the variants that share no budget with their baseline, so
+    they have no cell in the view (a typo'd epochs or max_minutes would otherwise hide a row silently)."""
+    out = []
+    for (ds, arch), variants in lever_groups(runs).items():
+        budgets = {v: {at for r in rs for at in values_at(r)} for v, rs in variants.items()}
+        for v, have in budgets.items():
+            if v and not have & budgets[""]:
+                out.append(f"{ds} {arch}{v} ({', '.join(budget_label(b) for b in sorted(have))})")
+    return out
 
 
 def _mean_std(vs: list[float]) -> tuple[float, Optional[float]]:
@@ -137,10 +151,13 @@ def cell(row: pd.Series) -> str:
     return f"{text} ({row['delta']:+.3g}{mark})"
 
 
-def lever_markdown(table: pd.DataFrame) -> str:
-    """One section per metric: rows are the variants, columns the data sets' budgets (steps or minutes)."""
+def lever_markdown(table: pd.DataFrame, missing: Optional[list[str]] = None) -> str:
+    """One section per metric: rows are the variants, columns the data sets' budgets (steps or minutes);
+    missing: unmatched()'s variants, named at the end."""
+    gone = ("Not in the view, since they share no budget with their baseline: " + "; ".join(missing) + ".\n"
+            if missing else "")
     if table.empty:
-        return ""
+        return gone
     out = ["Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse when the "
            "difference is larger than both seed spreads, otherwise within the noise).\n"]
     order = ["fd", "kid_mean", "precision", "recall", "cond_acc", "img_per_sec"]
@@ -164,4 +181,4 @@ def lever_markdown(table: pd.DataFrame) -> str:
     first = table.drop_duplicates(["dataset", "model", "variant"])  # one row per variant
     what = first[["dataset", "model", "variant", "changes"]].assign(seeds=[fmt(n) for n in first["n"]])
     out.append("### What each variant changes (config keys that differ from the baseline)\n\n" + to_markdown(what))
-    return "\n".join(out)
+    return "\n".join(out + ([gone] if gone else []))
