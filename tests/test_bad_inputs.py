@@ -258,6 +258,9 @@ CASES = {
     "matching-aware D on an unconditional model": (
         lambda t: run_args(t, "model.name=convdcgan", "train.mismatch=1"),
         ["train.mismatch=1", "reads no label", "cdcgan"]),
+    "class metric in training on an unconditional model": (
+        lambda t: run_args(t, "model.name=convdcgan", "eval.every_steps=1", "eval.metrics=[fd,cond_acc]"),
+        ["eval.metrics", "'cond_acc' needs a conditional or per-class model", "metrics that apply: fd"]),
     "time budget of zero minutes": (lambda t: run_args(t, "train.max_minutes=0"),
                                     ["train.max_minutes", "must be > 0.0"]),
     "negative evaluation interval": (lambda t: run_args(t, "eval.every_seconds=-5"),

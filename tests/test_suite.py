@@ -79,6 +79,13 @@ def test_a_typo_in_a_late_run_fails_before_anything_runs(tmp_path: Path, suite_f
     d["eval"]["metrics"] = ["fdd"]
     with pytest.raises(ConfigError, match="eval.metrics.*'fdd'.*Did you mean 'fd'"):
         S.plan(S.load_suite(_write_suite(tmp_path, d)), out=tmp_path / "res", quick=False)
+    # an in-training metric that one run's model cannot give: refused at the plan, not minutes into that run
+    d["eval"]["metrics"] = ["fd"]
+    d["runs"] = d["runs"][:2]
+    d["set"] = ["train.epochs=1", "eval.every_steps=1", "eval.metrics=[fd,cond_acc]"]
+    with pytest.raises(ConfigError, match=r"suite run 2 .*eval.metrics: metric 'cond_acc' needs a conditional"):
+        S.plan(S.load_suite(_write_suite(tmp_path, d)), out=tmp_path / "res", quick=False)
+    assert not (tmp_path / "res").exists()
 
 
 def test_quick_shrinks_budgets_and_uses_its_own_folder(suite_file: Path):

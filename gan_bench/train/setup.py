@@ -16,6 +16,7 @@ import torch
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError
+from gan_bench.metrics.registry import check_metrics
 from gan_bench.models import GAN, MODELS, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
@@ -101,6 +102,7 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
               f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+    check_eval(cfg, labelled=data.train.labelled)  # now that the data set's labels are known
     if world.is_main:
         check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
     t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
@@ -117,11 +119,28 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     return t
 
 
+def evaluates_in_training(cfg: Config) -> bool:
+    return bool(cfg.eval.every or cfg.eval.every_steps or cfg.eval.every_seconds)
+
+
+def check_eval(cfg: Config, *, labelled: bool = True) -> None:
+    """eval.metrics of an in-training evaluation must apply to the model (and, when known, the data):
+    a suite's eval.metrics=[..., cond_acc] on an unconditional model would otherwise fail at its first
+    evaluation, minutes in. labelled: the data set's (True where not loaded yet, as in a suite's plan)."""
+    if evaluates_in_training(cfg):
+        info = MODELS.info(cfg.model.name)
+        try:
+            check_metrics(cfg.eval.metrics, labelled=labelled, class_model=info.draws_class)
+        except ConfigError as e:
+            raise ConfigError(f"eval.metrics: {e} (a suite can set eval.metrics per run)") from None
+
+
 def check_levers(cfg: Config) -> None:
-    """The trainer's registry names in a config (train.loss, train.diffaug) and what the loss allows:
-    checked before anything runs or is written."""
+    """The trainer's registry names in a config (train.loss, train.diffaug), what the loss allows and the
+    in-training evaluation's metrics: checked before anything runs or is written."""
     info = LOSSES.info(cfg.train.loss)
     parse_policy(cfg.train.diffaug)
+    check_eval(cfg)
     if cfg.train.mismatch and not MODELS.info(cfg.model.name).conditional:
         raise ConfigError(f"train.mismatch={cfg.train.mismatch:g} shows D real images with a wrong label, but model "
                           f"{cfg.model.name!r} reads no label; set it to 0 or use a conditional model (cdcgan)")
