@@ -129,3 +129,15 @@ def test_a_seed_that_finished_its_epochs_first_stays_in_its_group_and_an_unmatch
     assert set(table["budget"]) == {"4 min"} and set(table["n"]) == {3}  # no seed split off
     rank = (out / "ranking_fd.md").read_text()
     assert "Note: the runs of mnist trained for different budgets" in rank
+
+
+def test_time_to_quality_lists_models_every_seed_reached_before_those_only_some_did():
+    from gan_bench.report.timing import ttq_markdown
+
+    row = dict(dataset="mnist", metric="fd", target=50.0, seeds=3, images_seen_mean=1.0, steps_mean=1.0, final_mean=40.0)
+    table = pd.DataFrame([{**row, "model": "fast_once", "reached": 1, "seconds_mean": 100.0, "seconds_std": None},
+                          {**row, "model": "always", "reached": 3, "seconds_mean": 200.0, "seconds_std": 5.0},
+                          {**row, "model": "never", "reached": 0, "seconds_mean": None, "seconds_std": None}])
+    lines = [line for line in ttq_markdown(table, ["cpu"]).splitlines() if line.startswith("| ") and "minutes" not in line]
+    assert [line.split(" | ")[0].strip("| *") for line in lines] == ["always", "fast_once", "never"]
+    assert "**always**" not in ttq_markdown(table, ["cpu"])  # a seed of another model got there sooner

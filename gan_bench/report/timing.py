@@ -144,8 +144,9 @@ def minutes(mean: Optional[float], std: Optional[float]) -> str:
 
 
 def ttq_markdown(table: pd.DataFrame, devices: list[str]) -> str:
-    """The table as Markdown: fastest first per data set; a model is in bold when it is faster than every
-    other by more than both seed spreads (otherwise the order is not a ranking, and nothing is bold)."""
+    """The table as Markdown: per data set the models all of whose seeds reached the target, fastest
+    first, then the others; a model is in bold when it is faster than every other by more than both seed
+    spreads (otherwise the order is not a ranking, and nothing is bold)."""
     if table.empty:
         return "No run here has timed in-training evaluations (eval.every, every_steps or every_seconds).\n"
     lines = []
@@ -154,7 +155,10 @@ def ttq_markdown(table: pd.DataFrame, devices: list[str]) -> str:
     lines.append(f"Training minutes{on} until the first evaluation at the target (mean ± std over the seeds "
                  f"that reached it; evaluation time not counted)\n")
     for ds, rows in table.groupby("dataset", sort=True):
-        rows = rows.assign(_key=rows["seconds_mean"].fillna(math.inf)).sort_values(["_key", "model"])
+        # models every seed of which reached the target first, fastest first; then those only some
+        # seeds reached, then the rest (a partial mean is over its fast seeds only, so not comparable)
+        rows = rows.assign(_part=rows["reached"] < rows["seeds"], _key=rows["seconds_mean"].fillna(math.inf))
+        rows = rows.sort_values(["_part", "_key", "model"])
         metric, target = rows["metric"].iloc[0], rows["target"].iloc[0]
         clear = _clear_winner(rows)
         cells = []
@@ -174,6 +178,8 @@ def ttq_markdown(table: pd.DataFrame, devices: list[str]) -> str:
 def _clear_winner(rows: pd.DataFrame) -> Optional[str]:
     """The fastest model when every seed of it reached the target and it is ahead of the next by more than
     the larger of their seed spreads (a model that never reached counts as infinitely slow)."""
+    # by time alone: a model that only some seeds got to the target, sooner, denies the bold
+    rows = rows.sort_values(["_key", "model"])
     full = rows[rows["reached"] == rows["seeds"]]
     if len(rows) < 2 or full.empty:
         return None
