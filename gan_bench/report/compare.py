@@ -1,4 +1,5 @@
-"""Comparison tables: one row per run, and a data set x model pivot of one metric over seeds.
+"""Comparison tables: one row per run, a data set x model pivot of one metric over seeds and its ranking
+(ranking.py), and, where the runs hold them, time to quality (timing.py) and the lever view (levers.py).
 
 Written as CSV (raw numbers, for pandas), Markdown (for a README or a pull request) and HTML.
 """
@@ -40,7 +41,7 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                      "wall_s": s.get("train_seconds"), "peak_gpu_mb": s.get("peak_gpu_mb"),
                      "peak_cpu_mb": s.get("peak_cpu_mb"), "params_G": s.get("params_G"),
                      "params_D": s.get("params_D"), "device": s.get("device"), "compute": compute_of(s),
-                     "budget": budget_of(s),
+                     "budget": budget_of(s, r.config),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
     first = headline_columns()  # the key metrics' columns first, in registry order; others alphabetically
@@ -55,20 +56,27 @@ def compute_of(summary: dict[str, Any]) -> Optional[str]:
     return None if levers is None else ("bf16" if levers.get("bf16") else "fp32")
 
 
-def budget_of(summary: dict[str, Any]) -> Optional[str]:
-    """ "4 min" for a run train.max_minutes bounded, else "<steps> steps" (what the run trained for)."""
-    if summary.get("max_minutes"):
+def budget_of(summary: dict[str, Any], config: dict[str, Any]) -> Optional[str]:
+    """What the run was given: "4 min" (train.max_minutes), "2000 steps" (train.max_steps) or "10 epochs";
+    for summaries from before the budget was recorded, the steps it made."""
+    train = config.get("train", {})
+    kind = summary.get("budget")
+    if kind == "time" and summary.get("max_minutes"):
         return f"{summary['max_minutes']:g} min"
+    if kind == "steps" and train.get("max_steps"):
+        return f"{train['max_steps']} steps"
+    if kind == "epochs" and train.get("epochs"):
+        return f"{train['epochs']} epochs"
     return None if summary.get("steps") is None else f"{summary['steps']} steps"
 
 
-def mixed_budget_note(df: pd.DataFrame) -> str:
-    """A line for rankings whose completed runs of one data set trained for different budgets (empty when
-    every data set's runs agree): a model with more steps or minutes is not ranked at equal cost."""
-    done = df[df["status"] == "completed"]
+def mixed_budget_note(df: pd.DataFrame, column: str) -> str:
+    """A line for rankings whose completed runs of one data set (those with a value of column) were given
+    different budgets (empty when every data set's runs agree)."""
+    done = df[(df["status"] == "completed") & df[column].notna()]
     mixed = sorted(ds for ds, g in done.groupby("dataset") if g["budget"].nunique() > 1)
     return (f"Note: the runs of {', '.join(mixed)} trained for different budgets (see the budget column of "
-            "runs.md), so this order is not at equal cost.\n\n" if mixed else "")
+            "runs.md): this order compares unequal budgets.\n\n" if mixed else "")
 
 
 def mixed_compute_note(df: pd.DataFrame) -> str:
@@ -148,7 +156,7 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
             rstem = "ranking_" + column.replace("@", "_at_")
             out[f"{rstem}.csv"] = ranks.to_csv(index=False)
             out[f"{rstem}.md"] = ranking.ranking_markdown(ranks, column, lower,
-                                                          note=mixed_compute_note(df) + mixed_budget_note(df))
+                                                          note=mixed_compute_note(df) + mixed_budget_note(df, column))
     return out
 
 

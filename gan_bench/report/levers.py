@@ -8,8 +8,9 @@ values differ from the baseline's, listed beside it, so a misnamed run cannot mi
 
 Cells are at each budget the baseline was evaluated at, for the variants evaluated there too: a step
 (in-training evaluations give several per run; a run's final evaluation gives its last), or, for runs
-bounded by time (train.max_minutes), their final evaluation at that many minutes, since equal-time
-runs stop at different steps and only their ends are at equal compute: mean ± std over seeds, and
+given a time budget (train.max_minutes), their final evaluation at that many minutes: equal-time runs
+stop at different steps, so their in-training evaluations share no step (their curves against time are
+compare's quality_vs_time.png): mean ± std over seeds, and
 the difference to the baseline, marked (▲ better, ▼ worse) only when it is larger than both groups'
 seed-to-seed standard deviations; an unmarked difference is within the noise.
 """
@@ -31,8 +32,6 @@ from gan_bench.report.records import RunRecord, numeric_fields
 NOT_LEVERS = {"name", "out", "plugins", "train.seed", "train.progress", "train.log_every", "train.snapshot_every",
               "train.checkpoint_every", "train.grid_per_class", "train.trackers", "train.tensorboard", "train.device",
               "train.epochs", "train.max_steps", "train.max_minutes"}
-
-
 
 
 def changes(config: dict[str, Any], base: dict[str, Any]) -> str:

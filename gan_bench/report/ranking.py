@@ -1,13 +1,14 @@
 """The ranking view: per data set, the models in order of one metric, ranked only where the seeds allow it.
 
 A model is clearly better than another when its mean is better by more than both groups' seed-to-seed
-standard deviations (the rule of the lever view and the time-to-quality table), and a model's rank is
+standard deviations (the rule of the lever view), and a model's rank is
 1 + the number of models clearly better than it. So models no one beats share rank 1 (1, 1, 3, ...),
 a model with a wide spread keeps a high rank because nothing is clearly better than it (rows are in
 rank order, then by mean), and the table lists, for each model, those within its spread; a model
 with one seed has no spread and is not ranked at all ("one seed"). This is a deliberately simple
-test, not a significance test: with three seeds a difference beyond both spreads is one a rerun is
-unlikely to reverse, and anything less is reported as a tie rather than as an order.
+screen, not a significance test (with three seeds a gap just beyond the larger spread is a Welch t of
+about 1.2): it keeps differences within the seed-to-seed noise from being read as an order, and a
+close call beyond it still deserves more seeds.
 """
 from __future__ import annotations
 

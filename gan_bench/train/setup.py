@@ -102,7 +102,8 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
               f"on {device}: each batch is copied from host memory (slower)", file=sys.stderr)
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
-    check_eval(cfg, labelled=data.train.labelled)  # now that the data set's labels are known
+    # the registry's record was checked first (check_levers); what decides is the built model and data
+    check_eval(cfg, labelled=data.train.labelled, class_model=bool(gan.conditional or gan.per_class))
     if world.is_main:
         check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
     t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
@@ -123,16 +124,17 @@ def evaluates_in_training(cfg: Config) -> bool:
     return bool(cfg.eval.every or cfg.eval.every_steps or cfg.eval.every_seconds)
 
 
-def check_eval(cfg: Config, *, labelled: bool = True) -> None:
+def check_eval(cfg: Config, *, labelled: bool = True, class_model: Optional[bool] = None) -> None:
     """eval.metrics of an in-training evaluation must apply to the model (and, when known, the data):
     a suite's eval.metrics=[..., cond_acc] on an unconditional model would otherwise fail at its first
-    evaluation, minutes in. labelled: the data set's (True where not loaded yet, as in a suite's plan)."""
+    evaluation, minutes in. labelled: the data set's (True where not loaded yet, as in a suite's plan);
+    class_model: the built model's (None: the registry record's, before it is built)."""
     if evaluates_in_training(cfg):
-        info = MODELS.info(cfg.model.name)
+        cm = MODELS.info(cfg.model.name).draws_class if class_model is None else class_model
         try:
-            check_metrics(cfg.eval.metrics, labelled=labelled, class_model=info.draws_class)
+            check_metrics(cfg.eval.metrics, labelled=labelled, class_model=cm)
         except ConfigError as e:
-            raise ConfigError(f"eval.metrics: {e} (a suite can set eval.metrics per run)") from None
+            raise ConfigError(f"eval.metrics: {e} (list only those; a suite can set eval.metrics per run)") from None
 
 
 def check_levers(cfg: Config) -> None:
