@@ -60,11 +60,11 @@ def values_at(run: RunRecord) -> dict[Budget, dict[str, float]]:
     out: dict[Budget, dict[str, float]] = {}
     # every run given minutes is placed at them, also one that finished its epochs first (it had that
     # budget and used less), so that the seeds of one group are never split between two budgets
-    timed = run.summary.get("max_minutes")
-    final: Budget = ("min", float(run.summary["max_minutes"])) if timed else ("step", int(run.summary.get("steps") or 0))
+    timed, steps = run.summary.get("max_minutes"), int(run.summary.get("steps") or 0)
+    final: Budget = ("min", float(timed)) if timed else ("step", steps)
     for line in run.curves:
         step = int(line["step"])
-        if timed and step != int(run.summary.get("steps") or 0):
+        if timed and step != steps:
             continue
         for k, v in numeric_fields(line).items():
             if direction(k) is not None:

@@ -26,7 +26,7 @@ def clearly_better(a: pd.Series, b: pd.Series, lower: bool) -> bool:
     """a beats b by more than both seed spreads (needs two seeds on each side)."""
     if a["n"] < 2 or b["n"] < 2:
         return False
-    spread = max(_std(a), _std(b))
+    spread = max(_opt(a["std"]) or 0.0, _opt(b["std"]) or 0.0)
     gap = (b["mean"] - a["mean"]) if lower else (a["mean"] - b["mean"])
     return gap > spread
 
@@ -54,7 +54,7 @@ def ranking(long: pd.DataFrame, lower: bool) -> pd.DataFrame:
 
 def ranking_markdown(table: pd.DataFrame, column: str, lower: bool, note: str = "") -> str:
     """Per data set: rank, model, mean ± std, seeds, the models within its spread; and a line saying
-    whether the data set has a clear first, a first that is within someone's spread, or only a group.
+    whether the data set has a clear first or only a group of firsts within each other's spread.
     note: a line after the header (budgets or arithmetic that differ)."""
     if table.empty:
         return ""
@@ -79,11 +79,6 @@ def ranking_markdown(table: pd.DataFrame, column: str, lower: bool, note: str = 
                   "within the spread of": r["tied_with"]} for _, r in g.iterrows()]
         lines.append(f"### {ds}\n\n{verdict}\n\n" + to_markdown(pd.DataFrame(cells)))
     return "\n".join(lines)
-
-
-def _std(row: pd.Series) -> float:
-    s = row["std"]
-    return 0.0 if s is None or (isinstance(s, float) and math.isnan(s)) else float(s)
 
 
 def _opt(value) -> Optional[float]:

@@ -14,8 +14,13 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from gan_bench.config import Config
+from gan_bench.config import Config, EvalConfig
 from gan_bench.run.world import World
+
+
+def evaluates(ev: EvalConfig) -> bool:
+    """Whether a run evaluates during training (any of eval.every, every_steps, every_seconds)."""
+    return bool(ev.every or ev.every_steps or ev.every_seconds)
 
 
 class Schedule:
@@ -29,7 +34,7 @@ class Schedule:
 
     @property
     def evaluates(self) -> bool:
-        return bool(self.ev.every or self.ev.every_steps or self.ev.every_seconds)
+        return evaluates(self.ev)
 
     def seconds(self) -> float:
         """Training seconds so far, this run's and those before its resume, evaluations left out."""

@@ -20,6 +20,7 @@ from gan_bench.metrics.registry import check_metrics
 from gan_bench.models import GAN, MODELS, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
+from gan_bench.run.sampling import draws_class
 from gan_bench.run.world import World
 from gan_bench.train import distributed, memory
 from gan_bench.train.augment import parse_policy
@@ -27,6 +28,7 @@ from gan_bench.train.batches import BatchSource
 from gan_bench.train.ema import GeneratorAverage
 from gan_bench.train.levers import Levers, adam, apply_levers, match_state_layout
 from gan_bench.train.losses import LOSSES
+from gan_bench.train.schedule import evaluates
 from gan_bench.train.trackers import check_trackers
 
 
@@ -103,7 +105,7 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     total = source.steps_per_epoch * cfg.train.epochs
     total = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
     # the registry's record was checked first (check_levers); what decides is the built model and data
-    check_eval(cfg, labelled=data.train.labelled, class_model=bool(gan.conditional or gan.per_class))
+    check_eval(cfg, labelled=data.train.labelled, class_model=draws_class(gan))
     if world.is_main:
         check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
     t = Training(cfg=cfg, world=world, device=device, data=data, gan=gan, step_gan=gan, opt_g=opt_g, opt_d=opt_d,
@@ -120,16 +122,12 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     return t
 
 
-def evaluates_in_training(cfg: Config) -> bool:
-    return bool(cfg.eval.every or cfg.eval.every_steps or cfg.eval.every_seconds)
-
-
 def check_eval(cfg: Config, *, labelled: bool = True, class_model: Optional[bool] = None) -> None:
     """eval.metrics of an in-training evaluation must apply to the model (and, when known, the data):
     a suite's eval.metrics=[..., cond_acc] on an unconditional model would otherwise fail at its first
     evaluation, minutes in. labelled: the data set's (True where not loaded yet, as in a suite's plan);
     class_model: the built model's (None: the registry record's, before it is built)."""
-    if evaluates_in_training(cfg):
+    if evaluates(cfg.eval):
         cm = MODELS.info(cfg.model.name).draws_class if class_model is None else class_model
         try:
             check_metrics(cfg.eval.metrics, labelled=labelled, class_model=cm)
