@@ -110,3 +110,23 @@ def test_a_signal_inherited_as_ignored_stays_ignored(tmp_path: Path):
     _, err = p.communicate(timeout=300)
     assert p.returncode == 143, err
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_signal_after_the_last_step_leaves_the_run_completed(tmp_path: Path, monkeypatch):
+    """A SIGTERM while the last grids, GIFs and summary are written (under torchrun: the one sent when
+    a peer exits first) lets them finish: the run is complete, says so, and train() returns it."""
+    from gan_bench.config import build_config
+    from gan_bench.train import loop
+
+    finish = loop.finish
+
+    def signalled(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "finish", signalled)
+    over = tiny_overrides(write_npz(tmp_path / "tiny.npz"), epochs=1, device="cpu")
+    run = loop.train(build_config([over, {"out": str(tmp_path / "out")}], name="t"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["status"], summary["steps"]) == ("completed", summary["total_steps"])
+    assert list((run / "gifs").glob("*.gif"))

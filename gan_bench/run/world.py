@@ -157,6 +157,12 @@ def joined(device: torch.device) -> Iterator[tuple[World, torch.device]]:
                             f"--nnodes, --rdzv-endpoint and that every node can reach it") from None
     try:
         yield World.current(), device
+        # Leave together: rank 0 still writes the run folder (grids, GIFs, summary) after the last step,
+        # and a rank that tears gloo down while another still holds the group can abort at exit
+        # (SIGABRT, "terminate called without an active exception"), which torchrun answers by stopping
+        # rank 0 mid-write. Only on a normal exit: after an error a peer may never reach the barrier.
+        with contextlib.suppress(Exception):
+            dist.barrier()
     finally:
         with contextlib.suppress(Exception):  # a lost peer can make the teardown fail; we exit anyway
             dist.destroy_process_group()

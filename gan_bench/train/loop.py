@@ -53,8 +53,10 @@ def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path]
         kept = (f"the last good checkpoint is kept in {t.run.checkpoint_path().parent}"
                 if t.run.has_checkpoint() else "no checkpoint was written before it")
         raise TrainingFailed(f"run stopped: {reason}; {kept}")
-    if loop.stop:
+    if status == "interrupted":
         raise Interrupted(loop.stop[0], t.run.path)
+    # a signal after the last step (while the grids, GIFs and summary were written) changes nothing: the
+    # run is complete and says so; under torchrun that is the SIGTERM sent when a peer exits first
     return t.run.path
 
 
