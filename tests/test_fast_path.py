@@ -60,16 +60,29 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
     assert torch.sigmoid(out.d_real).mean().item() == rec["d_x"]
 
 
-@pytest.mark.parametrize("amx", [False, True])
-def test_cpu_levers_are_layout_and_bf16_only_with_amx(monkeypatch, amx: bool):
-    monkeypatch.setattr(fast, "cpu_has_amx", lambda: amx)
+@pytest.mark.parametrize("amx, avx512_bf16", [(False, False), (True, False), (False, True), (True, True)])
+def test_cpu_levers_are_layout_and_bf16_only_with_bf16_instructions(monkeypatch, amx: bool, avx512_bf16: bool):
+    """bf16 on a CPU with AMX (Intel) or AVX512-BF16 (AMD Zen 4): both run it natively; elsewhere
+    oneDNN emulates it, slower than float32."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    bf16 = amx or avx512_bf16
     lv = Levers.for_device(torch.device("cpu"))
-    assert lv == Levers(channels_last=True, bf16=amx, fused_adam=FUSED, compile_mode="default")  # no cudnn, async
-    assert lv.amp_dtype == (torch.bfloat16 if amx else None)
-    assert lv.record() == {"channels_last": True, "bf16": amx, "fused_adam": FUSED, "cudnn_benchmark": False,
+    assert lv == Levers(channels_last=True, bf16=bf16, fused_adam=FUSED, compile_mode="default")  # no cudnn, async
+    assert lv.amp_dtype == (torch.bfloat16 if bf16 else None)
+    assert lv.record() == {"channels_last": True, "bf16": bf16, "fused_adam": FUSED, "cudnn_benchmark": False,
                            "compile": False, "async_log": False}
     asked = Levers.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
     assert asked.compile and asked.record()["compile_mode"] == "default"
+
+
+def test_a_cpu_probe_that_fails_means_no_bf16(monkeypatch):
+    def broken():
+        raise RuntimeError("cpuinfo unavailable")
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert fast.cpu_has_bf16() is False and not Levers.for_device(torch.device("cpu")).bf16
 
 
 @pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 0), True), ((9, 0), True)])

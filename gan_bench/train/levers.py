@@ -3,7 +3,7 @@
 The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark, torch.compile, asynchronous
 logging) are chosen per device by Levers.for_device(): all of them on CUDA (bf16 only on GPUs with
 bf16 tensor cores; compile only if asked); on a CPU those measured to help there: channels_last
-(oneDNN's NHWC convolutions), fused Adam and, on CPUs with AMX matrix units, bf16 autocast. With every
+(oneDNN's NHWC convolutions), fused Adam and, on CPUs with bf16 instructions (AMX, AVX512-BF16), bf16 autocast. With every
 lever off (train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
@@ -16,11 +16,17 @@ import torch
 from gan_bench.models import GAN
 
 
-def cpu_has_amx() -> bool:
-    """Intel AMX tiles (Sapphire Rapids and later): oneDNN runs bf16 convolutions and matmuls on them,
-    about twice as fast as float32 (benchmarks/README.md). Without AMX, oneDNN emulates or only
-    vectorises bf16 and we have not measured a gain, so bf16 stays off there."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence the guard
+def cpu_has_bf16() -> bool:
+    """bf16 dot products in the CPU's instructions, which oneDNN's convolutions and matmuls use with
+    float32 accumulation: Intel's AMX tiles (Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4
+    and later, Intel Cooper Lake). Measured on a 2-core Xeon with AMX, 2.1-2.3x float32's speed for
+    the convolutional models, and on a 2-core AMD EPYC with AVX512-BF16, 1.7x (cdcgan) to 2.5x (the
+    MLP) (benchmarks/README.md, "bf16 on a CPU"). Without either, oneDNN emulates bf16, so it stays off."""
+    return _probe("_is_amx_tile_supported") or _probe("_is_avx512_bf16_supported")
+
+
+def _probe(name: str) -> bool:
+    probe = getattr(torch.cpu, name, None)  # private, hence the guard
     try:
         return bool(probe and probe())
     except Exception:  # a probe that fails means "not known to help"
@@ -52,7 +58,8 @@ class Levers:
     @classmethod
     def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
         """Every lever on for CUDA (bf16 where the GPU has bf16 tensor cores; compile only if asked). On
-        a CPU: channels_last, fused Adam (torch 2.4 has a CPU kernel) and bf16 where the CPU has AMX;
+        a CPU: channels_last, fused Adam (torch 2.4 has a CPU kernel) and bf16 where the CPU has bf16
+        instructions;
         torch.compile measured within noise there (benchmarks/README.md) and compiling costs half a
         minute a run, so compile only if asked, in the default mode (autotuning on a CPU takes many
         minutes)."""
@@ -60,7 +67,7 @@ class Levers:
             return cls(channels_last=True, bf16=cuda_has_bf16(device), fused_adam=True, cudnn_benchmark=True,
                        compile=compile, async_log=True)
         if device.type == "cpu":
-            return cls(channels_last=True, bf16=cpu_has_amx(), fused_adam=torch.__version__ >= "2.4",
+            return cls(channels_last=True, bf16=cpu_has_bf16(), fused_adam=torch.__version__ >= "2.4",
                        compile=compile, compile_mode="default")
         return cls()
 
