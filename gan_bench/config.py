@@ -171,7 +171,8 @@ class TrainConfig:
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
     # Speed levers chosen per device (train/levers.py; the run's summary lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
-    # channels_last, fused Adam, and bf16 autocast where the CPU has AMX. false: plain eager float32.
+    # channels_last, fused Adam, and bf16 autocast where the CPU has AMX or AVX512-BF16. false: plain
+    # eager float32.
     # compile adds torch.compile of G and D (on a CPU it measured no faster, benchmarks/README.md).
     fast: bool = True
     compile: bool = False
