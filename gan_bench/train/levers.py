@@ -3,8 +3,8 @@
 The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark, torch.compile, asynchronous
 logging) are chosen per device by Levers.for_device(): all of them on CUDA (bf16 only on GPUs with
 bf16 tensor cores; compile only if asked); on a CPU those measured to help there: channels_last
-(oneDNN's NHWC convolutions), fused Adam and, on CPUs with bf16 instructions (AMX, AVX512-BF16), bf16 autocast. With every
-lever off (train.fast=false) the step is plain eager float32.
+(oneDNN's NHWC convolutions), fused Adam and, on CPUs with bf16 instructions (AMX, AVX512-BF16), bf16
+autocast. With every lever off (train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def cpu_has_bf16() -> bool:
     """bf16 dot products in the CPU's instructions, which oneDNN's convolutions and matmuls use with
     float32 accumulation: Intel's AMX tiles (Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4
     and later, Intel Cooper Lake). Measured on a 2-core Xeon with AMX, 2.1-2.3x float32's speed for
-    the convolutional models, and on a 2-core AMD EPYC with AVX512-BF16, 1.7x (cdcgan) to 2.5x (the
-    MLP) (benchmarks/README.md, "bf16 on a CPU"). Without either, oneDNN emulates bf16, so it stays off."""
+    the convolutional models, and on a 2-core AMD EPYC with AVX512-BF16 1.4x (the MLP) to 1.7x (convdcgan
+    at 64 px), the levers tables of benchmarks/README.md. Without either, oneDNN emulates bf16, so it
+    stays off."""
     return _probe("_is_amx_tile_supported") or _probe("_is_avx512_bf16_supported")
 
 
