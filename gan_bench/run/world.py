@@ -208,8 +208,8 @@ def pick_device(name: str) -> torch.device:
 
 def device_name(device: torch.device) -> str:
     """What a summary says the run trained on: the GPU's name, or the CPU model (and its bf16
-    instructions, with which training runs 1.4 to 2.3 times as fast) and the threads the run used; times are only
-    comparable on the same."""
+    instructions, with which training runs 1.4 to 2.3 times as fast) and the threads the run used;
+    times are only comparable on the same."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
