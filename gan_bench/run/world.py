@@ -218,16 +218,33 @@ def device_name(device: torch.device) -> str:
 def cpu_model(cpuinfo: str | None = None) -> str:
     """ "Intel(R) Xeon(R) Processor with AMX", "AMD EPYC with AVX512-BF16", "AMD EPYC 7B13": the model
     name in /proc/cpuinfo (or `cpuinfo`, its text) where there is one (Linux), else what the platform
-    module says; then the bf16 instructions train.fast uses, since two CPUs of one name can differ."""
+    module says; then the bf16 instructions train.fast uses (cpu_bf16), since two CPUs of one name
+    can differ."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
         except OSError:
-            return platform.processor() or platform.machine()
-    lines = cpuinfo.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+            cpuinfo = ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
                  platform.processor() or platform.machine())
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    if "amx_bf16" in flags:
-        return f"{model} with AMX"
-    return f"{model} with AVX512-BF16" if "avx512_bf16" in flags else model
+    bf16 = cpu_bf16()
+    return f"{model} with {bf16}" if bf16 else model
+
+
+def cpu_bf16() -> str | None:
+    """The CPU's bf16 dot-product instructions, which oneDNN's convolutions and matmuls use with
+    float32 accumulation: "AMX" (Intel's tiles, Sapphire Rapids and later), "AVX512-BF16" (AMD Zen 4
+    and later, Intel Cooper Lake) or None. One answer for both the bf16 lever (train/levers.py) and
+    the summary's device name, so the two cannot disagree; torch's own probes, since oneDNN is what
+    has to find the instructions."""
+    if _probe("_is_amx_tile_supported"):
+        return "AMX"
+    return "AVX512-BF16" if _probe("_is_avx512_bf16_supported") else None
+
+
+def _probe(name: str) -> bool:
+    probe = getattr(torch.cpu, name, None)  # private, hence the guard
+    try:
+        return bool(probe and probe())
+    except Exception:  # a probe that fails means "not known to be there"
+        return False

@@ -14,24 +14,15 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 
 from gan_bench.models import GAN
+from gan_bench.run.world import cpu_bf16
 
 
 def cpu_has_bf16() -> bool:
-    """bf16 dot products in the CPU's instructions, which oneDNN's convolutions and matmuls use with
-    float32 accumulation: Intel's AMX tiles (Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4
-    and later, Intel Cooper Lake). Measured on a 2-core Xeon with AMX, 2.1-2.3x float32's speed for
-    the convolutional models, and on a 2-core AMD EPYC with AVX512-BF16 1.4x (the MLP) to 1.7x (convdcgan
-    at 64 px), the levers tables of benchmarks/README.md. Without either, oneDNN emulates bf16, so it
-    stays off."""
-    return _probe("_is_amx_tile_supported") or _probe("_is_avx512_bf16_supported")
-
-
-def _probe(name: str) -> bool:
-    probe = getattr(torch.cpu, name, None)  # private, hence the guard
-    try:
-        return bool(probe and probe())
-    except Exception:  # a probe that fails means "not known to help"
-        return False
+    """bf16 autocast pays on a CPU with bf16 instructions (run/world.cpu_bf16: AMX or AVX512-BF16).
+    Measured on a 2-core Xeon with AMX, 2.1-2.3x float32's speed for the convolutional models, and on
+    a 2-core AMD EPYC with AVX512-BF16 1.4x (the MLP) to 1.7x (convdcgan at 64 px), the levers tables
+    of benchmarks/README.md. Without either, oneDNN emulates bf16, so it stays off."""
+    return cpu_bf16() is not None
 
 
 def cuda_has_bf16(device: torch.device) -> bool:
