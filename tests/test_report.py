@@ -115,6 +115,32 @@ def test_compare_writes_markdown_csv_html_and_plots(results: Path, tmp_path: Pat
         assert Image.open(out / png).size[0] > 300
 
 
+def test_metric_curves_plot_headline_numbers_only_one_series_per_run(tmp_path: Path):
+    """kid_std, real_acc and the sample count are by-products of an evaluation, not quality curves."""
+    from gan_bench.report.plots import metric_series
+
+    root = tmp_path / "results"
+    train = [{"metric": "kid", "step": s, "checkpoint": "training", "kid_mean": 1.0 / s, "kid_std": 0.1,
+              "pr_images": 2000} for s in (10, 20)]
+    train += [{"metric": "cond_acc", "step": 20, "checkpoint": "training", "cond_acc": 0.5, "real_acc": 0.95}]
+    for seed in (0, 1):
+        fake_run(root, "quickdraw_cdcgan", seed, model="cdcgan", evals=train + [fd(7.0)])
+    series = metric_series(load_runs(root))
+    assert set(series) == {"kid_mean", "cond_acc"}  # the final (checkpoint "last") fd is not a curve
+    assert set(series["kid_mean"]) == {"quickdraw/cdcgan s0", "quickdraw/cdcgan s1"}
+    assert series["kid_mean"]["quickdraw/cdcgan s0"] == [(10, 0.1), (20, 0.05)]
+
+
+@pytest.mark.parametrize("values, log", [([15.0, 30.0, 1500.0], True), ([15.0, 30.0, 140.0], False),
+                                         ([0.1, 0.9], False), ([0.0, 50.0], False), ([-1.0, 50.0], False),
+                                         ([], False), ([float("nan"), 2.0, 40.0], True)])
+def test_a_quality_axis_is_logarithmic_only_where_positive_curves_span_ten_times(values, log: bool):
+    """A collapsed seed (MNIST fd ~1500 beside 15) flattens the other curves on a linear axis."""
+    from gan_bench.report.plots import log_axis
+
+    assert log_axis(values) is log
+
+
 def test_compute_column_and_a_note_when_runs_mix_bf16_and_fp32(results: Path, tmp_path: Path):
     out = tmp_path / "reports"
     compare(results=results, out=out, metric="fd", plots=False)

@@ -1,11 +1,13 @@
 """Plots across runs (matplotlib, Agg): loss curves side by side, metrics against step, throughput."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from gan_bench.atomic import atomic_path
+from gan_bench.metrics.registry import direction
 from gan_bench.report.records import RunRecord, numeric_fields
 
 
@@ -22,6 +24,14 @@ def _save(fig, path: Path) -> Path:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     return path
+
+
+def log_axis(values: list[float]) -> bool:
+    """A log quality axis where the curves span more than a factor of 10: one collapsed seed (MNIST
+    fd ~1500 beside 15) would otherwise flatten every other curve onto the floor of a linear one.
+    Only for positive values (fd, kid); cond_acc and the like stay linear."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 10
 
 
 def loss_curves(runs: list[RunRecord], path: Path) -> Path:
@@ -75,26 +85,47 @@ def run_curves(history: list[dict], path: Path) -> Path:
     return path
 
 
-def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
-    """Each metric against training step (eval.jsonl lines with checkpoint "training"); None if none."""
+def metric_series(runs: list[RunRecord]) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """metric -> run label -> (step, value) of every training-time evaluation (eval.jsonl lines with
+    checkpoint "training"), for the metrics' headline numbers only."""
     series: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for r in runs:
         for line in r.curves:
             for key, value in numeric_fields(line).items():
+                if direction(key) is None:
+                    continue  # a metric's by-products (kid_std, real_acc, pr_images): not a quality curve
                 series.setdefault(key, {}).setdefault(f"{r.dataset}/{r.model} s{r.seed}", []).append(
                     (int(line.get("step", 0)), value))
+    return series
+
+
+def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
+    """metrics_vs_step.png: each metric against training step, one line per run; None if no run was
+    evaluated during training."""
+    series = metric_series(runs)
     if not series:
         return None
     plt = _pyplot()
     keys = sorted(series)
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    # a run keeps its colour and dash in every panel (a panel may lack runs: cond_acc has no unconditional
+    # ones), and the legend sits beside the panels in columns of 20: a suite's 30 runs overflow a 3-inch axis
+    labels = sorted({label for per_run in series.values() for label in per_run})
+    style = {label: (f"C{i % 10}", ("-", "--", ":", "-.")[i // 10 % 4]) for i, label in enumerate(labels)}
+    cols = -(-len(labels) // 20)
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys) + 2.2 * cols, 3.2), squeeze=False,
+                             layout="constrained")
     for ax, key in zip(axes[0], keys):
         for label, points in sorted(series[key].items()):
             points.sort()
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, lw=1, label=label)
+            color, dash = style[label]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, lw=1, color=color, ls=dash,
+                    label=label)
+        if log_axis([p[1] for points in series[key].values() for p in points]):
+            ax.set_yscale("log")
         ax.set_title(key), ax.set_xlabel("step"), ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
+    lines = {line.get_label(): line for ax in axes[0] for line in ax.get_lines()}
+    fig.legend([lines[label] for label in labels], labels, loc="outside right upper", fontsize=6, ncols=cols,
+               frameon=False)
     out = _save(fig, path)
     plt.close(fig)
     return out

@@ -198,7 +198,7 @@ def _clear_winner(rows: pd.DataFrame) -> Optional[str]:
 def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[object]:
     """quality_vs_time.png: one row per data set, `key` against training seconds and against images seen,
     one curve per model (mean over seeds, band: one std)."""
-    from gan_bench.report.plots import _pyplot, _save
+    from gan_bench.report.plots import _pyplot, _save, log_axis
 
     g = groups(runs, key)
     if not g:
@@ -209,16 +209,20 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
     for i, ds in enumerate(datasets):
         for j, (axis, label) in enumerate(AXES.items()):
             ax = axes[i][j]
+            plotted: list[float] = []
             for n, ((d, model), rs) in enumerate((k, v) for k, v in g.items() if k[0] == ds):
                 curves = [[(p[1 + j] / (60 if axis == "train_seconds" else 1), p[3]) for p in points(r, key)]
                           for r in rs]
                 xs, mean, std = mean_curve(curves)
+                plotted += [float(v) for v in mean]
                 color = f"C{n % 10}"
                 # markers only where they are evaluations (one seed); a mean's points are interpolated
                 ax.plot(xs, mean, color=color, lw=1.4, marker="o" if len(rs) == 1 else None, ms=2.5,
                         label=f"{model} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
                 if len(rs) > 1:
                     ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
+            if log_axis(plotted):
+                ax.set_yscale("log")
             ax.set_xlabel("training minutes" if axis == "train_seconds" else label, fontsize=8)
             ax.set_ylabel(key, fontsize=8)
             ax.set_title(f"{ds}: {key} against {'time' if j == 0 else 'images seen'}", fontsize=9)
