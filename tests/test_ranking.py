@@ -141,3 +141,25 @@ def test_time_to_quality_lists_models_every_seed_reached_before_those_only_some_
     lines = [line for line in ttq_markdown(table, ["cpu"]).splitlines() if line.startswith("| ") and "minutes" not in line]
     assert [line.split(" | ")[0].strip("| *") for line in lines] == ["always", "fast_once", "never"]
     assert "**always**" not in ttq_markdown(table, ["cpu"])  # a seed of another model got there sooner
+
+
+def test_the_glance_table_sets_every_variant_beside_the_baseline_at_the_last_budget_all_reached():
+    """A 10-epoch baseline, a 5-epoch variant and one stopped earlier: the table is at the latest step
+    all three have, one column per metric, the better-beyond-the-spread marks as in the full view."""
+    from gan_bench.report.levers import glance
+
+    def rows(variant, steps, cond_acc, std, delta=None, beyond=None):
+        return [{"dataset": "quickdraw", "model": "cdcgan", "variant": variant, "changes": "", "step": s,
+                 "budget": f"step {s}", "metric": m, "mean": v, "std": std, "n": 3, "delta": delta,
+                 "beyond_spread": beyond} for s in steps for m, v in (("cond_acc", cond_acc), ("fd", 50.0))]
+
+    table = pd.DataFrame(rows("baseline", (325, 650, 975, 1950), 0.3, 0.01)
+                         + rows("+mismatch", (325, 650, 975), 0.6, 0.02, 0.3, True)
+                         + rows("+ema", (325, 650), 0.31, 0.02, 0.01, False))
+    (section,) = glance(table)
+    assert section.startswith("### quickdraw cdcgan, every variant at step 650 (the last budget")
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    assert lines[0] == "| variant | fd | cond_acc |"  # metrics in the view's order, fd first
+    assert [line.split(" | ")[0] for line in lines[1:]] == ["| baseline", "| +ema", "| +mismatch"]
+    assert "(+0.3 ▲)" in lines[3] and "(+0.01)" in lines[2] and "▲" not in lines[2]
+    assert glance(table[table["variant"] != "+ema"])[0].count("step 975") == 1  # without it: step 975

@@ -150,6 +150,43 @@ def cell(row: pd.Series) -> str:
     return f"{text} ({row['delta']:+.3g}{mark})"
 
 
+ORDER = ["fd", "kid_mean", "precision", "recall", "cond_acc", "img_per_sec"]
+
+
+def _metric_order(metric: str) -> tuple[int, str]:
+    return (ORDER.index(metric) if metric in ORDER else len(ORDER), metric)
+
+
+def _budget_size(rows: pd.DataFrame) -> float:
+    """A budget's steps, or its minutes for a time budget ("4 min")."""
+    steps = rows["step"].dropna()
+    return float(steps.iloc[0]) if len(steps) else float(str(rows["budget"].iloc[0]).split()[0])
+
+
+def glance(table: pd.DataFrame) -> list[str]:
+    """Per data set and model, the ablation as papers print it: a variant per row, a metric per column,
+    at the last budget every variant shares with the baseline (none: no such table for that model)."""
+    out = []
+    for (ds, arch), t in table.groupby(["dataset", "model"], sort=True):
+        variants = set(t["variant"])
+        shared = [b for b, tb in t.groupby("budget", sort=False) if set(tb["variant"]) == variants]
+        if not shared:
+            continue
+        at = max(shared, key=lambda b: _budget_size(t[t["budget"] == b]))
+        tb = t[t["budget"] == at]
+        cols = sorted(tb["metric"].unique(), key=_metric_order)
+        grid = []
+        for v in ["baseline"] + sorted(variants - {"baseline"}):
+            line = {"variant": v}
+            for m in cols:
+                hit = tb[(tb["variant"] == v) & (tb["metric"] == m)]
+                line[m] = cell(hit.iloc[0]) if len(hit) else ""
+            grid.append(line)
+        out.append(f"### {ds} {arch}, every variant at {at} (the last budget all of them reached)\n\n"
+                   + to_markdown(pd.DataFrame(grid)))
+    return out
+
+
 def lever_markdown(table: pd.DataFrame, missing: Optional[list[str]] = None) -> str:
     """One section per metric: rows are the variants, columns the data sets' budgets (steps or minutes);
     missing: unmatched()'s variants, named at the end."""
@@ -159,8 +196,8 @@ def lever_markdown(table: pd.DataFrame, missing: Optional[list[str]] = None) -> 
         return gone
     out = ["Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse when the "
            "difference is larger than both seed spreads, otherwise within the noise).\n"]
-    order = ["fd", "kid_mean", "precision", "recall", "cond_acc", "img_per_sec"]
-    metrics = sorted(table["metric"].unique(), key=lambda m: (order.index(m) if m in order else len(order), m))
+    metrics = sorted(table["metric"].unique(), key=_metric_order)
+    out += glance(table)
     for metric in metrics:
         t = table[table["metric"] == metric]
         # budgets in the order they were made (steps ascending), not as strings
