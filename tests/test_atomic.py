@@ -44,3 +44,24 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path):
     with pytest.raises(ValueError, match="mine"):  # a caller's own error for its files
         with atomic_path(path, error=lambda err: ValueError(f"mine: {err.strerror}")):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+
+def test_torch_reporting_a_full_disk_as_runtimeerror_is_still_the_one_line_error(tmp_path: Path, monkeypatch):
+    """torch's zip writer says "unexpected pos" (a RuntimeError) when the disk fills mid-checkpoint."""
+    import torch
+
+    from gan_bench.run.checkpoint import save_checkpoint
+
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"step": 1})
+    before = path.read_bytes()
+
+    def full(obj, f):
+        f.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 16832 vs 16726")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(GanBenchError, match=r"could not write checkpoint .*last.pt \(the write stopped part-way, "
+                                            r"most likely a full disk\); the previous checkpoint is intact"):
+        save_checkpoint(path, {"step": 2})
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]

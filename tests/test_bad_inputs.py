@@ -406,6 +406,26 @@ CASES = {
     "compare: malformed summary": (in_run("compare", "run", "--out", "rep",
                                           change=lambda r: (r / "summary.json").write_text("{nope")),
                                    ["summary.json is unreadable or malformed", "delete"]),
+    "compare: eval.jsonl of binary garbage": (in_run("compare", "run", "--out", "rep",
+                                                     change=lambda r: (r / "eval.jsonl").write_bytes(b"\xe2\x28\xa1" * 50)),
+                                              ["eval.jsonl is unreadable (UnicodeDecodeError)", "delete it"]),
+    "compare: metrics.jsonl a folder": (in_run("compare", "run", "--out", "rep", change=lambda r: (
+        (r / "metrics.jsonl").unlink(), (r / "metrics.jsonl").mkdir())), ["metrics.jsonl is unreadable", "delete it"]),
+    "compare: a metrics record without numbers": (
+        in_run("compare", "run", "--out", "rep",
+               change=lambda r: (r / "metrics.jsonl").write_text('{"step": [1], "loss_d": 1, "loss_g": 1}\n')),
+        ["metrics.jsonl: record 1 has no numeric 'step'", "delete"]),
+    "compare: an eval record without its step": (
+        in_run("compare", "run", "--out", "rep",
+               change=lambda r: (r / "eval.jsonl").write_text('{"metric": "fd", "fd": 3.0}\n')),
+        ["eval.jsonl: record 1 has no numeric 'step'"]),
+    "compare: a summary number that is text": (
+        in_run("compare", "run", "--out", "rep", change=lambda r: (r / "summary.json").write_text(json.dumps(
+            {**json.loads((r / "summary.json").read_text()), "img_per_sec": "fast"}))),
+        ["summary.json: img_per_sec is 'fast', not a number"]),
+    "gallery: eval.jsonl of binary garbage": (in_run("gallery", "run", "--out", "gal",
+                                                     change=lambda r: (r / "eval.jsonl").write_bytes(b"\xff\xfe\x00" * 50)),
+                                              ["eval.jsonl is unreadable"]),
     # gan-bench gallery
     "gallery: no run folders": (lambda t: ((t / "empty").mkdir(), ["gallery", "empty", "--out", "gal"])[1],
                                 ["no run folders"]),

@@ -33,6 +33,7 @@ from torch import nn
 from gan_bench.atomic import atomic_path
 from gan_bench.data.base import ImageData, Splits, from_uint8
 from gan_bench.errors import ConfigError, DataError
+from gan_bench.run.checkpoint import torch_save
 
 FEATURE_DIM = 128
 ARCH_VERSION = 1  # bump when EvalNet or the recipe changes: old cache files are then never loaded
@@ -283,4 +284,4 @@ def _save(path: Path, net: EvalNet, info: dict[str, Any]) -> None:
     error = lambda e: DataError(f"cannot write the evaluation network to {path} ({e.strerror}); "  # noqa: E731
                                 f"choose a writable cache folder")
     with atomic_path(path, error=error) as tmp:
-        torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "info": info}, tmp)
+        torch_save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "info": info}, tmp)

@@ -101,16 +101,39 @@ def numeric_fields(line: dict[str, Any]) -> dict[str, float]:
             if k not in WHERE and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+# the summary's numbers the tables compute with (means, sums): a string there is a hand-edited file
+SUMMARY_NUMBERS = ("steps", "total_steps", "train_seconds", "images_seen", "img_per_sec", "params_G", "params_D",
+                   "peak_cpu_mb", "peak_gpu_mb", "max_minutes", "seed")
+# what each record file's lines must have for the tables and plots (the trainer always writes them)
+RECORD_NUMBERS = {"metrics": ("step", "loss_d", "loss_g"), "eval": ("step",)}
+
+
 def read_run(folder: RunFolder, root: Path) -> RunRecord:
-    """One run folder's records; a malformed summary or config is a one-line error naming the file."""
+    """One run folder's records; a malformed summary, config or record file is a one-line error
+    naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
+    for key in SUMMARY_NUMBERS:
+        if summary.get(key) is not None and not _number(summary[key]):
+            raise GanBenchError(f"{folder.summary_path}: {key} is {summary[key]!r}, not a number; the file is not "
+                                f"the trainer's: delete {folder.path} or rerun it")
+    records = {kind: folder.records(kind) for kind in RECORD_NUMBERS}
+    for kind, keys in RECORD_NUMBERS.items():
+        for i, line in enumerate(records[kind]):
+            bad = next((k for k in keys if not _number(line.get(k))), None)
+            if bad:
+                raise GanBenchError(f"{folder.records_path(kind)}: record {i + 1} has no numeric {bad!r}; the file "
+                                    f"is not the trainer's: delete {folder.path} or rerun it")
     dataset, model = display_names(config, summary)
-    evals, curves = eval_columns(folder.records("eval"), final_step=summary.get("steps"))
+    evals, curves = eval_columns(records["eval"], final_step=summary.get("steps"))
     path = folder.path
     rel = path.relative_to(root).as_posix() if path != root else path.name
     seed = summary.get("seed", config.get("train", {}).get("seed", 0))
     return RunRecord(folder=folder, rel=rel, dataset=dataset, model=model, seed=int(seed), summary=summary,
-                     config=config, history=folder.records("metrics"), evals=evals, curves=curves)
+                     config=config, history=records["metrics"], evals=evals, curves=curves)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def runs_under(root: Path) -> list[RunRecord]:

@@ -36,7 +36,7 @@ def points(run: RunRecord, key: str) -> list[tuple[int, float, float, float]]:
     """(step, training seconds, images seen, value) of `key` at each timed in-training evaluation."""
     out = []
     for line in run.curves:
-        if key in line and "train_seconds" in line and isinstance(line[key], (int, float)):
+        if all(isinstance(line.get(k), (int, float)) for k in (key, "train_seconds", "images_seen")):
             out.append((int(line["step"]), float(line["train_seconds"]), float(line["images_seen"]), float(line[key])))
     return sorted(out)
 

@@ -5,6 +5,7 @@ RunFolder's, which calls these.
 """
 from __future__ import annotations
 
+import errno
 import random
 from pathlib import Path
 from typing import Any, Optional
@@ -47,8 +48,17 @@ def save_checkpoint(path: Path, payload: dict[str, Any], *, then: str = "run the
         f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint is intact; free disk "
         f"space and {then}")
     with atomic_path(path, error=error) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
+        torch_save(payload, f)
         fsynced(f)
+
+
+def torch_save(obj: Any, dest) -> None:
+    """torch.save, with a failed write as the OSError it is: torch's zip writer reports a full disk as
+    a RuntimeError ("unexpected pos ..."), which would otherwise escape atomic_path's one-line error."""
+    try:
+        torch.save(obj, dest)
+    except RuntimeError as e:
+        raise OSError(errno.EIO, "the write stopped part-way, most likely a full disk") from e
 
 
 def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:

@@ -86,15 +86,24 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn last line (a killed process) is skipped, never fatal."""
-    if not Path(path).exists():
+    """All complete records (JSON objects, one per line); a torn last line (a killed process) is
+    skipped, never fatal. A file that cannot be read as text is a one-line error naming it."""
+    path = Path(path)
+    if not path.exists():
         return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GanBenchError(f"{path} is unreadable ({type(e).__name__}): not a JSON-lines record file; delete "
+                            f"it, or the run folder it is in") from None
     out = []
-    for line in Path(path).read_text().splitlines():
+    for line in text.splitlines():
         try:
-            out.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            out.append(record)
     return out
 
 
