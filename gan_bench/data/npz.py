@@ -11,19 +11,30 @@ from gan_bench.data.base import DATASETS, ImageData, Splits, from_numpy, split
 from gan_bench.errors import ConfigError, DataError
 
 
-def read_npz(path: Path) -> ImageData:
-    """Read and check one .npz; every problem is a one-line DataError naming the file."""
+def read_npz(path: Path, *, key: str = "data.path") -> ImageData:
+    """Read and check one .npz (the file that config key `key` names); every problem is a one-line
+    DataError naming the file."""
     if not path.exists():
-        raise DataError(f"data file {str(path)!r} not found; check data.path")
+        raise DataError(f"data file {str(path)!r} not found; check {key}")
+    if path.is_dir():
+        raise DataError(f"{key} {str(path)!r} is a folder; name a .npz file (x, and optionally y and classes)")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):  # a .npy (one array) or text under a .npz name
+            raise DataError(f"{path} is one array, not an .npz archive; save it with np.savez(path, x=images, "
+                            f"y=labels, classes=names)")
+        with f:
             keys = set(f.files)
             if "x" not in keys:
                 raise DataError(f"{path}: no array 'x' (found {sorted(keys) or 'none'}); "
                                 f"save images as x (N x H x W or N x H x W x 3 uint8)")
             x = f["x"]
             y = f["y"] if "y" in keys else None
-            classes = [str(c) for c in f["classes"]] if "classes" in keys else None
+            names = f["classes"] if "classes" in keys else None
+            if names is not None and names.ndim != 1:
+                raise DataError(f"{path}: classes is an array of shape {names.shape}; save it as a list of "
+                                f"class names, one per label")
+            classes = [str(c) for c in names] if names is not None else None
     except DataError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
@@ -40,7 +51,7 @@ def load_npz(cfg: DataConfig) -> Splits:
         raise ConfigError("data.path: the npz data set needs the path of a .npz file (set data.path)")
     train = read_npz(Path(cfg.path))
     if cfg.test_path:
-        test = read_npz(Path(cfg.test_path))
+        test = read_npz(Path(cfg.test_path), key="data.test_path")
         if test.x.shape[1:] != train.x.shape[1:]:
             raise DataError(f"{cfg.test_path}: images are {tuple(test.x.shape[1:])}, "
                             f"training images {tuple(train.x.shape[1:])}; they must match")
