@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from gan_bench import args
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 
 
@@ -21,20 +22,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="train one config")
-    r.add_argument("config", nargs="?", type=Path, help="YAML config (deltas over the defaults)")
+    r.add_argument("config", nargs="?", type=args.path, help="YAML config (deltas over the defaults)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. train.epochs=5")
-    r.add_argument("--out", help="results folder (default: the config's `out`, results/)")
-    r.add_argument("--resume", type=Path, metavar="RUN", help="continue a run folder from its last checkpoint")
+    r.add_argument("--out", type=args.path_text, help="results folder (default: the config's `out`, results/)")
+    r.add_argument("--resume", type=args.path, metavar="RUN", help="continue a run folder from its last checkpoint")
     r.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
     sub.add_parser("list", help="data sets, models and shipped configs")
 
     s = sub.add_parser("sample", help="draw images from a trained run")
-    s.add_argument("run", type=Path)
+    s.add_argument("run", type=args.path)
     s.add_argument("--label", help="class name (conditional and per-class models)")
     s.add_argument("-n", type=int, default=64, help="images (per class when no --label is given)")
-    s.add_argument("--out", type=Path, required=True, help="a .png grid or an .npz (x, y, classes)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=args.path, required=True, help="a .png grid or an .npz (x, y, classes)")
+    s.add_argument("--seed", type=args.seed, default=0)
     s.add_argument("--checkpoint", default="last", help="last or best")
     r.set_defaults(func=cmd_run)
     sub.choices["list"].set_defaults(func=cmd_list)
@@ -169,12 +170,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv: Optional[Sequence[str]]) -> int:
     try:
-        args = _parser().parse_args(argv)
+        ns = _parser().parse_args(argv)
         from gan_bench import plugins
 
         plugins.installed()  # installed packages' plugins, as pytest loads its entry points
-        plugins.load(args.plugin)  # before the command: every registry name and config key they add is known
-        return args.func(args)
+        plugins.load(ns.plugin)  # before the command: every registry name and config key they add is known
+        return ns.func(ns)
     except GanBenchError as e:
         print(f"gan-bench: error: {e}", file=sys.stderr)
         return 2

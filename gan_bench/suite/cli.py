@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
+from gan_bench import args
 from gan_bench.errors import GanBenchError, Interrupted
 from gan_bench.plugins import Plugin
 
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from gan_bench.suite import EXECUTORS
 
     s = sub.add_parser("suite", help="run a suite of configs x seeds (resumable), then the tables and gallery")
-    s.add_argument("suite", type=Path, help="suite YAML, e.g. configs/suites/paper.yaml (run from the repo root)")
+    s.add_argument("suite", type=args.path, help="suite YAML, e.g. configs/suites/paper.yaml (run from the repo root)")
     s.add_argument("--jobs", type=int, default=1, help="runs at once, one process each (default 1)")
     s.add_argument("--gpus", help="spread the runs over these GPUs, one run per GPU at a time, e.g. 0,1,2,3")
     s.add_argument("--executor", default="local", metavar="NAME",
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--retry-failed", action="store_true", help="run (or submit) the runs that failed again, afresh")
     s.add_argument("--quick", action="store_true",
                    help="smoke budgets (a few steps, little data) into <out>-quick, minutes on a CPU")
-    s.add_argument("--out", type=Path, help="results folder (default: the suite's `out`, or results/<name>)")
+    s.add_argument("--out", type=args.path, help="results folder (default: the suite's `out`, or results/<name>)")
     s.add_argument("--metric", help="pivot column of the final table (default: the suite's first eval metric)")
     s.add_argument("--dry-run", action="store_true",
                    help="check every config, print the plan (and a cluster job's script) and exit")
