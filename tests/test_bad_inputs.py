@@ -464,6 +464,10 @@ CASES = {
                                 ["cannot create the output folder", "a_file/res"]),
     "suite: bad target": (lambda t: suite_file(t, f"targets: [fd]\nruns: [{config(t)}]\n"),
                           ["suite targets: 'fd'", "METRIC=VALUE"]),
+    "suite: --metric of no metric": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--metric", "fdd"],
+                                     ["--metric 'fdd' is not a metric", "choose from fd, kid"]),
+    "suite: a name that leaves results/": (lambda t: suite_file(t, f"name: ../../x\nruns: [{config(t)}]\n"),
+                                           ["name: expected a plain folder name", "'../../x'"]),
     "suite: --jobs 0": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--jobs", "0"],
                         ["--jobs must be at least 1"]),
     # plugins and trackers

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gan_bench.atomic import output_folder, write_text
 from gan_bench.errors import GanBenchError
-from gan_bench.metrics.registry import default_metrics, direction, headline_columns
+from gan_bench.metrics.registry import METRICS, default_metrics, direction, headline_columns
 from gan_bench.report import levers, ranking, timing
 from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, runs_under
@@ -91,6 +91,17 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     """The numeric columns a pivot can be made of (metrics, throughput, wall time)."""
     skip = {"seed", "steps", "params_G", "params_D"}
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+
+
+RUN_COLUMNS = ("img_per_sec", "wall_s", "peak_cpu_mb", "peak_gpu_mb")  # runs_table's numbers from the summary
+
+
+def check_metric_name(metric: str, *, flag: str = "--metric") -> None:
+    """Before any run trains: `metric` must be a column the tables can have (a registered metric's
+    name or headline number, optionally @best, or one of the summary's numbers), or a one-line error."""
+    names = [n for e in METRICS for n in dict.fromkeys((e.name, e.info.key))]
+    if metric.split("@")[0] not in (*names, *RUN_COLUMNS):
+        raise GanBenchError(f"{flag} {metric!r} is not a metric; choose from {', '.join(names + list(RUN_COLUMNS))}")
 
 
 def resolve_metric(df: pd.DataFrame, metric: str) -> str:

@@ -77,6 +77,8 @@ def load_suite(path: Path) -> Suite:
     if not suite.seeds:
         raise ConfigError(f"{path}: seeds: expected a non-empty list of integers")
     suite.name = suite.name or Path(path).stem
+    if "/" in suite.name or "\\" in suite.name or suite.name.startswith("."):  # results/<name> must stay in results/
+        raise ConfigError(f"{path}: name: expected a plain folder name, got {suite.name!r}")
     return suite
 
 
