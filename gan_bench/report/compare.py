@@ -192,6 +192,10 @@ def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bo
 
     wanted = timing.parse_targets(targets or [])
     runs = runs_under(results)
+    have = sorted({r.dataset for r in runs})
+    for ds in (d for d in wanted if d is not None and d not in have):
+        raise GanBenchError(f"--target {ds}:{wanted[ds][0]}=...: no run under {str(results)!r} is of data set {ds!r}; "
+                            f"the runs' data sets are {', '.join(have)} (or leave out DATASET: for every one)")
     df = runs_table(runs)
     column, note = pivot_metric(df, metric)
     if note:
