@@ -457,6 +457,10 @@ CASES = {
     # gan-bench gallery
     "gallery: no run folders": (lambda t: ((t / "empty").mkdir(), ["gallery", "empty", "--out", "gal"])[1],
                                 ["no run folders"]),
+    "gallery: a sample grid that is not an image": (
+        in_run("gallery", "run", "--out", "gal",
+               change=lambda r: [p.write_bytes(b"not a png") for p in (r / "samples").glob("*.png")]),
+        ["samples/epoch_", "is not a readable image", "delete it, or rerun"]),
     "gallery: --out under a file": (with_file(in_run("gallery", "run", "--out", "a_file/gal")),
                                     ["cannot write to --out 'a_file/gal'"]),
     "gallery: --out in a read-only place": (in_run("gallery", "run", "--out", READ_ONLY), ["cannot write to --out"]),

@@ -21,6 +21,7 @@ from gan_bench.report import timing
 from gan_bench.report.format import fmt
 from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.atomic import atomic_path, output_folder
+from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS
 from gan_bench.report.records import RunRecord, runs_under
 from gan_bench.run import RunFolder
@@ -104,8 +105,19 @@ def last_frame(gif: Path) -> Path:
 
 
 def _copy(src: Path, dst: Path) -> Path:
-    s = src.stat()
-    if not (dst.exists() and dst.stat().st_size == s.st_size and dst.stat().st_mtime == s.st_mtime):
+    """An image of a run folder copied into the gallery (unless the copy is up to date). The source is
+    checked first, so one that is not an image is named as the input it is; an OSError of the copy
+    itself is the unwritable --out that output_folder reports."""
+    try:
+        s = src.stat()
+        fresh = dst.exists() and dst.stat().st_size == s.st_size and dst.stat().st_mtime == s.st_mtime
+        if not fresh:
+            with Image.open(src) as im:  # a folder, an empty or a truncated file fails here
+                im.verify()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise GanBenchError(f"{src} is not a readable image ({type(e).__name__}); delete it, or rerun the run that "
+                            f"made it") from None
+    if not fresh:
         shutil.copy2(src, dst)
     return dst
 
