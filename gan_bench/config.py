@@ -363,7 +363,7 @@ def apply_delta(obj: Any, delta: dict[str, Any], prefix: str = "") -> None:
 
 def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
     if not isinstance(delta, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {delta!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys, got {delta!r}")
     fields = {f.name: f for f in dataclasses.fields(obj)}
     hints = typing.get_type_hints(type(obj))
     for key, value in delta.items():

@@ -415,6 +415,8 @@ CASES = {
                                        ["cannot write evaluation networks to a_file/nets"]),
     # gan-bench compare
     "compare: results folder missing": (lambda t: ["compare", "nothere", "--out", "rep"], ["'nothere' not found"]),
+    "compare: results a file": (lambda t: (a_file(t), ["compare", "a_file", "--out", "rep"])[1],
+                                ["results folder 'a_file' is a file, not a folder"]),
     "compare: no run folders": (lambda t: ((t / "empty").mkdir(), ["compare", "empty", "--out", "rep"])[1],
                                 ["no run folders", "under 'empty'"]),
     "compare: unknown metric": (in_run("compare", "run", "--metric", "nosuch", "--out", "rep"),

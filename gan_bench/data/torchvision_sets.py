@@ -20,8 +20,9 @@ def _load_mnist_like(cls_name: str, cfg: DataConfig) -> Splits:
             with folders_kept_only_if_used(root / cls_name / "raw"):  # torchvision makes them before it fetches
                 ds = cls(str(root), train=train, download=cfg.download)
         except Exception as e:  # torchvision raises RuntimeError/URLError/OSError when offline or corrupt
-            raise DataError(f"{cls_name} not found in {root / cls_name} and could not be downloaded "
-                            f"({type(e).__name__}); see datasets/README.md to place the files by hand") from None
+            how = ("and could not be downloaded" if cfg.download else "(data.download is false)")
+            raise DataError(f"{cls_name} not found in {root / cls_name} {how} ({type(e).__name__}); see "
+                            f"datasets/README.md to place the files by hand") from None
         out[part] = ImageData(ds.data[:, None].contiguous(), ds.targets.long(),
                               [c.split(" - ")[0] for c in ds.classes])  # "0 - zero" -> "0"
     return Splits(cls_name.lower(), out["train"], out["test"])

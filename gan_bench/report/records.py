@@ -152,7 +152,8 @@ def load_runs(root: Path, *, latest_only: bool = True) -> list[RunRecord]:
     """
     root = Path(root)
     if not root.is_dir():
-        raise GanBenchError(f"results folder {str(root)!r} not found; pass the folder your runs wrote to")
+        what = "is a file, not a folder" if root.exists() else "not found"
+        raise GanBenchError(f"results folder {str(root)!r} {what}; pass the folder your runs wrote to")
     runs = [read_run(f, root) for f in RunFolder.find(root)]
     if latest_only:
         newest: dict[str, RunRecord] = {}
