@@ -194,6 +194,15 @@ def patched(setup: Callable[[Path], list[str]], patch: Callable) -> Callable[[Pa
     return setup
 
 
+def _no_inception_weights(mp, tmp: Path) -> None:
+    from gan_bench.metrics import inception
+    from gan_bench.metrics.registry import Skipped
+
+    def offline(*args, **kwargs):
+        raise Skipped("inception metrics skipped: weights not found; download them and pass --inception-weights PATH")
+    mp.setattr(inception, "find_weights", offline)
+
+
 def _no_submitit(mp, tmp: Path) -> None:
     mp.setitem(sys.modules, "submitit", None)  # `import submitit` now raises ImportError
 
@@ -384,6 +393,9 @@ CASES = {
         in_run("eval", "RUN", "--inception-weights", "w.pth",
                change=lambda r: (r.parent / "w.pth").write_bytes(b"PK\x03\x04 not really a zip")),
         ["--inception-weights 'w.pth' is corrupt", "download pt_inception"]),
+    "eval: only Inception metrics asked for, no weights": (
+        patched(in_run("eval", "RUN", "--metrics", "inception_fid,inception_kid"), _no_inception_weights),
+        ["inception metrics skipped: weights not found", "--inception-weights PATH"]),
     "eval: Inception weights missing": (in_run("eval", "RUN", "--inception-weights", "none.pth"), ["no such file"]),
     "eval: --samples beyond memory": (in_run("eval", "RUN", "--samples", "1000000000000"), ["--samples must be at most 1,000,000"]),
     "eval: --device misspelled": (in_run("eval", "RUN", "--device", "gpu"), ["argument --device", "'gpu' is not a device",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from gan_bench import args
@@ -71,9 +72,14 @@ def cmd_eval(a: argparse.Namespace) -> int:
     names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics else None
     if names == []:
         raise GanBenchError("--metrics is empty; give names such as fd,kid or leave it out for all that apply")
+    skipped: list[str] = []
     records = eval_run(a.run, metrics=names, samples=samples, checkpoint=a.checkpoint, seed=a.seed,
                        device=a.device, cache_dir=a.cache_dir, inception_weights=a.inception_weights,
-                       classifier_epochs=a.classifier_epochs, g=a.g)
+                       classifier_epochs=a.classifier_epochs, g=a.g, skipped=skipped.append)
+    if names and not records and skipped:  # every metric asked for by name was skipped: the command failed
+        raise GanBenchError("; ".join(skipped))
+    for line in skipped:
+        print(line, file=sys.stderr)
     print_table(records)
     print(f"{len(records)} metric line(s) appended to {RunFolder(a.run).records_path('eval')}")
     return 0

@@ -33,7 +33,8 @@ def default_cache_dir(cfg: Config) -> Path:
 def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
              seed: int = 0, device: str | torch.device = "cpu", cache_dir: Optional[Path] = None,
              inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
-             log: Callable[[str], None] = stderr_line) -> dict[str, dict[str, Any]]:
+             log: Callable[[str], None] = stderr_line,
+             skipped: Optional[Callable[[str], None]] = None) -> dict[str, dict[str, Any]]:
     """Compute metrics of `gan` against `splits` ({metric: its record without metric/step/checkpoint}).
 
     metrics None: every default metric that applies; the others are left out, and one that cannot
@@ -67,7 +68,7 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
                 numbers = entry.obj(ctx)
             except Skipped as e:
                 if str(e) not in said:  # the three Inception metrics share one line
-                    log(str(e))
+                    (skipped or log)(str(e))
                     said.add(str(e))
                 continue
             except NotApplicable as e:
@@ -91,11 +92,13 @@ def headline(name: str, record: dict[str, Any]) -> float:
 def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples: int = DEFAULT_SAMPLES,
              checkpoint: str = "last", seed: int = 0, device: str = "auto", cache_dir: Optional[Path] = None,
              inception_weights: Optional[Path] = None, classifier_epochs: int = CLASSIFIER_EPOCHS,
-             log: Callable[[str], None] = stderr_line, g: str = "ema") -> list[dict[str, Any]]:
+             log: Callable[[str], None] = stderr_line, g: str = "ema",
+             skipped: Optional[Callable[[str], None]] = None) -> list[dict[str, Any]]:
     """Evaluate a run folder's checkpoint ("last" or "best") on its own data config; append one line
     per metric to the run's eval records and return those records. cache_dir None:
     <data.root>/.eval_nets. g: which G of a train.ema run ("ema", its weight average, or "raw"); the
-    lines of such a run say which in their "g" field."""
+    lines of such a run say which in their "g" field. skipped: where the metrics skipped for want of
+    their weights are told (default: log)."""
     run = RunFolder(run_dir)
     cfg = run.read_config()
     # under torchrun the ranks share the work out (context.py) and rank 0 writes
@@ -110,7 +113,8 @@ def eval_run(run_dir: Path, *, metrics: Optional[Sequence[str]] = None, samples:
                                 f"{spec.channels}-channel images of {spec.classes}; restore the data it was trained on")
         results = evaluate(gan, splits, metrics=metrics, samples=samples, seed=seed, device=dev,
                            cache_dir=default_cache_dir(cfg) if cache_dir is None else cache_dir,
-                           inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
+                           inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log,
+                           skipped=skipped)
         which = ("ema" if gan.averaged else "raw") if cfg.train.ema else None
         return _append(run, results, step=step, checkpoint=checkpoint, g=which, write=world.is_main)
 
