@@ -139,7 +139,7 @@ def _exec_file(path: str, *, where: str) -> str:
     try:
         source = Path(path).read_bytes()
         exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102  running the user's plugin is the point
-    except Exception as e:  # noqa: BLE001  anything a plugin raises becomes one line naming it
+    except (Exception, SystemExit) as e:  # noqa: BLE001  anything a plugin raises (sys.exit too) is one line
         del sys.modules[name]
         restore(saved)
         raise _failure(where, e, path) from None
@@ -157,7 +157,7 @@ def _load_module(name: str, *, where: str) -> Plugin:
                 raise PluginError(f"plugin module {where} not found ({e}); install it, put it on PYTHONPATH, or give "
                                   f"a .py file's path") from None
             raise _failure(where, e, None) from None
-        except Exception as e:  # noqa: BLE001
+        except (Exception, SystemExit) as e:  # noqa: BLE001
             restore(saved)
             raise _failure(where, e, None) from None
         file = getattr(module, "__file__", None)

@@ -506,6 +506,7 @@ CASES = {
     "plugin has a syntax error": (plugin("x = 1\ndef f(:\n"), ["plugin 'plug.py' has a syntax error at line 2"]),
     "plugin raises": (plugin("x = 1\nraise RuntimeError('not ready\\nsecond line')\n"),
                       ["failed at line 2: RuntimeError: not ready"]),
+    "plugin calls sys.exit": (plugin("import sys\nsys.exit(3)\n"), ["plugin 'plug.py' failed at line 2: SystemExit: 3"]),
     "plugin takes a built-in's name": (plugin(IMPORT_API + "register_model('convdcgan', resolutions=(28,))(print)\n"),
                                        ["failed at line 2", "model 'convdcgan' is already registered",
                                         "choose another name"]),
