@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import yaml
 
+from gan_bench import args
 from gan_bench import plugins as plugin_loader
 from gan_bench.errors import ConfigError
 from gan_bench.plugins import Plugin
@@ -68,7 +69,7 @@ class DataConfig:
     test_path: Optional[str] = None             # an optional separate test file or folder
     max_per_class: Optional[int] = option(None, lo=1)
     test_fraction: float = option(0.1, lo=0.0, hi=0.9)
-    split_seed: int = option(0, lo=0, hi=2**32 - 1)  # the train/test split does not follow train.seed
+    split_seed: int = option(0, lo=0, hi=args.SEED_MAX)  # the train/test split does not follow train.seed
     resolution: Optional[int] = option(None, lo=8, hi=512)   # resize once at load time
     download: bool = True
 
@@ -167,7 +168,7 @@ class TrainConfig:
     lr_d: float = option(2e-4, lo=0.0, lo_open=True)
     betas: list[float] = option([0.5, 0.999])
     loss: str = "bce"                           # a name of train/losses.py's LOSSES: bce | hinge | lsgan
-    seed: int = option(0, lo=0, hi=2**32 - 1)      # numpy's legacy seeding takes 0 .. 2**32 - 1
+    seed: int = option(0, lo=0, hi=args.SEED_MAX)  # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
     # Speed levers chosen per device (train/levers.py; the run's summary lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
@@ -269,8 +270,8 @@ def _type_name(tp: Any) -> str:
         return "a mapping"
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args) + " or null"
+        parts = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in parts) + " or null"
     if origin is list:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
     return getattr(tp, "__name__", str(tp))
@@ -443,7 +444,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"train.ema: expected a beta in [0, 1) (0: off; 0.999 is usual), got {t.ema}")
     if cfg.model.d_label not in D_LABELS:
         raise ConfigError(f"model.d_label: expected {' or '.join(D_LABELS)}, got {cfg.model.d_label!r}")
-    if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
+    if not args.DEVICE.fullmatch(t.device):
         raise ConfigError(f"train.device: expected auto, cpu, cuda or cuda:N, got {t.device!r}")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
         raise ConfigError(f"name: expected a plain folder name, got {cfg.name!r}")

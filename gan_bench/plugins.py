@@ -175,5 +175,5 @@ def _failure(where: str, e: BaseException, path: Optional[str]) -> PluginError:
     if mine:
         f = mine[-1]
         at = f" at line {f.lineno}" if path else f" at {Path(f.filename).name}:{f.lineno}"
-    text = (str(e).strip().splitlines() or [""])[0]
+    text = f"sys.exit({e.code!r})" if isinstance(e, SystemExit) else (str(e).strip().splitlines() or [""])[0]
     return PluginError(f"plugin {where} failed{at}: {type(e).__name__}: {text}")

@@ -256,9 +256,12 @@ CASES = {
     "unknown loss": (lambda t: run_args(t, "train.loss=hnige"), ["unknown loss 'hnige'", "'hinge'", "Valid:"]),
     "unknown augmentation": (lambda t: run_args(t, "train.diffaug=color,trnslation"),
                              ["unknown augmentation 'trnslation'", "'translation'"]),
-    "eval.primary of no metric": (lambda t: run_args(t, "eval.primary=nosuch"),
-                                  ["eval.primary: 'nosuch' is not a lower-is-better metric's number", "fd"]),
-    "eval.primary higher-is-better": (lambda t: run_args(t, "eval.primary=cond_acc"),
+    "eval.primary of no metric": (lambda t: run_args(t, "eval.primary=nosuch", "eval.every=1"),
+                                  ["eval.primary: 'nosuch' is not the name of a lower-is-better metric",
+                                   "use one of fd, kid"]),
+    "eval.primary a headline key": (lambda t: run_args(t, "eval.primary=kid_mean", "eval.every=1"),
+                                    ["eval.primary: 'kid_mean' is not the name"]),  # best.pt looks metrics up by name
+    "eval.primary higher-is-better": (lambda t: run_args(t, "eval.primary=cond_acc", "eval.every=1"),
                                       ["eval.primary: 'cond_acc'", "lower-is-better"]),
     # training levers
     "hinge loss with smoothed targets": (lambda t: run_args(t, "train.loss=hinge", "train.real_label_range=[0.8,1]"),
@@ -456,11 +459,11 @@ CASES = {
     "compare: a metrics record without numbers": (
         in_run("compare", "run", "--out", "rep",
                change=lambda r: (r / "metrics.jsonl").write_text('{"step": [1], "loss_d": 1, "loss_g": 1}\n')),
-        ["metrics.jsonl: record 1 has no numeric 'step'", "delete"]),
+        ["metrics.jsonl: a record has no numeric 'step'", "delete"]),
     "compare: an eval record without its step": (
         in_run("compare", "run", "--out", "rep",
                change=lambda r: (r / "eval.jsonl").write_text('{"metric": "fd", "fd": 3.0}\n')),
-        ["eval.jsonl: record 1 has no numeric 'step'"]),
+        ["eval.jsonl: a record has no numeric 'step'", '{"metric": "fd", "fd": 3.0}']),
     "compare: a summary number that is text": (
         in_run("compare", "run", "--out", "rep", change=lambda r: (r / "summary.json").write_text(json.dumps(
             {**json.loads((r / "summary.json").read_text()), "img_per_sec": "fast"}))),
@@ -506,7 +509,7 @@ CASES = {
     "plugin has a syntax error": (plugin("x = 1\ndef f(:\n"), ["plugin 'plug.py' has a syntax error at line 2"]),
     "plugin raises": (plugin("x = 1\nraise RuntimeError('not ready\\nsecond line')\n"),
                       ["failed at line 2: RuntimeError: not ready"]),
-    "plugin calls sys.exit": (plugin("import sys\nsys.exit(3)\n"), ["plugin 'plug.py' failed at line 2: SystemExit: 3"]),
+    "plugin calls sys.exit": (plugin("import sys\nsys.exit(3)\n"), ["plugin 'plug.py' failed at line 2: SystemExit: sys.exit(3)"]),
     "plugin takes a built-in's name": (plugin(IMPORT_API + "register_model('convdcgan', resolutions=(28,))(print)\n"),
                                        ["failed at line 2", "model 'convdcgan' is already registered",
                                         "choose another name"]),

@@ -203,3 +203,25 @@ def test_class_gifs_follow_label_order_when_the_summary_lists_classes(tmp_path: 
     (run / "summary.json").write_text(json.dumps({**s, "classes": ["cat", "baseball bat"]}))
     (r,) = load_runs(tmp_path)
     assert [(c, p.name) for c, p in r.class_gifs()] == [("cat", "cat.gif"), ("baseball bat", "baseball_bat.gif")]
+
+
+def test_a_target_of_a_data_set_without_runs_is_the_cli_error_not_the_suite_report_failing(results: Path,
+                                                                                            tmp_path: Path):
+    """A suite's targets may name a data set whose runs all failed: its report is still written."""
+    files = compare(results=results, out=tmp_path / "suite", metric="fd", targets=["celeba:fd=40", "fd=50"])
+    assert "pivot_fd.md" in {f.name for f in files}
+    with pytest.raises(GanBenchError, match="no run under .* is of data set 'celeba'"):
+        compare(results=results, out=tmp_path / "cli", metric="fd", targets=["celeba:fd=40"], check_targets=True)
+    assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize("name, ok", [("fd", True), ("kid", True), ("kid_mean", True), ("kid_std", True),
+                                      ("fd@best", True), ("img_per_sec", True), ("fdd", False), ("std", False)])
+def test_a_suite_metric_is_any_column_a_metric_or_the_summary_gives(name: str, ok: bool):
+    from gan_bench.report.compare import check_metric_name
+
+    if ok:
+        check_metric_name(name)
+    else:
+        with pytest.raises(GanBenchError, match=f"--metric '{name}' is not a metric"):
+            check_metric_name(name)

@@ -29,7 +29,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     from gan_bench.report.compare import compare
 
     files = compare(results=a.results, out=a.out, metric=a.metric, plots=not a.no_plots, targets=a.target,
-                    say=print)
+                    say=print, check_targets=True)
     print(f"wrote {len(files)} files to {a.out}/: " + ", ".join(f.name for f in files))
     return 0
 

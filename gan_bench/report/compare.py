@@ -93,14 +93,17 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
 
 
-RUN_COLUMNS = ("img_per_sec", "wall_s", "peak_cpu_mb", "peak_gpu_mb")  # runs_table's numbers from the summary
+RUN_COLUMNS = tuple(RUN_COLUMN_LOWER_IS_BETTER)  # runs_table's numbers from the summary
 
 
 def check_metric_name(metric: str, *, flag: str = "--metric") -> None:
     """Before any run trains: `metric` must be a column the tables can have (a registered metric's
-    name or headline number, optionally @best, or one of the summary's numbers), or a one-line error."""
+    name, headline or other number, optionally @best, or one of the summary's numbers), or a one-line
+    error. Call it once plugins are loaded: they register metrics."""
     names = [n for e in METRICS for n in dict.fromkeys((e.name, e.info.key))]
-    if metric.split("@")[0] not in (*names, *RUN_COLUMNS):
+    base = metric.split("@")[0]
+    # a metric's other numbers are columns too (kid_std, inception_is_std): its name and an underscore
+    if base not in (*names, *RUN_COLUMNS) and not any(base.startswith(e.name + "_") for e in METRICS):
         raise GanBenchError(f"{flag} {metric!r} is not a metric; choose from {', '.join(names + list(RUN_COLUMNS))}")
 
 
@@ -184,18 +187,22 @@ def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional
 
 
 def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bool = True,
-            targets: Optional[list[str]] = None, say: Callable[[str], None] = lambda _: None) -> list[Path]:
+            targets: Optional[list[str]] = None, say: Callable[[str], None] = lambda _: None,
+            check_targets: bool = False) -> list[Path]:
     """Read every run under results, write the tables (and plots) to out; returns the files written.
     metric None: see pivot_metric (the note goes to `say`). targets: --target specs of the
-    time-to-quality table (timing.parse_targets). Nothing is written when an input is bad."""
+    time-to-quality table (timing.parse_targets); check_targets: one naming a data set no run has is an
+    error (the CLI's --target; a suite's targets may name a data set whose runs all failed). Nothing is
+    written when an input is bad."""
     from gan_bench.report import plots as plotting
 
     wanted = timing.parse_targets(targets or [])
     runs = runs_under(results)
-    have = sorted({r.dataset for r in runs})
-    for ds in (d for d in wanted if d is not None and d not in have):
-        raise GanBenchError(f"--target {ds}:{wanted[ds][0]}=...: no run under {str(results)!r} is of data set {ds!r}; "
-                            f"the runs' data sets are {', '.join(have)} (or leave out DATASET: for every one)")
+    if check_targets:
+        have = sorted({r.dataset for r in runs})
+        for ds in (d for d in wanted if d is not None and d not in have):
+            raise GanBenchError(f"--target {ds}:{wanted[ds][0]}=...: no run under {str(results)!r} is of data set "
+                                f"{ds!r}; the runs' data sets are {', '.join(have)} (or leave out DATASET: for every one)")
     df = runs_table(runs)
     column, note = pivot_metric(df, metric)
     if note:

@@ -11,6 +11,7 @@ the gallery:
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -113,16 +114,18 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
     for key in SUMMARY_NUMBERS:
-        if summary.get(key) is not None and not _number(summary[key]):
+        if summary.get(key) is not None and not number(summary[key]):
             raise GanBenchError(f"{folder.summary_path}: {key} is {summary[key]!r}, not a number; the file is not "
                                 f"the trainer's: delete {folder.path} or rerun it")
     records = {kind: folder.records(kind) for kind in RECORD_NUMBERS}
     for kind, keys in RECORD_NUMBERS.items():
-        for i, line in enumerate(records[kind]):
-            bad = next((k for k in keys if not _number(line.get(k))), None)
+        for line in records[kind]:
+            bad = next((k for k in keys if not number(line.get(k))), None)
             if bad:
-                raise GanBenchError(f"{folder.records_path(kind)}: record {i + 1} has no numeric {bad!r}; the file "
-                                    f"is not the trainer's: delete {folder.path} or rerun it")
+                shown = json.dumps(line)
+                raise GanBenchError(f"{folder.records_path(kind)}: a record has no numeric {bad!r} "
+                                    f"({shown[:60] + '...' if len(shown) > 60 else shown}); the file is not the "
+                                    f"trainer's: delete {folder.path} or rerun it")
     dataset, model = display_names(config, summary)
     evals, curves = eval_columns(records["eval"], final_step=summary.get("steps"))
     path = folder.path
@@ -132,7 +135,8 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
                      config=config, history=records["metrics"], evals=evals, curves=curves)
 
 
-def _number(value: Any) -> bool:
+def number(value: Any) -> bool:
+    """A JSON number (True and False are not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

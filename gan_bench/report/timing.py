@@ -22,7 +22,7 @@ import pandas as pd
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS, direction
 from gan_bench.report.format import fmt, mean_std, to_markdown
-from gan_bench.report.records import RunRecord
+from gan_bench.report.records import RunRecord, number
 
 AXES = {"train_seconds": "training seconds", "images_seen": "images seen"}
 
@@ -36,7 +36,7 @@ def points(run: RunRecord, key: str) -> list[tuple[int, float, float, float]]:
     """(step, training seconds, images seen, value) of `key` at each timed in-training evaluation."""
     out = []
     for line in run.curves:
-        if all(isinstance(line.get(k), (int, float)) for k in (key, "train_seconds", "images_seen")):
+        if all(number(line.get(k)) for k in (key, "train_seconds", "images_seen")):
             out.append((int(line["step"]), float(line["train_seconds"]), float(line["images_seen"]), float(line[key])))
     return sorted(out)
 

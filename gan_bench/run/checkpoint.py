@@ -58,6 +58,8 @@ def torch_save(obj: Any, dest) -> None:
     try:
         torch.save(obj, dest)
     except RuntimeError as e:
+        if not any(m in str(e) for m in ("unexpected pos", "file write failed", "PytorchStreamWriter")):
+            raise  # not the writer: a bug, with its traceback
         raise OSError(errno.EIO, "the write stopped part-way, most likely a full disk") from e
 
 

@@ -93,6 +93,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return []
     try:
         text = path.read_text()
+    except PermissionError:
+        raise GanBenchError(f"cannot read {path} (permission denied); check its permissions") from None
     except (OSError, UnicodeDecodeError) as e:
         raise GanBenchError(f"{path} is unreadable ({type(e).__name__}): not a JSON-lines record file; delete "
                             f"it, or the run folder it is in") from None

@@ -47,10 +47,6 @@ def cmd_suite(a: argparse.Namespace) -> int:
             raise GanBenchError(f"--{name} sets options of --executor {name}; add --executor {name}")
         parse_options(name, text)  # a typo is an error with --status and --dry-run too
     gpus = parse_gpus(a.gpus) if a.gpus is not None else None
-    if a.metric is not None:
-        from gan_bench.report.compare import check_metric_name
-
-        check_metric_name(a.metric)  # now, not after every run has trained
     suite = load_suite(a.suite)
     suite.plugins += [Plugin(p) for p in a.plugin]  # recorded in every run's config, like the suite file's own
     out = suite_out(suite, quick=a.quick, out=a.out)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 from gan_bench.config import build_config
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import eval_run
+from gan_bench.report.compare import check_metric_name
 from gan_bench.report.suite import write_reports
 from gan_bench.run import RunFolder
 from gan_bench.suite.executors import EXECUTORS, Context, executor_for
@@ -92,6 +93,8 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
         raise GanBenchError(f"--wait waits for submitted jobs; --executor {executor} runs them here and always waits")
     plan_, _ = hold_submitted(plan(suite, out=out, quick=quick, retry_failed=retry_failed), Path(out),
                               retry_failed=retry_failed)
+    if metric is not None:
+        check_metric_name(metric)  # once plan() has loaded the suite's plugins; not after every run has trained
     _check_out(Path(out))
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = quick_eval(suite.eval, quick)

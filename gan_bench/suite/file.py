@@ -78,7 +78,8 @@ def load_suite(path: Path) -> Suite:
         raise ConfigError(f"{path}: seeds: expected a non-empty list of integers")
     suite.name = suite.name or Path(path).stem
     if "/" in suite.name or "\\" in suite.name or suite.name.startswith("."):  # results/<name> must stay in results/
-        raise ConfigError(f"{path}: name: expected a plain folder name, got {suite.name!r}")
+        raise ConfigError(f"{path}: name: expected a plain folder name, got {suite.name!r} (without `name:`, the "
+                          f"file's name); set name: in the file")
     return suite
 
 

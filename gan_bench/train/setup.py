@@ -16,7 +16,7 @@ import torch
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError
-from gan_bench.metrics.registry import METRICS, check_metrics, direction
+from gan_bench.metrics.registry import METRICS, check_metrics
 from gan_bench.models import GAN, MODELS, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
@@ -133,12 +133,12 @@ def check_eval(cfg: Config, *, labelled: bool = True, class_model: Optional[bool
             check_metrics(cfg.eval.metrics, labelled=labelled, class_model=cm)
         except ConfigError as e:
             raise ConfigError(f"eval.metrics: {e} (list only those; a suite can set eval.metrics per run)") from None
-    # eval.primary picks best.pt, lowest first: a name no metric reports (or a higher-is-better one)
-    # would silently never save a best checkpoint
-    lower = [e.info.key for e in METRICS if e.info.lower_is_better]
-    if direction(cfg.eval.primary) is not True:
-        raise ConfigError(f"eval.primary: {cfg.eval.primary!r} is not a lower-is-better metric's number; use one of "
-                          f"{', '.join(lower)}")
+        # eval.primary picks best.pt, lowest first, by metric name (train/loop.py): any other name (a
+        # headline key such as kid_mean, a higher-is-better metric) would silently never save one
+        lower = [e.name for e in METRICS if e.info.lower_is_better]
+        if cfg.eval.primary not in lower:
+            raise ConfigError(f"eval.primary: {cfg.eval.primary!r} is not the name of a lower-is-better metric; use "
+                              f"one of {', '.join(lower)}")
 
 
 def check_levers(cfg: Config) -> None:
