@@ -17,6 +17,7 @@ from gan_bench.report.compare import compare
 from gan_bench.report.records import load_runs
 from gan_bench.report.timing import mean_curve, parse_targets, time_to_quality
 from gan_bench.run import RunFolder
+from gan_bench.run.files import read_jsonl
 from gan_bench.run.world import World
 from gan_bench.train.loop import train
 from gan_bench.train.schedule import Schedule
@@ -99,6 +100,25 @@ def test_in_training_lines_record_seconds_and_images(tmp_path: Path, tiny_npz: P
     summary = json.loads((run / "summary.json").read_text())
     assert summary["train_seconds"] >= seconds[-1] and summary["budget"] == "epochs"
     assert not summary["budget_reached"]
+
+
+@pytest.mark.parametrize("metrics, best", [(["fd"], True), (["precision"], False)])
+def test_best_checkpoint_follows_eval_primary_or_the_run_says_why_not(tmp_path: Path, tiny_npz: Path, monkeypatch,
+                                                                       metrics, best):
+    def fake_in_training(gan, splits, cfg, run, step, g=None, at=None):
+        values = {m: 10.0 / step for m in cfg.eval.metrics}  # only what was asked for, as the real one
+        run.append("eval", {"metric": cfg.eval.metrics[0], "step": step, **at, **values})
+        return values
+
+    monkeypatch.setattr(loop_module, "in_training", fake_in_training)
+    run = train(build_config([tiny_overrides(tiny_npz, epochs=1, checkpoint_every=100),
+                              {"out": str(tmp_path), "eval": {"every_steps": 2, "metrics": metrics}}], name="t"))
+    assert (run / "checkpoints" / "best.pt").exists() == best
+    warned = [e for e in read_jsonl(run / "events.jsonl") if e.get("kind") == "no_best_checkpoint"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert ("no_best_checkpoint" in summary["warnings"]) == (not best) and len(warned) == (0 if best else 1)
+    if warned:
+        assert "eval.primary=fd is not in eval.metrics ['precision']" in warned[0]["message"]
 
 
 def test_a_time_budget_ends_the_run_completed_with_its_last_step_kept(tmp_path: Path, tiny_npz: Path):

@@ -91,8 +91,8 @@ def lever_groups(runs: list[RunRecord]) -> dict[tuple[str, str], dict[str, list[
 
 def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
     """Long form: one row per (data set, model, variant, budget, metric) with mean, std, n over seeds, the
-    difference to the baseline and whether it is beyond the seed spread (step: the budget's step, empty
-    for a time budget)."""
+    difference to the baseline and whether it is beyond the seed spread (step or minutes: the budget's
+    size, the other empty)."""
     rows = []
     for (ds, arch), variants in lever_groups(runs).items():
         stats: dict[str, dict[Budget, dict[str, list[float]]]] = {}
@@ -110,6 +110,7 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                     mean, std = _mean_std(vs)
                     row = {"dataset": ds, "model": arch, "variant": variant or "baseline", "changes": what,
                            "budget": budget_label(at), "step": at[1] if at[0] == "step" else None,
+                           "minutes": at[1] if at[0] == "min" else None,
                            "metric": k, "mean": mean, "std": std, "n": len(vs),
                            "delta": None, "beyond_spread": None}
                     if base and variant:
@@ -118,8 +119,8 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                         spread = max(std or 0.0, bstd or 0.0)
                         row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
                     rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "metric", "mean",
-                                       "std", "n", "delta", "beyond_spread"]).astype({"step": "Int64"})
+    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "minutes", "metric",
+                                       "mean", "std", "n", "delta", "beyond_spread"]).astype({"step": "Int64"})
 
 
 def unmatched(runs: list[RunRecord]) -> list[str]:
@@ -158,9 +159,9 @@ def _metric_order(metric: str) -> tuple[int, str]:
 
 
 def _budget_size(rows: pd.DataFrame) -> float:
-    """A budget's steps, or its minutes for a time budget ("4 min")."""
-    steps = rows["step"].dropna()
-    return float(steps.iloc[0]) if len(steps) else float(str(rows["budget"].iloc[0]).split()[0])
+    """A budget's steps, or its minutes for a time budget (a view has budgets of one kind)."""
+    size = rows["step"].dropna() if rows["step"].notna().any() else rows["minutes"].dropna()
+    return float(size.iloc[0])
 
 
 def glance(table: pd.DataFrame) -> list[str]:

@@ -84,6 +84,11 @@ class Loop:
         self.handlers = {s: signal.signal(s, lambda signum, _f: self.stop.append(signum))
                          for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN}
         self.bar = _progress(cfg, t.total, t.step, show=main)
+        if main and self.clock.evaluates and cfg.eval.primary not in cfg.eval.metrics:
+            # not an error: a run that measures only precision, say, has no use for best.pt
+            self.watch.warn(t.step, "no_best_checkpoint", f"eval.primary={cfg.eval.primary} is not in eval.metrics "
+                            f"{list(cfg.eval.metrics)}, so no best.pt is kept; add it to eval.metrics to keep one",
+                            self.bar.write)
 
     def train_time(self) -> float:
         """Training seconds, this run's and before its resume; in-training evaluations left out."""

@@ -31,7 +31,7 @@ class Watch:
     best_diversity: float = 0.0
     warned: set[str] = field(default_factory=set)
 
-    def _warn(self, step: int, kind: str, message: str, log) -> None:
+    def warn(self, step: int, kind: str, message: str, log) -> None:
         if kind in self.warned:  # once per run and kind: a warning repeated every step is noise
             return
         self.warned.add(kind)
@@ -42,15 +42,15 @@ class Watch:
         self.d_zero = self.d_zero + 1 if rec["loss_d"] < D_LOSS_ZERO else 0
         self.g_high = self.g_high + 1 if rec["loss_g"] > G_LOSS_HIGH else 0
         if self.d_zero >= WINDOW:
-            self._warn(rec["step"], "d_loss_zero", f"D loss < {D_LOSS_ZERO} for {WINDOW} logged steps: "
+            self.warn(rec["step"], "d_loss_zero", f"D loss < {D_LOSS_ZERO} for {WINDOW} logged steps: "
                        "D has won and G gets no gradient (try label smoothing or instance noise)", log)
         if self.g_high >= WINDOW:
-            self._warn(rec["step"], "g_loss_diverging", f"G loss > {G_LOSS_HIGH} for {WINDOW} logged steps", log)
+            self.warn(rec["step"], "g_loss_diverging", f"G loss > {G_LOSS_HIGH} for {WINDOW} logged steps", log)
 
     def samples(self, step: int, images: torch.Tensor, log) -> Optional[float]:
         div = diversity(images)
         self.best_diversity = max(self.best_diversity, div)
         if div < DIVERSITY_DROP * self.best_diversity:
-            self._warn(step, "diversity_collapse", f"sample diversity fell to {div:.3f} from {self.best_diversity:.3f}: "
+            self.warn(step, "diversity_collapse", f"sample diversity fell to {div:.3f} from {self.best_diversity:.3f}: "
                        "possible mode collapse", log)
         return div
