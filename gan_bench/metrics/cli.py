@@ -50,6 +50,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from gan_bench.run import RunFolder
 
     if a.list:
+        given = [w for w, on in (("RUN", a.run is not None), ("--metrics", a.metrics is not None)) if on]
+        if given:
+            raise GanBenchError(f"--list lists the metrics and evaluates nothing, so {' and '.join(given)} would be "
+                                f"ignored; drop --list to evaluate")
         for entry in METRICS:
             m = entry.info
             needs = "class model" if m.needs_class_model else "labels" if m.needs_labels else ""

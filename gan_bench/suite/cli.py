@@ -51,6 +51,12 @@ def cmd_suite(a: argparse.Namespace) -> int:
     suite.plugins += [Plugin(p) for p in a.plugin]  # recorded in every run's config, like the suite file's own
     out = suite_out(suite, quick=a.quick, out=a.out)
     if a.status:
+        # --status reads the run folders and changes nothing: a flag that would act must not pass silently
+        acting = [f for f, on in (("--dry-run", a.dry_run), ("--retry-failed", a.retry_failed), ("--wait", a.wait),
+                                  ("--no-report", a.no_report), ("--metric", a.metric)) if on]
+        if acting:
+            raise GanBenchError(f"--status only reports where each run stands, so {', '.join(acting)} would do "
+                                f"nothing; drop {'it' if len(acting) == 1 else 'them'} or --status")
         suite_status(suite, out=out, quick=a.quick)
         return 0
     try:
