@@ -14,6 +14,7 @@ import gan_bench.train.schedule as schedule_module
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.report.compare import compare
+from gan_bench.report.levers import lever_markdown, lever_table
 from gan_bench.report.records import load_runs
 from gan_bench.report.timing import mean_curve, parse_targets, time_to_quality
 from gan_bench.run import RunFolder
@@ -137,7 +138,8 @@ def test_a_time_budget_ends_the_run_completed_with_its_last_step_kept(tmp_path: 
 # ---- reports ------------------------------------------------------------------------------------
 
 def timed_run(root: Path, name: str, seed: int, *, model: str, curve: list[tuple[int, float, float]],
-              metric: str = "cond_acc", config_extra: dict | None = None, img_per_sec: float = 100.0) -> Path:
+              metric: str = "cond_acc", config_extra: dict | None = None, img_per_sec: float = 100.0,
+              device: str = "cpu (Test CPU, 2 threads)") -> Path:
     """A run folder whose eval.jsonl holds timed in-training lines: (step, seconds, value)."""
     run = root / name / f"seed{seed}"
     run.mkdir(parents=True)
@@ -150,7 +152,7 @@ def timed_run(root: Path, name: str, seed: int, *, model: str, curve: list[tuple
     (run / "summary.json").write_text(json.dumps({
         "status": "completed", "name": name, "model": model, "seed": seed, "config_hash": f"{name}{seed}",
         "steps": steps, "train_seconds": curve[-1][1], "img_per_sec": img_per_sec,
-        "device": "cpu (Test CPU, 2 threads)"}))
+        "device": device}))
     (run / "eval.jsonl").write_text("".join(
         json.dumps({"metric": metric, "step": st, "train_seconds": sec, "images_seen": st * 128,
                     "checkpoint": "training", metric: v}) + "\n" for st, sec, v in curve))
@@ -206,6 +208,26 @@ def test_compare_writes_the_time_plot_the_table_and_the_lever_view(timed: Path, 
     assert "▲" in ema_row           # +0.25 at step 200 with a spread of 0.01
     assert "▲" not in hinge_row and "▼" not in hinge_row  # its mean is the baseline's, within a spread of 0.1
     assert "train.ema=0.999" in levers and "train.loss=hinge" in levers
+
+
+def test_the_lever_view_compares_images_per_second_on_one_machine_only(tmp_path: Path):
+    root = tmp_path / "suite"
+    curve = [(100, 60.0, 0.5)]
+    for seed in range(2):
+        timed_run(root, "quickdraw_cdcgan", seed, model="cdcgan", curve=curve, img_per_sec=100.0 + seed)
+        timed_run(root, "quickdraw_cdcgan+ema", seed, model="cdcgan", config_extra={"ema": 0.999}, curve=curve,
+                  img_per_sec=50.0 + seed)
+        timed_run(root, "quickdraw_cdcgan+hinge", seed, model="cdcgan", config_extra={"loss": "hinge"}, curve=curve,
+                  img_per_sec=200.0 + seed, device="cpu (Other CPU, 1 threads)")
+    table = lever_table(load_runs(root)).set_index(["variant", "metric"])
+    assert table.loc[("+ema", "img_per_sec"), "delta"] == pytest.approx(-50.0)  # same machine: compared
+    assert table.loc[("+ema", "img_per_sec"), "beyond_spread"]
+    hinge = table.loc[("+hinge", "img_per_sec")]
+    assert pd.isna(hinge["delta"]) and pd.isna(hinge["beyond_spread"]) and hinge["mean"] == pytest.approx(200.5)
+    assert table.loc[("+hinge", "cond_acc"), "delta"] == pytest.approx(0.0)  # quality still compares
+    md = lever_markdown(lever_table(load_runs(root)))
+    assert "ran on another machine than their baseline" in md
+    assert "| +hinge | 200.50 ± 0.71 |" in md and "| +ema | 50.50 ± 0.71 (-50 ▼) |" in md
 
 
 def test_compare_target_errors_are_one_line(timed: Path, tmp_path: Path, capsys):

@@ -92,7 +92,8 @@ def lever_groups(runs: list[RunRecord]) -> dict[tuple[str, str], dict[str, list[
 def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
     """Long form: one row per (data set, model, variant, budget, metric) with mean, std, n over seeds, the
     difference to the baseline and whether it is beyond the seed spread (step or minutes: the budget's
-    size, the other empty)."""
+    size, the other empty; other_machine: the variant's runs and the baseline's name different devices
+    in summary.json, so their images/s are not compared)."""
     rows = []
     for (ds, arch), variants in lever_groups(runs).items():
         stats: dict[str, dict[Budget, dict[str, list[float]]]] = {}
@@ -102,6 +103,8 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                     for k, v in vals.items():
                         stats.setdefault(variant, {}).setdefault(at, {}).setdefault(k, []).append(v)
         base_cfg = variants[""][0].config
+        # images/s compare only on one machine: summary.json's device names the CPU or GPU and threads
+        machines = {v: {r.summary.get("device") for r in rs} for v, rs in variants.items()}
         for variant, by_step in stats.items():
             what = changes(variants[variant][0].config, base_cfg) if variant else "(the plain recipe)"
             for at in sorted(set(by_step) & set(stats[""])):  # the budgets the baseline was evaluated at
@@ -113,14 +116,17 @@ def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
                            "minutes": at[1] if at[0] == "min" else None,
                            "metric": k, "mean": mean, "std": std, "n": len(vs),
                            "delta": None, "beyond_spread": None}
-                    if base and variant:
+                    other = bool(variant) and len(machines[variant] | machines[""]) > 1
+                    row["other_machine"] = other
+                    if base and variant and not (k == "img_per_sec" and other):
                         bmean, bstd = _mean_std(base)
                         row["delta"] = mean - bmean
                         spread = max(std or 0.0, bstd or 0.0)
                         row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
                     rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "variant", "changes", "budget", "step", "minutes", "metric",
-                                       "mean", "std", "n", "delta", "beyond_spread"]).astype({"step": "Int64"})
+    columns = ["dataset", "model", "variant", "changes", "budget", "step", "minutes", "metric", "mean", "std", "n",
+               "delta", "beyond_spread", "other_machine"]
+    return pd.DataFrame(rows, columns=columns).astype({"step": "Int64"})
 
 
 def unmatched(runs: list[RunRecord]) -> list[str]:
@@ -214,7 +220,11 @@ def lever_markdown(table: pd.DataFrame, missing: Optional[list[str]] = None) -> 
             grid.append(line)
         better = {True: "lower is better", False: "higher is better", None: ""}[
             direction(metric) if metric != "img_per_sec" else False]
-        out.append(f"### {metric} ({better})\n\n" + to_markdown(pd.DataFrame(grid)))
+        note = ""
+        if metric == "img_per_sec" and t["other_machine"].any():
+            note = ("\nVariants that ran on another machine than their baseline (summary.json's device) get no "
+                    "difference here: speeds of two machines do not compare.\n")
+        out.append(f"### {metric} ({better})\n\n" + to_markdown(pd.DataFrame(grid)) + note)
     first = table.drop_duplicates(["dataset", "model", "variant"])  # one row per variant
     what = first[["dataset", "model", "variant", "changes"]].assign(seeds=[fmt(n) for n in first["n"]])
     out.append("### What each variant changes (config keys that differ from the baseline)\n\n" + to_markdown(what))
