@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 SEED_MAX = 2**32 - 1  # numpy's limit, and train.seed's (config.py)
+# generated images and their features are held at once: about 3 GiB at 28x28; the cap is memory's, not
+# rigour's (eval --samples and eval.samples)
+MAX_SAMPLES = 1_000_000
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -38,4 +41,27 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{value} is out of range; a seed is 0 .. {SEED_MAX}")
+    return value
+
+
+def samples(text: str) -> int:
+    """A number of generated images to evaluate: 1 .. MAX_SAMPLES."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of images") from None
+    if not 1 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"must be 1 .. {MAX_SAMPLES:,}, got {value:,} (10,000 is the default; "
+                                         f"50,000 is the FID literature's)")
+    return value
+
+
+def positive(text: str) -> int:
+    """A count of at least 1 (epochs, say)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value

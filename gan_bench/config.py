@@ -216,7 +216,7 @@ class EvalConfig:
     every_steps: int = option(0, lo=0)
     every_seconds: float = option(0.0, lo=0.0)
     metrics: list[str] = option(["fd", "kid", "precision", "recall"])
-    samples: int = option(5000, lo=1)
+    samples: int = option(5000, lo=1, hi=args.MAX_SAMPLES)
     primary: str = "fd"                          # lower is better; picks checkpoints/best.pt
 
 
