@@ -33,12 +33,16 @@ def device(text: str) -> str:
     return text
 
 
+def _whole(text: str, noun: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+
+
 def seed(text: str) -> int:
     """A seed numpy and torch both take: 0 .. 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    value = _whole(text, "an integer seed")
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{value} is out of range; a seed is 0 .. {SEED_MAX}")
     return value
@@ -46,10 +50,7 @@ def seed(text: str) -> int:
 
 def samples(text: str) -> int:
     """A number of generated images to evaluate: 1 .. MAX_SAMPLES."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of images") from None
+    value = _whole(text, "a whole number of images")
     if not 1 <= value <= MAX_SAMPLES:
         raise argparse.ArgumentTypeError(f"must be 1 .. {MAX_SAMPLES:,}, got {value:,} (10,000 is the default; "
                                          f"50,000 is the FID literature's)")
@@ -58,10 +59,7 @@ def samples(text: str) -> int:
 
 def positive(text: str) -> int:
     """A count of at least 1 (epochs, say)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole(text, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
