@@ -16,7 +16,7 @@ from gan_bench.config import build_config
 from gan_bench.report.compare import compare
 from gan_bench.report.levers import lever_markdown, lever_table
 from gan_bench.report.records import load_runs
-from gan_bench.report.timing import mean_curve, parse_targets, time_to_quality
+from gan_bench.report.timing import curve_groups, mean_curve, parse_targets, time_to_quality
 from gan_bench.run import RunFolder
 from gan_bench.run.files import read_jsonl
 from gan_bench.run.world import World
@@ -228,6 +228,29 @@ def test_the_lever_view_compares_images_per_second_on_one_machine_only(tmp_path:
     md = lever_markdown(lever_table(load_runs(root)))
     assert "ran on another machine than their baseline" in md
     assert "| +hinge | 200.50 ± 0.71 |" in md and "| +ema | 50.50 ± 0.71 (-50 ▼) |" in md
+
+
+def test_curves_and_throughput_bars_keep_two_machines_apart(tmp_path: Path):
+    from gan_bench.report.compare import runs_table
+    from gan_bench.report.plots import throughput_bars
+    from gan_bench.report.records import machine_tags
+
+    root = tmp_path / "suite"
+    for seed in range(3):  # seed 2 ran on a second machine: its minutes are not the others'
+        device = "cpu (Other CPU, 1 threads)" if seed == 2 else "cpu (Test CPU, 2 threads)"
+        timed_run(root, "quickdraw_cdcgan", seed, model="cdcgan", curve=[(100, 60.0, 0.5)], img_per_sec=100.0,
+                  device=device)
+    runs = load_runs(root)
+    g, tags = curve_groups(runs, "cond_acc")
+    assert tags == {"cpu (Other CPU, 1 threads)": "m1", "cpu (Test CPU, 2 threads)": "m2"}
+    assert {k: sorted(r.seed for r in rs) for k, rs in g.items()} == {("quickdraw", "cdcgan", "m1"): [2],
+                                                                      ("quickdraw", "cdcgan", "m2"): [0, 1]}
+    one = [r for r in runs if r.seed < 2]
+    assert curve_groups(one, "cond_acc")[0].keys() == {("quickdraw", "cdcgan", "")}  # one machine: no tag
+    assert machine_tags([None, "a", "a"]) == {}
+    bars, _ = throughput_bars(runs_table(runs))
+    assert list(bars["label"]) == ["quickdraw / cdcgan on m1", "quickdraw / cdcgan on m2"]
+    assert list(bars["mean"]) == pytest.approx([100.0, 100.0])
 
 
 def test_compare_target_errors_are_one_line(timed: Path, tmp_path: Path, capsys):

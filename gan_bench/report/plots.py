@@ -8,7 +8,7 @@ import pandas as pd
 
 from gan_bench.atomic import atomic_path
 from gan_bench.metrics.registry import direction
-from gan_bench.report.records import RunRecord, numeric_fields
+from gan_bench.report.records import RunRecord, machine_tags, machines_note, numeric_fields
 
 
 def _pyplot():
@@ -131,24 +131,38 @@ def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
     return out
 
 
+def throughput_bars(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """throughput.png's bars: dataset, model, label, mean and std of images/s over seeds, one bar per
+    machine where the runs name more than one (records.machine_tags, returned beside them)."""
+    done = df[df["img_per_sec"].notna()].copy()
+    tags = machine_tags(done["device"])
+    done["machine"] = [tags.get(str(d), "machine unknown") if tags else "" for d in done["device"]]
+    g = (done.groupby(["dataset", "model", "machine"], sort=True)["img_per_sec"].agg(["mean", "std"])
+         .reset_index())
+    g["label"] = [f"{d} / {m}" + (f" on {t}" if t else "") for d, m, t in zip(g["dataset"], g["model"], g["machine"])]
+    return g, tags
+
+
 def throughput(df: pd.DataFrame, path: Path) -> Path | None:
-    """Training images per second per (data set, model), mean and spread over seeds."""
-    done = df[df["img_per_sec"].notna()]
-    if done.empty:
+    """Training images per second per (data set, model), mean and spread over seeds; one bar per machine
+    where the runs name more than one, with a footnote naming them."""
+    g, tags = throughput_bars(df)
+    if g.empty:
         return None
-    g = done.groupby(["dataset", "model"], sort=True)["img_per_sec"].agg(["mean", "std"]).reset_index()
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(g) + 1.2))
-    labels = [f"{d} / {m}" for d, m in zip(g["dataset"], g["model"])]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(g) + 1.2 + 0.15 * len(tags)))
     colors = [f"C{sorted(set(g['dataset'])).index(d) % 10}" for d in g["dataset"]]
     ax.barh(range(len(g)), g["mean"], xerr=g["std"].fillna(0), color=colors, alpha=0.85)
-    ax.set_yticks(range(len(g)), labels, fontsize=8)
+    ax.set_yticks(range(len(g)), list(g["label"]), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("training images / second")
     ax.grid(axis="x", alpha=0.3)
-    devices = sorted(set(done["device"].dropna()))
-    ax.set_title("throughput" + (f" on {devices[0]}" if len(devices) == 1 else ""), fontsize=9)
-    fig.tight_layout()
+    devices = sorted(set(df.loc[df["img_per_sec"].notna(), "device"].dropna()))
+    ax.set_title("throughput" + (f" on {devices[0]}" if len(devices) == 1 else
+                                 " (different machines: compare bars of one machine)" if tags else ""), fontsize=9)
+    if tags:
+        fig.text(0.01, 0.005, machines_note(tags), fontsize=6, va="bottom")
+    fig.tight_layout(rect=(0, 0.12 * len(tags) / (0.35 * len(g) + 1.2), 1, 1))
     out = _save(fig, path)
     plt.close(fig)
     return out

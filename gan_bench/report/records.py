@@ -135,6 +135,19 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
                      config=config, history=records["metrics"], evals=evals, curves=curves)
 
 
+def machine_tags(devices) -> dict[str, str]:
+    """summary.json's device -> "m1", "m2", ... (sorted), when the runs name more than one; {} when they
+    name one or none. Minutes and images/s of two machines are not one quantity (an AMX Xeon in bf16
+    trains twice as fast as a float32 one), so plots keep them apart and say which machine is which."""
+    names = sorted({str(d) for d in devices if d})
+    return {d: f"m{i + 1}" for i, d in enumerate(names)} if len(names) > 1 else {}
+
+
+def machines_note(tags: dict[str, str]) -> str:
+    """The footnote that names each tag's machine ("" when there are no tags)."""
+    return "\n".join(f"{t}: {d}" for d, t in tags.items())
+
+
 def number(value: Any) -> bool:
     """A JSON number (True and False are not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -22,7 +22,7 @@ import pandas as pd
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS, direction
 from gan_bench.report.format import fmt, mean_std, to_markdown
-from gan_bench.report.records import RunRecord, number
+from gan_bench.report.records import RunRecord, machine_tags, machines_note, number
 
 AXES = {"train_seconds": "training seconds", "images_seen": "images seen"}
 
@@ -73,6 +73,21 @@ def groups(runs: list[RunRecord], key: str) -> dict[tuple[str, str], list[RunRec
         if points(r, key):
             out.setdefault((r.dataset, r.model), []).append(r)
     return dict(sorted(out.items()))
+
+
+def curve_groups(runs: list[RunRecord], key: str) -> tuple[dict[tuple[str, str, str], list[RunRecord]],
+                                                          dict[str, str]]:
+    """The plot's curves: (data set, model, machine tag) -> runs with timed points of `key`, and the tags
+    (records.machine_tags). The tag is "" when every run names one machine; otherwise each machine's
+    seeds make their own curve, since a mean over seeds in minutes is one only on one machine."""
+    g = groups(runs, key)
+    tags = machine_tags(r.summary.get("device") for rs in g.values() for r in rs)
+    out: dict[tuple[str, str, str], list[RunRecord]] = {}
+    for (d, m), rs in g.items():
+        for r in rs:
+            tag = tags.get(str(r.summary.get("device")), "machine unknown") if tags else ""
+            out.setdefault((d, m, tag), []).append(r)
+    return dict(sorted(out.items())), tags
 
 
 def parse_targets(specs: list[str]) -> dict[Optional[str], tuple[str, float]]:
@@ -200,17 +215,17 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
     one curve per model (mean over seeds, band: one std)."""
     from gan_bench.report.plots import _pyplot, _save, log_axis
 
-    g = groups(runs, key)
+    g, tags = curve_groups(runs, key)
     if not g:
         return None
-    datasets = sorted({d for d, _ in g})
+    datasets = sorted({d for d, _, _ in g})
     plt = _pyplot()
     fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.1 * len(datasets)), squeeze=False)
     for i, ds in enumerate(datasets):
         for j, (axis, label) in enumerate(AXES.items()):
             ax = axes[i][j]
             plotted: list[float] = []
-            for n, ((d, model), rs) in enumerate((k, v) for k, v in g.items() if k[0] == ds):
+            for n, ((d, model, tag), rs) in enumerate((k, v) for k, v in g.items() if k[0] == ds):
                 curves = [[(p[1 + j] / (60 if axis == "train_seconds" else 1), p[3]) for p in points(r, key)]
                           for r in rs]
                 xs, mean, std = mean_curve(curves)
@@ -218,7 +233,7 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
                 color = f"C{n % 10}"
                 # markers only where they are evaluations (one seed); a mean's points are interpolated
                 ax.plot(xs, mean, color=color, lw=1.4, marker="o" if len(rs) == 1 else None, ms=2.5,
-                        label=f"{model} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
+                        label=f"{model}{' on ' + tag if tag else ''} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
                 if len(rs) > 1:
                     ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
             if log_axis(plotted):
@@ -230,7 +245,9 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
         axes[i][0].legend(fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    if tags:
+        fig.text(0.01, 0.005, machines_note(tags), fontsize=6, va="bottom")
+    fig.tight_layout(rect=(0, (0.03 + 0.035 * len(tags)) / len(datasets) if tags else 0, 1, 1))
     out = _save(fig, path)
     plt.close(fig)
     return out
