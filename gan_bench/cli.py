@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("config", nargs="?", type=args.path, help="YAML config (deltas over the defaults)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key, e.g. train.epochs=5")
     r.add_argument("--out", type=args.path_text, help="results folder (default: the config's `out`, results/)")
-    r.add_argument("--resume", type=args.path, metavar="RUN", help="continue a run folder from its last checkpoint")
+    r.add_argument("--resume", type=args.path, metavar="RUN",
+                   help="continue a run folder from its last checkpoint; with --set train.epochs=N (or train.max_steps, "
+                        "train.max_minutes), train a run longer, complete ones included")
     r.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
     sub.add_parser("list", help="data sets, models and shipped configs")
@@ -58,21 +60,23 @@ def _add_plugin_option(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from gan_bench.config import load_config
+    from gan_bench.config import load_config, raise_budget
     from gan_bench.run import RunFolder
     from gan_bench.train.loop import train
 
     if a.resume is not None:
-        if a.config is not None or a.set or a.plugin:
+        if a.config is not None or a.plugin:
             raise GanBenchError("--resume continues a run with its own config and the plugins it records; drop the "
-                                "config file, --set and --plugin")
+                                "config file and --plugin (--set may raise its budget: train.epochs=N)")
         run = RunFolder(a.resume)
         cfg = run.read_config()
+        if a.set:  # train longer: a larger budget only, checked against the steps trained when loaded
+            cfg = raise_budget(cfg, a.set)
         summary = run.read_summary() if run.has_summary() else {}
-        if summary.get("status") == "completed" and not a.dry_run:
+        if summary.get("status") == "completed" and not a.set and not a.dry_run:
             print(f"{run} is complete ({summary.get('steps')} steps); nothing to resume. Evaluate it with "
-                  f"`gan-bench eval {run}`, or train longer with `gan-bench run {run.config_path} --set "
-                  f"train.epochs=N` (a new run)")
+                  f"`gan-bench eval {run}`, or train it longer with `gan-bench run --resume {run} --set "
+                  f"train.epochs=N`")
             return 0
     else:
         if a.config is None:

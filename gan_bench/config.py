@@ -5,6 +5,7 @@ expected and the valid keys. Nothing is silently ignored.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -238,17 +239,44 @@ class Config:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def hash(self) -> str:
-        """Hash of what determines the result (the output folder does not)."""
-        d = self.to_dict()
-        for *section, key in _NOT_HASHED:
-            (d[section[0]] if section else d).pop(key)
-        d["data"] = {**_HASHED_DATA_DEFAULTS, **d["data"]}
-        for section, defaults in _UNHASHED_AT_DEFAULT.items():
-            for key, default in defaults.items():
-                if d[section][key] == default:
-                    del d[section][key]
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    def hash(self, *, budget: bool = True) -> str:
+        """Hash of what determines the result (the output folder does not); budget=False leaves the budget
+        out too (BUDGET_KEYS): a run's identity, which `run --resume --set train.epochs=N` keeps."""
+        return config_hash(self.to_dict(), budget=budget)
+
+
+# Where a run stops, not what a step computes: the keys `run --resume` may raise (a longer run of the same
+# config equals an uninterrupted one with the larger budget, since no schedule reads the total)
+BUDGET_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes")
+
+
+def config_hash(d: dict[str, Any], *, budget: bool = True) -> str:
+    """Config.hash of a config dict as Config.to_dict writes it (a checkpoint's "config")."""
+    d = copy.deepcopy(d)
+    for *section, key in _NOT_HASHED + (() if budget else tuple(tuple(k.split(".")) for k in BUDGET_KEYS)):
+        (d.get(section[0], {}) if section else d).pop(key, None)
+    d["data"] = {**_HASHED_DATA_DEFAULTS, **d.get("data", {})}
+    for section, defaults in _UNHASHED_AT_DEFAULT.items():
+        for key, default in defaults.items():
+            if key in d.get(section, {}) and d[section][key] == default:
+                del d[section][key]
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def budget_text(cfg: Config) -> str:
+    """"train.epochs=5, train.max_steps=null, ..." (events.jsonl's record of a raised budget)."""
+    return ", ".join(f"train.{k}={json.dumps(getattr(cfg.train, k))}" for k in (b.split(".")[1] for b in BUDGET_KEYS))
+
+
+def raise_budget(cfg: Config, overrides: list[str]) -> Config:
+    """A run's config with --set overrides of its budget only; any other key is refused: the run's
+    records and checkpoint belong to the config it was started with."""
+    for item in overrides:
+        key, _ = parse_set(item)
+        if ".".join(key) not in BUDGET_KEYS:
+            raise ConfigError(f"--set {item!r}: a resumed run keeps its config, only its budget may change "
+                              f"({', '.join(BUDGET_KEYS)}); start a new run for other keys")
+    return build_config([cfg.to_dict()] + [nest(*parse_set(s)) for s in overrides])  # as RunFolder.read_config
 
 
 def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

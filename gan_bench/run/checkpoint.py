@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from gan_bench.atomic import atomic_path, fsynced
+from gan_bench.config import config_hash as config_hash_of
 from gan_bench.errors import GanBenchError
 
 EMA_G = "G_ema"  # a checkpoint's key for the moving average of G's weights (train.ema); "G" stays the raw G
@@ -63,8 +64,9 @@ def torch_save(obj: Any, dest) -> None:
         raise OSError(errno.EIO, "the write stopped part-way, most likely a full disk") from e
 
 
-def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:
-    """Load and check a checkpoint belongs to this config; corrupt files give a clear error."""
+def load_checkpoint(path: Path, *, config_hash: str, run_hash: Optional[str] = None) -> dict[str, Any]:
+    """Load and check a checkpoint belongs to this config (or, given run_hash, to this config up to its
+    budget: Config.hash(budget=False) of the checkpoint's own "config"); corrupt files give a clear error."""
     if not path.exists():
         raise GanBenchError(f"no checkpoint at {path}")
     try:
@@ -75,7 +77,9 @@ def load_checkpoint(path: Path, *, config_hash: str) -> dict[str, Any]:
                             f"delete it to start over") from None
     if not isinstance(ckpt, dict) or "step" not in ckpt or "G" not in ckpt:
         raise GanBenchError(f"{path} is not a gan-bench checkpoint")
-    if ckpt.get("config_hash") != config_hash:
+    same_run = (run_hash is not None and isinstance(ckpt.get("config"), dict)
+                and config_hash_of(ckpt["config"], budget=False) == run_hash)
+    if ckpt.get("config_hash") != config_hash and not same_run:
         raise GanBenchError(f"checkpoint {path} was written by another config (hash {ckpt.get('config_hash')} "
                             f"!= {config_hash}); resume with the run's own config.yaml unchanged")
     return ckpt

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan_bench.config import Config, build_config, read_yaml
+from gan_bench.config import Config, budget_text, build_config, read_yaml
 from gan_bench.errors import GanBenchError
 from gan_bench.run import files
 from gan_bench.run.checkpoint import load_checkpoint, save_checkpoint
@@ -187,6 +187,17 @@ class RunFolder:
                                 f"evaluated: restore the file, or start a new run") from None
         return build_config([d])
 
+    def raise_budget(self, cfg: Config, *, step: int) -> None:
+        """`run --resume --set train.epochs=N`: config.yaml takes cfg's larger budget (the rest is the same,
+        RunFolder.load_checkpoint checked it), the shorter run's summary goes (the run is in progress
+        again, as one that was never complete; its records up to `step` stay) and events.jsonl says
+        when the budget changed."""
+        before = self.read_config()
+        self.write_config(cfg)
+        self.summary_path.unlink(missing_ok=True)
+        self.append("events", {"step": step, "event": "budget", "message": f"budget raised at step {step} from "
+                               f"{budget_text(before)} to {budget_text(cfg)}"})
+
     def read_config_dict(self) -> dict[str, Any]:
         """config.yaml as written (reports read it without validating: an old run stays readable)."""
         if not self.is_run():
@@ -293,7 +304,9 @@ class RunFolder:
                                     f"during training); use --checkpoint last")
             raise GanBenchError(f"{self.path} has no checkpoints/last.pt: the run stopped before its first "
                                 f"checkpoint; start it again")
-        return load_checkpoint(path, config_hash=cfg.hash())
+        # up to the budget: `run --resume --set train.epochs=N` raises it, and the checkpoint of the shorter
+        # run is where the longer one goes on from (until its own first checkpoint)
+        return load_checkpoint(path, config_hash=cfg.hash(), run_hash=cfg.hash(budget=False))
 
     def write_class_exports(self, payloads: dict[str, dict[str, Any]]) -> list[Path]:
         """checkpoints/classes/<class>.pt, one per class (a per-class model's own pairs)."""

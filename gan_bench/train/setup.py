@@ -113,7 +113,11 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     if resume is not None:
         t.run = RunFolder(resume)
         _restore(t, world.on_main(lambda: t.run.load_checkpoint(cfg)))  # rank 0 reads, every rank restores
-        if world.is_main:
+        # `run --resume --set train.epochs=N` (cli.cmd_run allows the budget keys only)
+        if world.on_main(lambda: t.run.read_config().hash() != cfg.hash()):
+            _check_budget_left(t)
+            if world.is_main:
+                t.run.raise_budget(cfg, step=t.step)
             t.run.remove_stale_temp_files()
             t.run.truncate_records(max_step=t.step)  # what will be logged again
     elif folder:
@@ -165,6 +169,18 @@ def _restore(t: Training, ckpt: dict[str, Any]) -> None:
     # checkpoints before images_seen was recorded: every earlier step drew a full batch
     t.images_seen = ckpt.get("images_seen", t.step * t.source.global_batch_images)
     set_rng_state(ckpt["rng"], t.device)
+
+
+def _check_budget_left(t: Training) -> None:
+    """A raised budget must leave steps and minutes to train: one --set below what the run has trained
+    would end it at once, rewriting its summary for nothing."""
+    minutes = t.cfg.train.max_minutes
+    if t.step >= t.total:
+        raise ConfigError(f"the new budget is {t.total} steps and the run has trained {t.step}: set train.epochs "
+                          f"({t.source.steps_per_epoch} steps each) or train.max_steps above that")
+    if minutes and t.prior_time >= minutes * 60:
+        raise ConfigError(f"the run has trained {t.prior_time / 60:.1f} minutes and its budget is train.max_minutes="
+                          f"{minutes:g}: to train longer, raise it above {t.prior_time / 60:.1f}")
 
 
 def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
