@@ -81,6 +81,14 @@ def runs(tmp_path_factory) -> dict[str, Path]:
                                            name=f"s{s}")) for s in (0, 1)}
 
 
+def _with(setup: Callable, *extra: str):
+    """setup's command with more arguments after it."""
+    def more(tmp: Path, runs: dict[str, Path]) -> list[str]:
+        return [*setup(tmp, runs), *extra]
+    more.needs_runs = getattr(setup, "needs_runs", False)
+    return more
+
+
 def resumed(change: Callable[[Path, dict[str, Path]], None]):
     """A run stopped by a signal (its summary says interrupted), changed, then --resume."""
     def setup(tmp: Path, runs: dict[str, Path]) -> list[str]:
@@ -337,8 +345,10 @@ CASES = {
         resumed(lambda r, _: (r / "config.yaml").write_text("name: 2020-13-45\n")), ["config.yaml", "malformed"]),
     "resume: not a run folder": (lambda t: ((t / "empty").mkdir(), ["run", "--resume", "empty"])[1],
                                  ["not a run folder (no config.yaml)"]),
-    "resume with --set": (lambda t: ["run", "--resume", "somewhere", "--set", "train.epochs=9"],
-                          ["drop the config file, --set and --plugin"]),
+    "resume with a config file": (lambda t: ["run", "--resume", "somewhere", config(t)],
+                                  ["drop the config file and --plugin"]),
+    "resume with --set of a non-budget key": (_with(resumed(lambda r, _: None), "--set", "model.width=8"),
+                                              ["only its budget may change", "train.epochs"]),
     "YAML key given twice": (lambda t: ["run", config(t, text="train:\n  epochs: 3\n  epochs: 5\n"), "--out", "res"],
                              ["key 'epochs' appears twice", "lines 2 and 3", "keep one"]),
     "binary file as config": (lambda t: ((t / "b.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff"),
@@ -538,7 +548,7 @@ CASES = {
     "plugins key not a list": (lambda t: run_args(t, delta={"plugins": "gone.py"}), ["plugins: expected list"]),
     "resume with --plugin": (lambda t: ((t / "x.py").write_text(""), ["run", "--resume", "somewhere", "--plugin",
                                                                      "x.py"])[1],
-                             ["drop the config file, --set and --plugin"]),
+                             ["drop the config file and --plugin"]),
     "resume: plugin file gone": (resumed(lambda r, _: _gone_plugin(r)),
                                  ["gone.py', which this run was made with, is gone", "config.yaml"]),
     "sample: plugin file gone": (in_run("sample", "RUN", "--out", "x.png", change=_gone_plugin), ["is gone"]),
