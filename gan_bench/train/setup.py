@@ -118,6 +118,7 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
             _check_budget_left(t)
             if world.is_main:
                 t.run.raise_budget(cfg, step=t.step)
+        if world.is_main:
             t.run.remove_stale_temp_files()
             t.run.truncate_records(max_step=t.step)  # what will be logged again
     elif folder:
