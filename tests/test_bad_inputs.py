@@ -155,6 +155,31 @@ def empty_classes_npz(tmp: Path) -> list[str]:
     return run_args(tmp, "model.name=classdcgan", npz="bad.npz")
 
 
+def npz_then(argv: Callable[[Path], list[str]], **arrays) -> Callable[[Path], list[str]]:
+    """bad.npz holding `arrays`, then argv(tmp): a command other than `run` reading it."""
+    def setup(tmp: Path) -> list[str]:
+        np.savez(tmp / "bad.npz", **arrays)
+        return argv(tmp)
+    return setup
+
+
+def suite_of_npz(*args: str) -> Callable[[Path], list[str]]:
+    """s.yaml: a one-run suite of the tiny config over bad.npz (written by npz_then)."""
+    return lambda t: suite_file(t, f"out: res\nruns: [{config(t, npz='bad.npz')}]\n") + list(args)
+
+
+def edit_config(**sections) -> Callable[[Path], None]:
+    """A change for in_run: config.yaml's top-level keys replaced (a hand-edited file)."""
+    def change(run: Path) -> None:
+        d = yaml.safe_load((run / "config.yaml").read_text())
+        (run / "config.yaml").write_text(yaml.safe_dump({**d, **sections}))
+    return change
+
+
+NO_IMAGES = {"x": np.zeros((0, 28, 28), np.uint8), "y": np.zeros(0, np.int64)}
+CLASSIFIER_NPZ = ["classifier", "train", "--dataset", "npz", "--set", "data.path=bad.npz", "--cache-dir", "nets"]
+
+
 def plugin(text: str, *sets: str, name: str = "plug.py", **kw) -> Callable[[Path], list[str]]:
     """A run of the tiny config with --plugin ./plug.py holding `text`."""
     def setup(tmp: Path) -> list[str]:
@@ -362,7 +387,14 @@ CASES = {
                                    ["data.categories: must not be empty", "null for the seed's ten"]),
     "an option of another data set": (lambda t: run_args(t, "data.crop=100"),
                                       ["data.crop is an option of data set 'celeba'", "not of 'npz'"]),
-    "npz with no images": (npz_file(x=np.zeros((0, 28, 28), np.uint8)), ["has no training images"]),
+    "npz with no images": (npz_file(x=np.zeros((0, 28, 28), np.uint8)), ["bad.npz holds no images", "(0, 28, 28)"]),
+    "npz with no images and no labels": (npz_file(**NO_IMAGES), ["bad.npz holds no images"]),
+    "npz labels that are text": (npz_file(x=np.zeros((4, 28, 28), np.uint8), y=np.array(list("abab"))),
+                                 ["'y' must be one integer label per image", "<U1", "integers 0..K-1"]),
+    "npz labels negative, no class names": (npz_file(x=np.zeros((4, 28, 28), np.uint8), y=-np.ones(4, np.int64)),
+                                            ["labels must be integers 0..K-1", "found -1", "renumber"]),
+    "npz test split of no images": (lambda t: (np.savez(t / "bad.npz", **NO_IMAGES),
+                                               run_args(t, "data.test_path=bad.npz"))[1], ["bad.npz holds no images"]),
     "per-class model, a class without images": (empty_classes_npz,
                                                 ["class 'c' has no training images", "one pair per class"]),
     "Quick, Draw! files missing offline, all named": (
@@ -425,6 +457,7 @@ CASES = {
     "run: --out empty": (lambda t: run_args(t)[:2] + ["--out", ""], ["argument --out: an empty path"]),
     "suite: --out empty": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--out", ""],
                            ["argument --out: an empty path"]),
+    "eval: --metrics empty": (in_run("eval", "RUN", "--metrics", ""), ["--metrics is empty", "leave it out"]),
     "eval: unknown metric": (in_run("eval", "RUN", "--metrics", "fdd"), ["unknown metric 'fdd'", "'fd'"]),
     "suite: --status with --dry-run": (suite("--status", "--dry-run"), ["--status only reports", "--dry-run would do nothing",
                                                                         "drop it or --status"]),
@@ -448,6 +481,13 @@ CASES = {
                                ["--epochs: must be at least 1, got 0"]),
     "classifier: --epochs not a number": (lambda t: ["classifier", "train", "--dataset", "shapes", "--epochs", "two"],
                                           ["--epochs: 'two' is not a whole number"]),
+    "classifier: --dataset empty": (lambda t: ["classifier", "train", "--dataset", ""], ["data.name is empty", "Valid:"]),
+    "classifier: npz with no images": (npz_then(lambda t: CLASSIFIER_NPZ, **NO_IMAGES), ["bad.npz holds no images"]),
+    "classifier: npz labels that are text": (npz_then(lambda t: CLASSIFIER_NPZ, x=np.zeros((4, 28, 28), np.uint8),
+                                                      y=np.array(list("abab"))), ["'y' must be one integer label"]),
+    "classifier: one class (no progress line, no cache folder)": (
+        npz_then(lambda t: CLASSIFIER_NPZ, x=np.zeros((8, 28, 28), np.uint8), y=np.zeros(8, np.int64)),
+        ["needs at least 2 classes, data has 1"]),
     "classifier: cache under a file": (with_file(lambda t: ["classifier", "train", "--dataset", "shapes", "--set",
                                                             "data.per_class=20", "--cache-dir", "a_file/nets"]),
                                        ["cannot write evaluation networks to a_file/nets"]),
@@ -471,6 +511,15 @@ CASES = {
                                     ["cannot write to --out 'a_file/rep'", "choose a folder"]),
     "compare: --out in a read-only place": (in_run("compare", "run", "--out", READ_ONLY),
                                             ["cannot write to --out", READ_ONLY]),
+    "compare: a config.yaml section that is a number": (in_run("compare", "run", "--out", "rep",
+                                                                change=edit_config(model=5)),
+                                                         ["config.yaml: model is '5'", "malformed", "delete"]),
+    "compare: a config.yaml section that is a list": (in_run("compare", "run", "--out", "rep",
+                                                              change=edit_config(data=[1])), ["data is '[1]'"]),
+    "compare: train.seed that is text": (in_run("compare", "run", "--out", "rep",
+                                                change=edit_config(train={"seed": "x"})), ["train.seed is 'x'"]),
+    "gallery: a config.yaml section that is text": (in_run("gallery", "run", "--out", "gal",
+                                                            change=edit_config(train="x")), ["train is 'x'", "delete"]),
     "compare: malformed summary": (in_run("compare", "run", "--out", "rep",
                                           change=lambda r: (r / "summary.json").write_text("{nope")),
                                    ["summary.json is unreadable or malformed", "delete"]),
@@ -512,6 +561,12 @@ CASES = {
     "suite: config missing": (lambda t: suite_file(t, "runs: [missing.yaml]\n"), ["suite run 1", "not found"]),
     "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
                                 ["cannot create the output folder", "a_file/res"]),
+    "suite: data with no images (checked before any run starts)": (npz_then(suite_of_npz(), **NO_IMAGES),
+                                                                    ["res/t/seed0: ", "bad.npz holds no images"]),
+    "suite: --jobs 2, labels that are text": (
+        npz_then(suite_of_npz("--jobs", "2"), x=np.zeros((4, 28, 28), np.uint8), y=np.array(list("abab"))),
+        ["res/t/seed0", "'y' must be one integer label"]),
+    "suite: --dry-run, data with no images": (npz_then(suite_of_npz("--dry-run"), **NO_IMAGES), ["holds no images"]),
     "suite: bad target": (lambda t: suite_file(t, f"targets: [fd]\nruns: [{config(t)}]\n"),
                           ["suite targets: 'fd'", "METRIC=VALUE"]),
     "suite: --metric of no metric": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--metric", "fdd"],

@@ -131,6 +131,8 @@ def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, so
     """Convert N x H x W or N x H x W x C uint8 arrays (the .npz layout) to an ImageData."""
     if x.dtype != np.uint8:
         raise DataError(f"{source}: images must be uint8, got {x.dtype}; convert them to 0-255 uint8")
+    if x.ndim >= 1 and x.shape[0] == 0:  # caught here, before a split or a subset meets an empty array
+        raise DataError(f"{source} holds no images (x has shape {x.shape}); give it at least one image per class")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3):

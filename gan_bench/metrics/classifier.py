@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -152,8 +153,9 @@ def train_classifier(splits: Splits, *, epochs: int = 2, seed: int = 0, device: 
             if clf.info.get("test_split") != _hash_images(splits.test).hexdigest()[:16]:
                 clf.info = _test(clf, splits, recipe)  # another test split: measure on this one
             return clf
+    _check_trainable(splits.train, recipe)  # before the progress line and the cache folder
     if path is not None:  # before minutes of training, not after
-        _writable_folder(path.parent)
+        _can_write_under(path.parent)
     log(f"training the evaluation network for {splits.name!r} ({len(splits.train)} images, {epochs} epochs)")
     net = train_net(splits.train, recipe=recipe, device=device).eval()
     clf = Classifier(net, fp, {}, device, path)
@@ -192,9 +194,16 @@ def train_net(data: ImageData, *, recipe: Recipe, device: torch.device) -> EvalN
     return net
 
 
-def _build(data: ImageData, recipe: Recipe) -> EvalNet:
+def _check_trainable(data: ImageData, recipe: Recipe) -> None:
     if recipe.task == "classes" and data.num_classes < 2:
-        raise DataError(f"the evaluation network needs at least 2 classes, data has {data.num_classes}")
+        raise DataError(f"the evaluation network needs at least 2 classes, data has {data.num_classes}; "
+                        f"give it labelled images of two or more classes")
+    if len(data) < 2:
+        raise DataError(f"cannot train the evaluation network on {len(data)} images; give it at least 2")
+
+
+def _build(data: ImageData, recipe: Recipe) -> EvalNet:
+    _check_trainable(data, recipe)
     k = data.num_classes if recipe.task == "classes" else ROTATIONS
     return EvalNet(channels=data.channels, resolution=data.resolution, num_outputs=k, width=recipe.width)
 
@@ -202,8 +211,7 @@ def _build(data: ImageData, recipe: Recipe) -> EvalNet:
 def fit(net: EvalNet, data: ImageData, *, recipe: Recipe, device: torch.device) -> None:
     """Adam with a linear decay of the learning rate to zero over max(epochs, min_steps worth of
     epochs); seeded batch order and augmentation."""
-    if len(data) < 2:
-        raise DataError(f"cannot train the evaluation network on {len(data)} images")
+    _check_trainable(data, recipe)
     g = torch.Generator().manual_seed(recipe.seed)
     steps_per_epoch = max(1, len(data) // recipe.batch_size)  # drop the ragged last batch (BatchNorm)
     epochs = max(recipe.epochs, -(-recipe.min_steps // steps_per_epoch))
@@ -267,6 +275,24 @@ def accuracy(clf: Classifier, data: ImageData, *, task: str) -> dict[str, Any]:
     per = {n: hit[y == i].float().mean().item() for i, n in enumerate(names) if (y == i).any()}
     return {"test_acc": hit.float().mean().item() if len(hit) else float("nan"), "per_class_acc": per,
             "test_images": len(data), "classes": names}
+
+
+def _can_write_under(folder: Path) -> None:
+    """Whether folder could be made and written to, checked without making it: a command that fails
+    later (bad data, Ctrl-C) then leaves no empty cache folder behind."""
+    there = folder
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        problem = f"{there} is a file"
+    else:
+        try:  # a file made and removed at once: os.access says yes to root even where nothing can be made
+            with tempfile.TemporaryFile(dir=there):
+                return
+        except OSError as e:
+            problem = f"{there}: {e.strerror or e}"
+    raise DataError(f"cannot write evaluation networks to {folder} ({problem}); choose a writable --cache-dir "
+                    f"(or data.root)")
 
 
 def _writable_folder(folder: Path) -> None:

@@ -65,7 +65,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
         check_weights(a.inception_weights)  # a corrupt file fails now, before any network is trained
     samples = DEFAULT_SAMPLES if a.samples is None else a.samples
-    names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics else None
+    names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics is not None else None
     if names == []:
         raise GanBenchError("--metrics is empty; give names such as fd,kid or leave it out for all that apply")
     skipped: list[str] = []
@@ -119,7 +119,7 @@ def cmd_classifier_train(a: argparse.Namespace) -> int:
 
     if a.dataset is None and a.config is None and not any(s.startswith("data.") for s in a.set):
         raise GanBenchError("say which data: --dataset NAME, --config FILE or --set data.name=...")
-    overrides = ([f"data.name={a.dataset}"] if a.dataset else []) + list(a.set)
+    overrides = ([f"data.name={a.dataset}"] if a.dataset is not None else []) + list(a.set)
     cfg = load_config(a.config, overrides)
     splits = load_data(cfg.data)
     clf = train_classifier(splits, epochs=a.epochs, device=pick_device(a.device),

@@ -11,11 +11,13 @@ the gallery:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from gan_bench.config import Config
 from gan_bench.data import DATASETS
 from gan_bench.errors import GanBenchError
 from gan_bench.run import RunFolder
@@ -102,6 +104,8 @@ def numeric_fields(line: dict[str, Any]) -> dict[str, float]:
             if k not in WHERE and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+# config.yaml's sections, mappings of keys in every file the trainer writes (the tables read keys of them)
+CONFIG_SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(getattr(Config(), f.name)))
 # the summary's numbers the tables compute with (means, sums): a string there is a hand-edited file
 SUMMARY_NUMBERS = ("steps", "total_steps", "train_seconds", "images_seen", "img_per_sec", "params_G", "params_D",
                    "peak_cpu_mb", "peak_gpu_mb", "max_minutes", "seed")
@@ -113,6 +117,14 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     """One run folder's records; a malformed summary, config or record file is a one-line error
     naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
+    sections = {k: config.get(k, {}) for k in CONFIG_SECTIONS}
+    shapes = {**{k: isinstance(v, dict) for k, v in sections.items()},
+              "train.seed": not isinstance(sections["train"], dict) or number(sections["train"].get("seed", 0))}
+    bad = next((k for k, ok in shapes.items() if not ok), None)
+    if bad:
+        value = sections["train"].get("seed") if bad == "train.seed" else sections[bad]
+        raise GanBenchError(f"{folder.config_path}: {bad} is {str(value)[:40]!r}, not what the trainer writes; the "
+                            f"file is malformed: delete {folder.path} or rerun it")
     for key in SUMMARY_NUMBERS:
         if summary.get(key) is not None and not number(summary[key]):
             raise GanBenchError(f"{folder.summary_path}: {key} is {summary[key]!r}, not a number; the file is not "

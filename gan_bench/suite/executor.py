@@ -6,6 +6,7 @@ folder through execute()."""
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -25,6 +26,7 @@ from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.suite.plan import Job, missing_evals, plan, quick_eval
 from gan_bench.suite.submitted import hold_submitted
 from gan_bench.train.loop import train
+from gan_bench.train.setup import preflight
 
 EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child's exit status (others: failed)
 
@@ -45,6 +47,8 @@ def execute_job(job: Job, ev: Optional[SuiteEval], *, say: Callable[[str], None]
             train(job.cfg, run_dir=job.run_dir if job.action == "run" else None,
                   resume=job.run_dir if job.action == "resume" else None)
         except (TrainingFailed, GanBenchError) as e:  # one bad run does not stop the others
+            if job.action == "run" and not job.run.is_run() and os.environ.get("RANK", "0") == "0":
+                job.run.discard()  # it failed its checks before writing its config: no empty folder stays
             say(f"  failed: {e}")
             return "failed", str(e)
     if ev:
@@ -63,7 +67,7 @@ def _child(cfg: dict, job: tuple[str, str, str], ev: Optional[SuiteEval], thread
 
     torch.set_num_threads(threads)
     run = RunFolder(job[0])
-    run.path.mkdir(parents=True, exist_ok=True)
+    run.log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(run.log_path, "a", buffering=1)
     sys.stdout = sys.stderr = log
     try:
@@ -146,6 +150,22 @@ class LocalExecutor:
             if self.jobs not in (1, len(self.gpus)):
                 raise GanBenchError(f"--gpus runs one job per GPU ({len(self.gpus)} at once); drop --jobs {self.jobs}")
             self.gpus, self.jobs = (self.gpus if ctx.dry_run else visible_gpus(self.gpus)), len(self.gpus)
+
+    def check(self, todo: list[Job]) -> None:
+        """Each distinct config of the runs to start, checked as its run would check it (data read, model
+        built), so bad data is one error before anything starts, not a failed run after others trained.
+        Only here: a cluster's data may live where its nodes alone can read it."""
+        seen = set()
+        for job in todo:
+            key = json.dumps({**job.cfg.to_dict(), "train": {**job.cfg.to_dict()["train"], "seed": 0}},
+                             sort_keys=True, default=str)
+            if job.action != "run" or key in seen:
+                continue
+            seen.add(key)
+            try:
+                preflight(job.cfg)
+            except GanBenchError as e:
+                raise type(e)(f"{job.run_dir}: {e}") from None
 
     def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
         if self.jobs == 1 and self.gpus is None:

@@ -127,6 +127,18 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     return t
 
 
+def preflight(cfg: Config) -> None:
+    """Every check a run makes before it writes anything (its data loaded and read, the model built for
+    it, the levers, the evaluation), on the CPU and without a folder: a suite runs it on each distinct
+    config before the first run starts, so bad data stops the suite at once, not one run at a time."""
+    with torch.random.fork_rng(devices=[]):  # build() seeds the global RNGs; the caller's are kept
+        state = np.random.get_state(), random.getstate()
+        try:
+            build(cfg, device=torch.device("cpu"), folder=False)
+        finally:
+            np.random.set_state(state[0]), random.setstate(state[1])
+
+
 def check_eval(cfg: Config, *, labelled: bool = True, class_model: Optional[bool] = None) -> None:
     """eval.metrics of an in-training evaluation must apply to the model (and, when known, the data):
     a suite's eval.metrics=[..., cond_acc] on an unconditional model would otherwise fail at its first
