@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -39,6 +40,22 @@ def fsynced(f) -> None:
     """Flush a file object to the disk before its rename, so a power cut cannot leave an empty file."""
     f.flush()
     os.fsync(f.fileno())
+
+
+def cannot_write_under(folder: Path) -> Optional[str]:
+    """Why files could not be made in folder (made first if missing), or None when they could; checked
+    without making anything: the nearest existing folder above gets a file made and removed at once,
+    since os.access says yes to root even where nothing can be made (/proc, a read-only mount)."""
+    there = Path(folder)
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir():
+        return f"{there} is a file"
+    try:
+        with tempfile.TemporaryFile(dir=there):
+            return None
+    except OSError as e:
+        return f"{there}: {e.strerror or e}"
 
 
 @contextmanager

@@ -344,6 +344,10 @@ CASES = {
                                    ["bad.npz is one array, not an .npz archive", "np.savez"]),
     "npz path a folder": (lambda t: ((t / "bad.npz").mkdir(), run_args(t, npz="bad.npz"))[1],
                           ["data.path", "bad.npz' is a folder", "name a .npz file"]),
+    "npz test split of other classes": (
+        lambda t: (np.savez(t / "test.npz", x=np.zeros((4, 28, 28), np.uint8), y=np.array([0, 1, 0, 1]),
+                            classes=np.array(["c", "d"])), run_args(t, "data.test_path=test.npz"))[1],
+        ["test.npz: the test split has classes ['c', 'd']", "same classes"]),
     "npz test file missing": (lambda t: run_args(t, "data.test_path=nothere.npz"),
                               ["nothere.npz' not found", "check data.test_path"]),
     # model and data set
@@ -443,6 +447,7 @@ CASES = {
     "eval: only Inception metrics asked for, no weights": (
         patched(in_run("eval", "RUN", "--metrics", "inception_fid,inception_kid"), _no_inception_weights),
         ["inception metrics skipped: weights not found", "--inception-weights PATH"]),
+    "eval: Inception weights a folder": (in_run("eval", "RUN", "--inception-weights", "run"), ["is a folder", ".pth"]),
     "eval: Inception weights missing": (in_run("eval", "RUN", "--inception-weights", "none.pth"), ["no such file"]),
     "eval: --samples beyond memory": (in_run("eval", "RUN", "--samples", "1000000000000"), ["--samples: must be 1 .. 1,000,000", "got 1,000,000,000,000"]),
     "eval: --device misspelled": (in_run("eval", "RUN", "--device", "gpu"), ["argument --device", "'gpu' is not a device",
@@ -559,6 +564,9 @@ CASES = {
     "suite: key given twice": (lambda t: suite_file(t, "seeds: [0]\nseeds: [1]\nruns: [a.yaml]\n"),
                                ["key 'seeds' appears twice"]),
     "suite: config missing": (lambda t: suite_file(t, "runs: [missing.yaml]\n"), ["suite run 1", "not found"]),
+    "suite: out empty": (lambda t: suite_file(t, f"out: ''\nruns: [{config(t)}]\n"), ["out is empty"]),
+    "suite: out in a read-only place, --dry-run": (lambda t: suite_file(t, f"out: {READ_ONLY}\nruns: [{config(t)}]\n")
+                                                   + ["--dry-run"], ["cannot create the output folder", READ_ONLY]),
     "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
                                 ["cannot create the output folder", "a_file/res"]),
     "suite: data with no images (checked before any run starts)": (npz_then(suite_of_npz(), **NO_IMAGES),
@@ -631,6 +639,7 @@ CASES = {
                                                ["--slurm: gpus_per_node: expected int", "'two'"]),
     "suite: --slurm value out of range": (suite(*SLURM, "--slurm", "timeout_min=0"),
                                           ["--slurm: timeout_min: must be >= 1", "got 0"]),
+    "suite: --slurm empty": (suite(*SLURM, "--slurm", ""), ["--slurm is empty", "leave it out"]),
     "suite: --slurm without =": (suite(*SLURM, "--slurm", "partition"), ["--slurm 'partition'", "expected KEY=VALUE"]),
     "suite: --slurm unknown cluster": (suite(*SLURM, "--slurm", "cluster=pbs"),
                                        ["--slurm cluster: expected slurm, local, debug", "'pbs'"]),

@@ -60,6 +60,13 @@ def load_npz(cfg: DataConfig) -> Splits:
         if test.x.shape[1:] != train.x.shape[1:]:
             raise DataError(f"{cfg.test_path}: images are {tuple(test.x.shape[1:])}, "
                             f"training images {tuple(train.x.shape[1:])}; they must match")
+        if test.labelled != train.labelled or (train.labelled and test.classes != train.classes):
+            # class-aware metrics compare label k of the test split with label k of the training split
+            what = (f"classes {test.classes[:5]}{'...' if len(test.classes) > 5 else ''}" if test.labelled
+                    else "no labels")
+            want = f"{train.classes[:5]}{'...' if len(train.classes) > 5 else ''}" if train.labelled else "no labels"
+            raise DataError(f"{cfg.test_path}: the test split has {what}, data.path has {want}; save both with the "
+                            f"same classes (y and classes)")
     else:
         train, test = split(train, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
     return Splits(Path(cfg.path).stem, train, test)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -31,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_bench.atomic import atomic_path
+from gan_bench.atomic import atomic_path, cannot_write_under
 from gan_bench.data.base import ImageData, Splits, from_uint8
 from gan_bench.errors import ConfigError, DataError
 from gan_bench.run.checkpoint import torch_save
@@ -278,21 +277,12 @@ def accuracy(clf: Classifier, data: ImageData, *, task: str) -> dict[str, Any]:
 
 
 def _can_write_under(folder: Path) -> None:
-    """Whether folder could be made and written to, checked without making it: a command that fails
-    later (bad data, Ctrl-C) then leaves no empty cache folder behind."""
-    there = folder
-    while not there.exists() and there != there.parent:
-        there = there.parent
-    if not there.is_dir():
-        problem = f"{there} is a file"
-    else:
-        try:  # a file made and removed at once: os.access says yes to root even where nothing can be made
-            with tempfile.TemporaryFile(dir=there):
-                return
-        except OSError as e:
-            problem = f"{there}: {e.strerror or e}"
-    raise DataError(f"cannot write evaluation networks to {folder} ({problem}); choose a writable --cache-dir "
-                    f"(or data.root)")
+    """Checked without making folder: a command that fails later (bad data, Ctrl-C) leaves no empty
+    cache folder behind."""
+    problem = cannot_write_under(folder)
+    if problem:
+        raise DataError(f"cannot write evaluation networks to {folder} ({problem}); choose a writable --cache-dir "
+                        f"(or data.root)")
 
 
 def _writable_folder(folder: Path) -> None:

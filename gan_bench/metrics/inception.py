@@ -49,6 +49,9 @@ def hub_checkpoints() -> Path:
 
 def check_weights(path: Path) -> None:
     """--inception-weights must be a readable PyTorch state dict (checked before any work is done)."""
+    if path.is_dir():
+        raise GanBenchError(f"--inception-weights {str(path)!r} is a folder; give the weights file in it "
+                            f"({WEIGHT_NAMES[1]})")
     if not path.is_file():
         raise GanBenchError(f"--inception-weights {str(path)!r}: no such file")
     try:

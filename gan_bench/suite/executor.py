@@ -15,6 +15,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+from gan_bench.atomic import cannot_write_under
 from gan_bench.config import build_config
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import eval_run
@@ -129,13 +130,9 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
 def _check_out(out: Path) -> None:
     """The suite's folder can be made and written, checked before the first run (else every run would
     fail on its own, one after the other)."""
-    missing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if missing is not None and not missing.is_dir():
-        raise GanBenchError(f"cannot create the output folder {str(out)!r} ({str(missing)!r} is a file); "
-                            f"choose another `out` or --out")
-    if missing is not None and not os.access(missing, os.W_OK):
-        raise GanBenchError(f"cannot create the output folder {str(out)!r} ({str(missing)!r} is not writable); "
-                            f"choose another `out` or --out")
+    problem = cannot_write_under(out)
+    if problem:
+        raise GanBenchError(f"cannot create the output folder {str(out)!r} ({problem}); choose another `out` or --out")
 
 
 @EXECUTORS.register("local", description="this machine: one run after another, or N at once (--jobs N, --gpus)")

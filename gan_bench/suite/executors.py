@@ -99,6 +99,9 @@ def parse_options(name: str, text: Optional[str]) -> Any:
     """`--NAME KEY=VALUE,KEY=VALUE` -> executor name's options object, each value read as YAML (as
     `--set` reads it), typed and range-checked like a config key; then the object's own check()."""
     info = EXECUTORS.info(name)
+    if text is not None and not text.strip():
+        raise ConfigError(f"--{name} is empty; give KEY=VALUE[,KEY=VALUE...] (e.g. --{name} {info.example}) or "
+                          f"leave it out")
     if info.options is None:
         if text:
             raise ConfigError(f"--{name}: the {name} executor takes no options")

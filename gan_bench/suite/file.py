@@ -74,6 +74,9 @@ def load_suite(path: Path) -> Suite:
             raise ConfigError(f"{path}: runs[{i}]: expected {{config: FILE, set: [...]}}; 'config' is missing")
         if r.seeds is not None and not r.seeds:
             raise ConfigError(f"{path}: runs[{i}].seeds: expected a non-empty list of integers")
+    if suite.out is not None and not suite.out.strip():  # '' would quietly put every run in the current folder
+        raise ConfigError(f"{path}: out is empty; name the folder the runs go to, or leave the key out "
+                          f"(results/<name>)")
     if not suite.seeds:
         raise ConfigError(f"{path}: seeds: expected a non-empty list of integers")
     suite.name = suite.name or Path(path).stem
