@@ -47,11 +47,11 @@ def cannot_write_under(folder: Path) -> Optional[str]:
     without making anything: the nearest existing folder above gets a file made and removed at once,
     since os.access says yes to root even where nothing can be made (/proc, a read-only mount)."""
     there = Path(folder)
-    while not there.exists() and there != there.parent:
-        there = there.parent
-    if not there.is_dir():
-        return f"{there} is a file"
-    try:
+    try:  # exists() itself fails where a folder on the way cannot be entered
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir():
+            return f"{there} is a file"
         with tempfile.TemporaryFile(dir=there):
             return None
     except OSError as e:

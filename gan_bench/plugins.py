@@ -121,7 +121,7 @@ def _load_one(p: Plugin) -> Plugin:
                               f"`plugins:` in the run's config.yaml to where it is now")
         why = "is a folder" if path.is_dir() else f"not found (paths are relative to {os.getcwd()})"
         raise PluginError(f"plugin file {p.source!r} {why}; give a .py file or an importable module's name")
-    if path.suffix != ".py":  # a config or data file passed by mistake would otherwise run as Python
+    if path.suffix.lower() != ".py":  # a config or data file passed by mistake would otherwise run as Python
         raise PluginError(f"plugin file {p.source!r} is not a .py file; give the Python file that registers your "
                           f"models or data sets (a config goes before the options, not after --plugin)")
     key = str(path.resolve())

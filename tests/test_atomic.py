@@ -65,3 +65,21 @@ def test_torch_reporting_a_full_disk_as_runtimeerror_is_still_the_one_line_error
                                             r"most likely a full disk\); the previous checkpoint is intact"):
         save_checkpoint(path, {"step": 2})
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_cannot_write_under_says_why_without_making_anything(tmp_path: Path, monkeypatch):
+    from gan_bench.atomic import cannot_write_under
+
+    assert cannot_write_under(tmp_path / "a" / "b") is None and not (tmp_path / "a").exists()
+    (tmp_path / "f").write_text("x")
+    assert cannot_write_under(tmp_path / "f" / "nets") == f"{tmp_path / 'f'} is a file"
+    assert list(tmp_path.iterdir()) == [tmp_path / "f"]  # the probe's file is gone again
+    locked = tmp_path / "locked"
+    real_exists = Path.exists
+
+    def exists(self):  # a folder on the way that cannot be entered (a non-root user's chmod 000)
+        if str(self).startswith(str(locked / "inner")):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_exists(self)
+    monkeypatch.setattr(Path, "exists", exists)
+    assert cannot_write_under(locked / "inner" / "nets") == f"{locked / 'inner' / 'nets'}: Permission denied"

@@ -236,6 +236,10 @@ def _no_inception_weights(mp, tmp: Path) -> None:
     mp.setattr(inception, "find_weights", offline)
 
 
+def _no_cuda(mp, tmp: Path) -> None:
+    mp.setattr(torch.cuda, "is_available", lambda: False)
+
+
 def _no_submitit(mp, tmp: Path) -> None:
     mp.setitem(sys.modules, "submitit", None)  # `import submitit` now raises ImportError
 
@@ -347,7 +351,13 @@ CASES = {
     "npz test split of other classes": (
         lambda t: (np.savez(t / "test.npz", x=np.zeros((4, 28, 28), np.uint8), y=np.array([0, 1, 0, 1]),
                             classes=np.array(["c", "d"])), run_args(t, "data.test_path=test.npz"))[1],
-        ["test.npz: the test split has classes ['c', 'd']", "same classes"]),
+        ["test.npz: the test split's classes differ", "label 0 is 'c' there and 'a' in data.path", "same order"]),
+    "npz test split without labels beside a labelled file": (
+        lambda t: (np.savez(t / "test.npz", x=np.zeros((4, 28, 28), np.uint8)), run_args(t, "data.test_path=test.npz"))[1],
+        ["the test split has no labels, data.path has 3 classes", "save y"]),
+    "npz test labels beyond the training file's classes": (
+        lambda t: (np.savez(t / "test.npz", x=np.zeros((4, 28, 28), np.uint8), y=np.array([0, 1, 2, 3])),
+                   run_args(t, "data.test_path=test.npz"))[1], ["test.npz: labels must lie in 0..2"]),
     "npz test file missing": (lambda t: run_args(t, "data.test_path=nothere.npz"),
                               ["nothere.npz' not found", "check data.test_path"]),
     # model and data set
@@ -518,9 +528,9 @@ CASES = {
                                             ["cannot write to --out", READ_ONLY]),
     "compare: a config.yaml section that is a number": (in_run("compare", "run", "--out", "rep",
                                                                 change=edit_config(model=5)),
-                                                         ["config.yaml: model is '5'", "malformed", "delete"]),
+                                                         ["config.yaml: model is 5,", "malformed", "delete"]),
     "compare: a config.yaml section that is a list": (in_run("compare", "run", "--out", "rep",
-                                                              change=edit_config(data=[1])), ["data is '[1]'"]),
+                                                              change=edit_config(data=[1])), ["data is [1],"]),
     "compare: train.seed that is text": (in_run("compare", "run", "--out", "rep",
                                                 change=edit_config(train={"seed": "x"})), ["train.seed is 'x'"]),
     "gallery: a config.yaml section that is text": (in_run("gallery", "run", "--out", "gal",
@@ -570,11 +580,12 @@ CASES = {
     "suite: out under a file": (with_file(lambda t: suite_file(t, f"out: a_file/res\nruns: [{config(t)}]\n")),
                                 ["cannot create the output folder", "a_file/res"]),
     "suite: data with no images (checked before any run starts)": (npz_then(suite_of_npz(), **NO_IMAGES),
-                                                                    ["res/t/seed0: ", "bad.npz holds no images"]),
+                                                                    ["t seed 0: ", "bad.npz holds no images"]),
     "suite: --jobs 2, labels that are text": (
         npz_then(suite_of_npz("--jobs", "2"), x=np.zeros((4, 28, 28), np.uint8), y=np.array(list("abab"))),
-        ["res/t/seed0", "'y' must be one integer label"]),
-    "suite: --dry-run, data with no images": (npz_then(suite_of_npz("--dry-run"), **NO_IMAGES), ["holds no images"]),
+        ["t seed 0: ", "'y' must be one integer label"]),
+    "suite: a CUDA config on a machine without CUDA": (patched(suite(sets=("train.device=cuda",)), _no_cuda),
+                                                       ["t seed 0: device is 'cuda' but no CUDA device is available"]),
     "suite: bad target": (lambda t: suite_file(t, f"targets: [fd]\nruns: [{config(t)}]\n"),
                           ["suite targets: 'fd'", "METRIC=VALUE"]),
     "suite: --metric of no metric": (lambda t: suite_file(t, f"runs: [{config(t)}]\n") + ["--metric", "fdd"],

@@ -162,6 +162,16 @@ def test_npz_bad_files(tmp_path, content, words):
         load_data(DataConfig(name="npz", path=str(p)))
 
 
+def test_npz_test_file_takes_the_training_file_class_names_and_an_unlabelled_one_drops_test_labels(tmp_path):
+    train = write_npz(tmp_path / "train.npz", classes=("cat", "dog"))
+    np.savez(tmp_path / "test.npz", x=np.zeros((4, 28, 28), np.uint8), y=np.array([1, 0, 1, 0], np.uint8))
+    s = load_data(DataConfig(name="npz", path=str(train), test_path=str(tmp_path / "test.npz")))
+    assert s.test.classes == ["cat", "dog"] and s.test.y.tolist() == [1, 0, 1, 0]  # uint8 labels are integers too
+    np.savez(tmp_path / "plain.npz", x=np.zeros((6, 28, 28), np.uint8))
+    u = load_data(DataConfig(name="npz", path=str(tmp_path / "plain.npz"), test_path=str(tmp_path / "test.npz")))
+    assert not u.train.labelled and not u.test.labelled and len(u.test) == 4
+
+
 def test_npz_truncated(tmp_path):
     p = write_npz(tmp_path / "d.npz")
     p.write_bytes(p.read_bytes()[:300])

@@ -132,7 +132,7 @@ def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, so
     if x.dtype != np.uint8:
         raise DataError(f"{source}: images must be uint8, got {x.dtype}; convert them to 0-255 uint8")
     if x.ndim >= 1 and x.shape[0] == 0:  # caught here, before a split or a subset meets an empty array
-        raise DataError(f"{source} holds no images (x has shape {x.shape}); give it at least one image per class")
+        raise DataError(f"{source} holds no images (x has shape {x.shape}); save the images in x")
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -11,9 +12,10 @@ from gan_bench.data.base import DATASETS, ImageData, Splits, from_numpy, split
 from gan_bench.errors import ConfigError, DataError
 
 
-def read_npz(path: Path, *, key: str = "data.path") -> ImageData:
+def read_npz(path: Path, *, key: str = "data.path", default_names: Optional[list[str]] = None) -> ImageData:
     """Read and check one .npz (the file that config key `key` names); every problem is a one-line
-    DataError naming the file."""
+    DataError naming the file. default_names: the names of labels saved without `classes` (a test
+    file takes its training file's), else "0".."K-1"."""
     if not path.exists():
         raise DataError(f"data file {str(path)!r} not found; check {key}")
     if path.is_dir():
@@ -45,7 +47,8 @@ def read_npz(path: Path, *, key: str = "data.path") -> ImageData:
     if y is not None and len(y) and y.min() < 0:
         raise DataError(f"{path}: labels must be integers 0..K-1, found {int(y.min())}; renumber them from 0")
     if y is not None and classes is None:
-        classes = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
+        numbered = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
+        classes = default_names if default_names is not None else numbered
     return from_numpy(x, y, classes or [], source=str(path))
 
 
@@ -56,17 +59,29 @@ def load_npz(cfg: DataConfig) -> Splits:
         raise ConfigError("data.path: the npz data set needs the path of a .npz file (set data.path)")
     train = read_npz(Path(cfg.path))
     if cfg.test_path:
-        test = read_npz(Path(cfg.test_path), key="data.test_path")
+        test = read_npz(Path(cfg.test_path), key="data.test_path",
+                        default_names=train.classes if train.labelled else None)
         if test.x.shape[1:] != train.x.shape[1:]:
             raise DataError(f"{cfg.test_path}: images are {tuple(test.x.shape[1:])}, "
                             f"training images {tuple(train.x.shape[1:])}; they must match")
-        if test.labelled != train.labelled or (train.labelled and test.classes != train.classes):
-            # class-aware metrics compare label k of the test split with label k of the training split
-            what = (f"classes {test.classes[:5]}{'...' if len(test.classes) > 5 else ''}" if test.labelled
-                    else "no labels")
-            want = f"{train.classes[:5]}{'...' if len(train.classes) > 5 else ''}" if train.labelled else "no labels"
-            raise DataError(f"{cfg.test_path}: the test split has {what}, data.path has {want}; save both with the "
-                            f"same classes (y and classes)")
+        test = _same_classes(test, train, cfg.test_path)
     else:
         train, test = split(train, test_fraction=cfg.test_fraction, seed=cfg.split_seed)
     return Splits(Path(cfg.path).stem, train, test)
+
+
+def _same_classes(test: ImageData, train: ImageData, test_path: str) -> ImageData:
+    """The test split, checked against the training split's classes: class-aware metrics compare label k
+    of one with label k of the other. An unlabelled training file's test labels are dropped (unused)."""
+    if not train.labelled:
+        return ImageData(test.x, None, [])
+    if not test.labelled:
+        raise DataError(f"{test_path}: the test split has no labels, data.path has {train.num_classes} classes; "
+                        f"save y (and classes) in it too")
+    if test.classes != train.classes:
+        i = next((i for i, (a, b) in enumerate(zip(test.classes, train.classes)) if a != b), None)
+        why = (f"label {i} is {test.classes[i]!r} there and {train.classes[i]!r} in data.path" if i is not None
+               else f"it has {test.num_classes} classes, data.path {train.num_classes}")
+        raise DataError(f"{test_path}: the test split's classes differ from data.path's ({why}); save both with the "
+                        f"same classes, in the same order")
+    return test

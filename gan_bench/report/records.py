@@ -117,14 +117,7 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     """One run folder's records; a malformed summary, config or record file is a one-line error
     naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
-    sections = {k: config.get(k, {}) for k in CONFIG_SECTIONS}
-    shapes = {**{k: isinstance(v, dict) for k, v in sections.items()},
-              "train.seed": not isinstance(sections["train"], dict) or number(sections["train"].get("seed", 0))}
-    bad = next((k for k, ok in shapes.items() if not ok), None)
-    if bad:
-        value = sections["train"].get("seed") if bad == "train.seed" else sections[bad]
-        raise GanBenchError(f"{folder.config_path}: {bad} is {str(value)[:40]!r}, not what the trainer writes; the "
-                            f"file is malformed: delete {folder.path} or rerun it")
+    _check_config_shape(folder, config)
     for key in SUMMARY_NUMBERS:
         if summary.get(key) is not None and not number(summary[key]):
             raise GanBenchError(f"{folder.summary_path}: {key} is {summary[key]!r}, not a number; the file is not "
@@ -145,6 +138,22 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     seed = summary.get("seed", config.get("train", {}).get("seed", 0))
     return RunRecord(folder=folder, rel=rel, dataset=dataset, model=model, seed=int(seed), summary=summary,
                      config=config, history=records["metrics"], evals=evals, curves=curves)
+
+
+def _check_config_shape(folder: RunFolder, config: dict[str, Any]) -> None:
+    """config.yaml's sections are mappings and its seed a number (the tables read keys of them): a
+    hand-edited file is one line naming the key, not a traceback."""
+    for key in CONFIG_SECTIONS:
+        if not isinstance(config.get(key, {}), dict):
+            _malformed(folder, key, config[key])
+    seed = config.get("train", {}).get("seed", 0)
+    if not number(seed):
+        _malformed(folder, "train.seed", seed)
+
+
+def _malformed(folder: RunFolder, key: str, value: Any) -> None:
+    raise GanBenchError(f"{folder.config_path}: {key} is {repr(value)[:40]}, not what the trainer writes; the file "
+                        f"is malformed: delete {folder.path} or rerun it")
 
 
 def machine_tags(devices) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from gan_bench.atomic import cannot_write_under
 from gan_bench.config import build_config
+from gan_bench.data import load_data
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import eval_run
 from gan_bench.report.compare import check_metric_name
@@ -142,27 +143,32 @@ class LocalExecutor:
     def __init__(self, options: None, ctx: Context) -> None:
         if ctx.jobs < 1:
             raise GanBenchError(f"--jobs must be at least 1, got {ctx.jobs}")
-        self.jobs, self.gpus, self.say = ctx.jobs, ctx.gpus, ctx.say
+        self.jobs, self.gpus, self.say, self.planning_only = ctx.jobs, ctx.gpus, ctx.say, ctx.dry_run
         if self.gpus is not None:
             if self.jobs not in (1, len(self.gpus)):
                 raise GanBenchError(f"--gpus runs one job per GPU ({len(self.gpus)} at once); drop --jobs {self.jobs}")
             self.gpus, self.jobs = (self.gpus if ctx.dry_run else visible_gpus(self.gpus)), len(self.gpus)
 
     def check(self, todo: list[Job]) -> None:
-        """Each distinct config of the runs to start, checked as its run would check it (data read, model
-        built), so bad data is one error before anything starts, not a failed run after others trained.
-        Only here: a cluster's data may live where its nodes alone can read it."""
-        seen = set()
-        for job in todo:
-            key = json.dumps({**job.cfg.to_dict(), "train": {**job.cfg.to_dict()["train"], "seed": 0}},
-                             sort_keys=True, default=str)
-            if job.action != "run" or key in seen:
-                continue
-            seen.add(key)
-            try:
-                preflight(job.cfg)
-            except GanBenchError as e:
-                raise type(e)(f"{job.run_dir}: {e}") from None
+        """Each distinct config of the runs to start, checked as its run would check it (device, data
+        read, model built), so bad data is one error before anything starts, not a failed run after
+        others trained; each data set is read once. Not with --dry-run (it would download data), and
+        only here: a cluster's data may live where its nodes alone can read it."""
+        if self.planning_only:
+            return
+        by_data: dict[str, dict[str, Job]] = {}
+        for job in (j for j in todo if j.action == "run"):
+            d = job.cfg.to_dict()
+            d["train"]["seed"] = 0  # seeds share every check
+            by_data.setdefault(_key(d["data"]), {}).setdefault(_key(d), job)
+        for jobs in by_data.values():
+            data = None
+            for job in jobs.values():
+                try:
+                    data = load_data(job.cfg.data) if data is None else data
+                    preflight(job.cfg, data)
+                except GanBenchError as e:
+                    raise GanBenchError(f"{job.cfg.name} seed {job.cfg.train.seed}: {e}") from None
 
     def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
         if self.jobs == 1 and self.gpus is None:
@@ -172,6 +178,10 @@ class LocalExecutor:
                 statuses.append(execute(job, ev, say=self.say))
             return statuses
         return _parallel(todo, ev, self.jobs, self.say, gpus=self.gpus)
+
+
+def _key(d: dict) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 def parse_gpus(text: str) -> list[str]:

@@ -21,7 +21,7 @@ from gan_bench.models import GAN, MODELS, build_model
 from gan_bench.run import RunFolder
 from gan_bench.run.checkpoint import EMA_G, load_weights, rng_state, set_rng_state
 from gan_bench.run.sampling import draws_class
-from gan_bench.run.world import World
+from gan_bench.run.world import World, pick_device
 from gan_bench.train import distributed, memory
 from gan_bench.train.augment import parse_policy
 from gan_bench.train.batches import BatchSource
@@ -79,15 +79,15 @@ class Training:
 
 
 def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir: Optional[Path] = None,
-          resume: Optional[Path] = None, folder: bool = True) -> Training:
+          resume: Optional[Path] = None, folder: bool = True, data: Optional[Splits] = None) -> Training:
     """Everything a run needs, in the trainer's order of random draws. folder=False: no run folder is
     made or read (a benchmark's or a test's training state); otherwise a new one under cfg.out (or
     run_dir), or the resumed one with its checkpoint loaded. Nothing is written before every check
-    has passed, so bad input leaves no half run folder behind."""
+    has passed, so bad input leaves no half run folder behind. data: cfg.data, loaded already."""
     check_levers(cfg)
     cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
-    data = load_data(cfg.data)
+    data = load_data(cfg.data) if data is None else data
     gan = build_model(cfg.model, data.spec).to(device)
     levers = Levers.for_device(device, compile=cfg.train.compile) if cfg.train.fast else Levers()
     # the average is copied before compiling: it runs eagerly, only for pictures and metrics
@@ -127,14 +127,16 @@ def build(cfg: Config, *, device: torch.device, world: World = World(), run_dir:
     return t
 
 
-def preflight(cfg: Config) -> None:
-    """Every check a run makes before it writes anything (its data loaded and read, the model built for
-    it, the levers, the evaluation), on the CPU and without a folder: a suite runs it on each distinct
-    config before the first run starts, so bad data stops the suite at once, not one run at a time."""
+def preflight(cfg: Config, data: Optional[Splits] = None) -> None:
+    """Every check a run makes before it writes anything (the device, its data loaded and read, the model
+    built for it, the levers, the evaluation), on the CPU and without a folder: a suite runs it on each
+    distinct config before the first run starts, so bad data stops the suite at once, not one run at a
+    time. data: cfg.data already loaded (a suite's configs share a few data sets)."""
+    pick_device(cfg.train.device)
     with torch.random.fork_rng(devices=[]):  # build() seeds the global RNGs; the caller's are kept
         state = np.random.get_state(), random.getstate()
         try:
-            build(cfg, device=torch.device("cpu"), folder=False)
+            build(cfg, device=torch.device("cpu"), folder=False, data=data)
         finally:
             np.random.set_state(state[0]), random.setstate(state[1])
 
