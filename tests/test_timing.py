@@ -304,3 +304,22 @@ def test_a_tiny_suite_evaluated_in_training_gets_its_curves_and_time_table(tmp_p
     ttq = (report / "time_to_quality.md").read_text()
     assert "gap ≤ 0.5" in ttq and "cdcgan" in ttq and "convdcgan" in ttq
     assert "overview/quality_vs_time.png" in (report / "gallery" / "index.html").read_text()
+
+
+def test_a_dozen_curves_get_a_dozen_styles_and_their_legend_beside_the_panels(tmp_path: Path, monkeypatch):
+    """A lever suite's dozen variants: ten colours alone would draw the 11th curve as the 1st, and a
+    dozen legend lines inside an axis hide the curves."""
+    from gan_bench.report import plots
+    from gan_bench.report.timing import plot
+
+    root = tmp_path / "suite"
+    for i in range(12):
+        timed_run(root, f"quickdraw_cdcgan+v{i:02d}", 0, model="cdcgan", curve=[(100, 60.0, 0.5), (200, 120.0, 0.6)])
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    assert plot(load_runs(root), "cond_acc", tmp_path / "q.png").exists()
+    left, right = figures[0].axes[:2]
+    assert len(left.get_lines()) == 12
+    assert len({(line.get_color(), line.get_linestyle()) for line in left.get_lines()}) == 12
+    assert left.get_legend() is None and len(right.get_legend().get_texts()) == 12

@@ -99,6 +99,12 @@ def metric_series(runs: list[RunRecord]) -> dict[str, dict[str, list[tuple[int, 
     return series
 
 
+def line_style(i: int) -> tuple[str, str]:
+    """(colour, dash) of the i-th line of a plot: ten colours, then the same ten dashed, so the 11th
+    line is not the 1st again."""
+    return f"C{i % 10}", ("-", "--", ":", "-.")[i // 10 % 4]
+
+
 def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
     """metrics_vs_step.png: each metric against training step, one line per run; None if no run was
     evaluated during training."""
@@ -110,7 +116,7 @@ def metric_curves(runs: list[RunRecord], path: Path) -> Path | None:
     # a run keeps its colour and dash in every panel (a panel may lack runs: cond_acc has no unconditional
     # ones), and the legend sits beside the panels in columns of 20: a suite's 30 runs overflow a 3-inch axis
     labels = sorted({label for per_run in series.values() for label in per_run})
-    style = {label: (f"C{i % 10}", ("-", "--", ":", "-.")[i // 10 % 4]) for i, label in enumerate(labels)}
+    style = {label: line_style(i) for i, label in enumerate(labels)}
     cols = -(-len(labels) // 20)
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys) + 2.2 * cols, 3.2), squeeze=False,
                              layout="constrained")

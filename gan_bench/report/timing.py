@@ -213,14 +213,16 @@ def _clear_winner(rows: pd.DataFrame) -> Optional[str]:
 def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[object]:
     """quality_vs_time.png: one row per data set, `key` against training seconds and against images seen,
     one curve per model (mean over seeds, band: one std)."""
-    from gan_bench.report.plots import _pyplot, _save, log_axis
+    from gan_bench.report.plots import _pyplot, _save, line_style, log_axis
 
     g, tags = curve_groups(runs, key)
     if not g:
         return None
     datasets = sorted({d for d, _, _ in g})
+    # more curves than fit inside an axis (a lever suite's dozen): the legend goes beside the panels
+    beside = max(sum(1 for d, _, _ in g if d == ds) for ds in datasets) > 5
     plt = _pyplot()
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(10, 3.1 * len(datasets)), squeeze=False)
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(10 + 3.2 * beside, 3.1 * len(datasets)), squeeze=False)
     for i, ds in enumerate(datasets):
         for j, (axis, label) in enumerate(AXES.items()):
             ax = axes[i][j]
@@ -230,9 +232,9 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
                           for r in rs]
                 xs, mean, std = mean_curve(curves)
                 plotted += [float(v) for v in mean]
-                color = f"C{n % 10}"
+                color, dash = line_style(n)
                 # markers only where they are evaluations (one seed); a mean's points are interpolated
-                ax.plot(xs, mean, color=color, lw=1.4, marker="o" if len(rs) == 1 else None, ms=2.5,
+                ax.plot(xs, mean, color=color, ls=dash, lw=1.4, marker="o" if len(rs) == 1 else None, ms=2.5,
                         label=f"{model}{' on ' + tag if tag else ''} ({len(rs)} seed{'s' if len(rs) > 1 else ''})")
                 if len(rs) > 1:
                     ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.18, lw=0)
@@ -242,7 +244,10 @@ def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[
             ax.set_ylabel(key, fontsize=8)
             ax.set_title(f"{ds}: {key} against {'time' if j == 0 else 'images seen'}", fontsize=9)
             ax.grid(alpha=0.3), ax.tick_params(labelsize=7)
-        axes[i][0].legend(fontsize=7, frameon=False)
+        if beside:
+            axes[i][1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+        else:
+            axes[i][0].legend(fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=9)
     if tags:
