@@ -127,8 +127,9 @@ def from_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0)
 
 
-def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, source: str) -> ImageData:
-    """Convert N x H x W or N x H x W x C uint8 arrays (the .npz layout) to an ImageData."""
+def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: Optional[list[str]], *, source: str) -> ImageData:
+    """Convert N x H x W or N x H x W x C uint8 arrays (the .npz layout) to an ImageData; classes None:
+    labels saved without names are named "0".."K-1"."""
     if x.dtype != np.uint8:
         raise DataError(f"{source}: images must be uint8, got {x.dtype}; convert them to 0-255 uint8")
     if x.ndim >= 1 and x.shape[0] == 0:  # caught here, before a split or a subset meets an empty array
@@ -145,11 +146,16 @@ def from_numpy(x: np.ndarray, y: Optional[np.ndarray], classes: list[str], *, so
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{source}: 'y' must be {len(x)} integer labels, got {y.dtype} {y.shape}")
-        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise DataError(f"{source}: 'y' must be one integer label per image ({len(x)} integer labels), got "
+                            f"{y.dtype} {y.shape}; save labels as integers 0..K-1 and their names as classes")
+        if len(y) and y.min() < 0:
+            raise DataError(f"{source}: labels must be integers 0..K-1, found {int(y.min())}; renumber them from 0")
+        if classes is None:
+            classes = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
+        if len(y) and y.max() >= len(classes):
             raise DataError(f"{source}: labels must lie in 0..{len(classes) - 1} (one per class name)")
         yt = torch.from_numpy(y.astype(np.int64))
-    return ImageData(torch.from_numpy(np.ascontiguousarray(x)), yt, list(classes))
+    return ImageData(torch.from_numpy(np.ascontiguousarray(x)), yt, list(classes or []))
 
 
 def split(data: ImageData, *, test_fraction: float, seed: int) -> tuple[ImageData, ImageData]:

@@ -41,15 +41,7 @@ def read_npz(path: Path, *, key: str = "data.path", default_names: Optional[list
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise DataError(f"{path} is truncated or corrupt ({type(e).__name__}); replace the file") from None
-    if y is not None and (y.ndim != 1 or not np.issubdtype(y.dtype, np.integer)):
-        raise DataError(f"{path}: 'y' must be one integer label per image, got {y.dtype} {y.shape}; "
-                        f"save labels as integers 0..K-1 and their names as classes")
-    if y is not None and len(y) and y.min() < 0:
-        raise DataError(f"{path}: labels must be integers 0..K-1, found {int(y.min())}; renumber them from 0")
-    if y is not None and classes is None:
-        numbered = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
-        classes = default_names if default_names is not None else numbered
-    return from_numpy(x, y, classes or [], source=str(path))
+    return from_numpy(x, y, classes if classes is not None else default_names, source=str(path))
 
 
 @DATASETS.register("npz", resolutions=(), channels=None, labelled=None, named_by_file=True,

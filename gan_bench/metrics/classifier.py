@@ -209,8 +209,7 @@ def _build(data: ImageData, recipe: Recipe) -> EvalNet:
 
 def fit(net: EvalNet, data: ImageData, *, recipe: Recipe, device: torch.device) -> None:
     """Adam with a linear decay of the learning rate to zero over max(epochs, min_steps worth of
-    epochs); seeded batch order and augmentation."""
-    _check_trainable(data, recipe)
+    epochs); seeded batch order and augmentation. The data was checked when net was built (_build)."""
     g = torch.Generator().manual_seed(recipe.seed)
     steps_per_epoch = max(1, len(data) // recipe.batch_size)  # drop the ragged last batch (BatchNorm)
     epochs = max(recipe.epochs, -(-recipe.min_steps // steps_per_epoch))
