@@ -10,14 +10,14 @@ In one process, alternating (the order rotates every repetition), on the same mo
              progress bar off; images/s = summary.json's images_seen / train_seconds, which runs from
              the first step through the last snapshot, checkpoint, GIFs and loss plot (data loading
              and model building before the loop are not counted; call_img_per_sec counts them too).
-  plain      the same trainer with train.fast=false: eager float32, no speed lever, so that
+  plain      the same trainer with train.fast=false: eager float32, no speed switch, so that
              plain / reference compares the loops alone, with the reference's arithmetic.
-  bare       gan_bench.train.step.gan_step, the trainer's step with the trainer's levers for this
+  bare       gan_bench.train.step.gan_step, the trainer's step with the trainer's speed switches for this
              device, on synthetic on-device inputs (randn images, fixed labels), nothing else; one
              warm-up step is not counted.
 Each starts from a freshly built model with the same seed. The medians give ratio = trainer /
-reference and overhead = 1 - trainer / bare. Then, with the device's levers: the bare step at batch
-128, 512 and 2048, classDCGAN at K = 1, 2, 5, 10 pairs, and the levers table (none, all, all but
+reference and overhead = 1 - trainer / bare. Then, with the device's speed switches: the bare step at batch
+128, 512 and 2048, classDCGAN at K = 1, 2, 5, 10 pairs, and the speed table (none, all, all but
 one, all plus one not on by default). The JSON goes to benchmarks/results/<device>-<date>.json.
 """
 from __future__ import annotations
@@ -38,11 +38,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from gan_bench.config import ModelConfig, build_config
+from gan_bench.config import ModelConfig, TrainConfig, build_config
 from gan_bench.data import load_data
 from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
-from gan_bench.train.levers import Levers, adam, apply_levers
+from gan_bench.train.speed import SpeedSwitches, adam, apply_speed
+from gan_bench.train.recipe import Recipe
 from gan_bench.train.step import gan_step
 from gan_bench.run.world import pick_device
 from gan_bench.train.loop import train
@@ -146,24 +147,25 @@ def synthetic_batch(spec: DataSpec, *, batch_size: int, per_class: bool, conditi
 
 
 def time_bare(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
-              levers: Optional[Levers] = None, seed: int = 0, warmup: int = 1) -> dict[str, float]:
+              speed: Optional[SpeedSwitches] = None, seed: int = 0, warmup: int = 1) -> dict[str, float]:
     """The trainer's step alone on synthetic on-device inputs: seconds per step and images/s.
-    levers: the trainer's for this device unless given."""
-    levers = Levers.for_device(device) if levers is None else levers
+    speed: the trainer's for this device unless given."""
+    speed = SpeedSwitches.for_device(device) if speed is None else speed
     torch.manual_seed(seed)
-    gan = apply_levers(build_model(model, spec).to(device), levers)
-    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=levers)
-    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=levers)
+    gan = apply_speed(build_model(model, spec).to(device), speed)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
     x, y = synthetic_batch(spec, batch_size=batch_size, per_class=gan.per_class, conditional=gan.conditional,
                            device=device)
-    x = levers.input(x)
+    x = speed.input(x)
+    recipe = Recipe.of(TrainConfig()).on(amp_dtype=speed.amp_dtype, pairs=spec.num_classes if gan.per_class else 1)
     gan.train()
     for _ in range(warmup):
-        gan_step(gan, opt_d, opt_g, x, y, amp_dtype=levers.amp_dtype)
+        gan_step(recipe, gan, opt_d, opt_g, x, y)
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        gan_step(gan, opt_d, opt_g, x, y, amp_dtype=levers.amp_dtype)
+        gan_step(recipe, gan, opt_d, opt_g, x, y)
     sync(device)
     seconds = time.perf_counter() - t0
     return {"img_per_sec": steps * len(x) / seconds, "sec_per_step": seconds / steps, "steps": steps,
@@ -246,31 +248,31 @@ def class_sweep(*, width: int, resolution: int, channels: int, ks: Sequence[int]
     return out
 
 
-# the levers each device's table varies (cudnn_benchmark means nothing on a CPU; async_log is not in the
+# the speed switches each device's table varies (cudnn_benchmark means nothing on a CPU; async_log is not in the
 # table: the bare step logs nothing, it shows in the trainer's figure)
-LEVERS = {"cuda": ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile"),
+SPEED = {"cuda": ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile"),
           "cpu": ("channels_last", "bf16", "fused_adam", "compile")}
 
 
-def levers_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, reps: int,
+def speed_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, reps: int,
                  device: torch.device, log: Log) -> list[dict[str, Any]]:
-    """The bare step with no lever, the device's levers ("all": CUDA with compile), all but each lever
+    """The bare step with no switch, the device's switches ("all": CUDA with compile), all but each switch
     that is on, and all plus each one that is off by default (why it is off); reps alternating rounds."""
-    full = Levers.for_device(device, compile=device.type == "cuda")
-    rows = [("none", Levers()), ("all", full)]
-    for n in LEVERS.get(device.type, ()):
+    full = SpeedSwitches.for_device(device, compile=device.type == "cuda")
+    rows = [("none", SpeedSwitches()), ("all", full)]
+    for n in SPEED.get(device.type, ()):
         rows.append((f"all but {n}", full.without(n)) if getattr(full, n)
                     else (f"all + {n}", dataclasses.replace(full, **{n: True})))
     times: dict[str, list[dict[str, float]]] = {name: [] for name, _ in rows}
     for _ in range(reps):
         for name, lv in rows:
-            torch.backends.cudnn.benchmark = False  # apply_levers turns it on for the rows that have it
+            torch.backends.cudnn.benchmark = False  # apply_speed turns it on for the rows that have it
             times[name].append(time_bare(model, spec, batch_size=batch_size, steps=steps, device=device,
-                                         levers=lv, warmup=3))
+                                         speed=lv, warmup=3))
     out = []
     for name, lv in rows:
         ips = statistics.median(t["img_per_sec"] for t in times[name])
-        out.append({"levers": name, "img_per_sec": ips, "reps": [t["img_per_sec"] for t in times[name]],
+        out.append({"speed": name, "img_per_sec": ips, "reps": [t["img_per_sec"] for t in times[name]],
                     "set": lv.record()})
         log(f"{name:22s} {ips:10.1f} img/s")
     none = out[0]["img_per_sec"]
@@ -293,7 +295,7 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
     load_start = wait_for_quiet(max_load=args.max_load, timeout_s=args.wait, log=log) if args.wait else None
     report: dict[str, Any] = {"machine": machine(device), "load_avg_start": list(os.getloadavg()),
                               "load_1min_when_started": load_start}
-    report["trainer_levers"] = Levers.for_device(device).record()
+    report["trainer_speed"] = SpeedSwitches.for_device(device).record()
     report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
                           "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
                           "reps": args.reps, "reference_num_workers": args.workers, "parts": list(args.parts)}
@@ -310,10 +312,10 @@ def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
         report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
                                             ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
                                             device=device, log=log)
-    if "levers" in args.parts:
-        log(f"== levers (bare step): {args.model} {spec.resolution}x{spec.resolution} width {args.width}")
-        report["levers"] = levers_table(model, spec, batch_size=args.batch_size, steps=args.lever_steps,
-                                        reps=args.lever_reps, device=device, log=log)
+    if "speed" in args.parts:
+        log(f"== speed (bare step): {args.model} {spec.resolution}x{spec.resolution} width {args.width}")
+        report["speed"] = speed_table(model, spec, batch_size=args.batch_size, steps=args.speed_steps,
+                                        reps=args.speed_reps, device=device, log=log)
     report["load_avg_end"] = list(os.getloadavg())
     report.update(peaks(device, cpu_reset=False))  # of the whole benchmark process
     return report
@@ -344,7 +346,7 @@ def tables(report: dict[str, Any]) -> str:
     lines = [f"**{m['device']}**, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
              f"{m['date'][:10]}; {st['model']} width {st['width']}, batch {st['batch_size']}, {what} "
              f"(every repetition is in the JSON). "
-             f"Trainer levers on this device: {levers_text(report.get('trainer_levers'))}."]
+             f"Trainer speed switches on this device: {speed_text(report.get('trainer_speed'))}."]
     if c:
         med = c["median_img_per_sec"]
         lines += ["", "| loop | images/s (median) | vs reference |", "| --- | ---: | ---: |"]
@@ -353,7 +355,7 @@ def tables(report: dict[str, Any]) -> str:
                 lines.append(f"| {LOOP_NAMES[name]} | {med[name]:.1f} | {med[name] / med['reference']:.3f} |")
         lines += ["", f"trainer / reference = **{c['ratio_trainer_to_reference']:.3f}** (target >= 1); overhead = "
                   f"1 - trainer / bare = **{100 * c['overhead_vs_bare']:.1f} %** (target < 10 %)."
-                  + (f" With the levers off, trainer / reference = {c['ratio_plain_to_reference']:.3f}."
+                  + (f" With the speed switches off, trainer / reference = {c['ratio_plain_to_reference']:.3f}."
                      if "ratio_plain_to_reference" in c else "")]
     if report.get("batch_sweep"):
         lines += ["", "| batch size | images/s (bare step) | ms per step |", "| ---: | ---: | ---: |"]
@@ -364,9 +366,9 @@ def tables(report: dict[str, Any]) -> str:
                   "| ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['K']} | {r['sec_per_step'] * 1e3:.0f} | {r['vs_one_pair']:.2f} | {r['vs_sequential']:.2f} |"
                   for r in report["class_sweep"]]
-    if report.get("levers"):
-        lines += ["", "| levers (bare step) | images/s (median) | vs none |", "| --- | ---: | ---: |"]
-        lines += [f"| {r['levers']} | {r['img_per_sec']:.1f} | {r['vs_none']:.2f} |" for r in report["levers"]]
+    if report.get("speed"):
+        lines += ["", "| speed switches (bare step) | images/s (median) | vs none |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['speed']} | {r['img_per_sec']:.1f} | {r['vs_none']:.2f} |" for r in report["speed"]]
     return "\n".join(lines) + "\n"
 
 
@@ -374,10 +376,10 @@ LOOP_NAMES = {"reference": "reference (eager fp32)", "trainer": "trainer", "plai
               "bare": "bare step"}
 
 
-def levers_text(levers: Optional[dict[str, Any]]) -> str:
-    if levers is None:
-        return "none (made before the CPU levers)"
-    on = [k for k, v in levers.items() if v is True]
+def speed_text(speed: Optional[dict[str, Any]]) -> str:
+    if speed is None:
+        return "none (made before the CPU speed switches)"
+    on = [k for k, v in speed.items() if v is True]
     return ", ".join(on) if on else "none"
 
 
@@ -392,7 +394,7 @@ def write_readme_tables(paths: Sequence[Path], readme: Path = HERE / "README.md"
     readme.write_text(head + begin + "\n" + body + end + rest.split(end, 1)[1])
 
 
-PARTS = ("compare", "batch", "classes", "levers")
+PARTS = ("compare", "batch", "classes", "speed")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -411,12 +413,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-images", type=int, default=4096, help="images per batch-size point")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 5, 10])
     p.add_argument("--class-steps", type=int, default=3)
-    p.add_argument("--lever-steps", type=int, default=30)
-    p.add_argument("--lever-reps", type=int, default=3)
+    p.add_argument("--speed-steps", type=int, default=30)
+    p.add_argument("--speed-reps", type=int, default=3)
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a 1-minute load average below this")
     p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                   help="what to measure (default: all): the loops, the batch sweep, the K sweep, the levers table")
+                   help="what to measure (default: all): the loops, the batch sweep, the K sweep, the speed-switch table")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 steps, 1 repetition")
     p.add_argument("--tables", type=Path, nargs="+", metavar="JSON",
@@ -432,8 +434,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
         return HERE / "README.md"
     if args.quick:
         args.width, args.steps, args.reps, args.wait = 8, 3, 1, 0
-        args.sweep_images, args.class_steps, args.lever_steps, args.batches = 256, 1, 3, [32, 128]
-        args.lever_reps = 1
+        args.sweep_images, args.class_steps, args.speed_steps, args.batches = 256, 1, 3, [32, 128]
+        args.speed_reps = 1
     report = measure(args)
     for line in summary_lines(report):
         print(line)

@@ -14,7 +14,7 @@ from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec, ImageData
 from gan_bench.models import build_model
 from gan_bench.train.batches import BatchSource
-from gan_bench.train.levers import Levers
+from gan_bench.train.speed import SpeedSwitches
 from reference_loop import ReferenceTrainer, make_loader
 
 
@@ -32,7 +32,7 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     out = bench.main(["--data", str(tiny_npz), "--width", "4", "--batch-size", "8", "--steps", "2",
                       "--reps", "2", "--workers", "0", "--batches", "8", "16", "--sweep-images", "16",
                       "--ks", "1", "2", "--class-steps", "1", "--wait", "0", "--device", "cpu",
-                      "--lever-steps", "1", "--lever-reps", "1",
+                      "--speed-steps", "1", "--speed-reps", "1",
                       "--out", str(tmp_path / "results")])
     r = json.loads(out.read_text())
     m = r["machine"]
@@ -46,18 +46,18 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     assert c["ratio_trainer_to_reference"] == pytest.approx(med["trainer"] / med["reference"])
     assert c["overhead_vs_bare"] == pytest.approx(1 - med["trainer"] / med["bare"])
     assert c["ratio_plain_to_reference"] == pytest.approx(med["plain"] / med["reference"])
-    assert r["trainer_levers"] == Levers.for_device(torch.device("cpu")).record()
+    assert r["trainer_speed"] == SpeedSwitches.for_device(torch.device("cpu")).record()
     assert [row["batch_size"] for row in r["batch_sweep"]] == [8, 16]
     assert [row["images_per_step"] for row in r["class_sweep"]] == [8, 16]  # 8 images of each class
     assert r["class_sweep"][0]["vs_one_pair"] == pytest.approx(1.0)
     assert r["peak_cpu_mb"] > 0
-    rows = {row["levers"]: row for row in r["levers"]}  # CPU: none, all, all but / all + each lever
+    rows = {row["speed"]: row for row in r["speed"]}  # CPU: none, all, all but / all + each switch
     assert list(rows)[:2] == ["none", "all"] and rows["none"]["vs_none"] == 1.0
     assert len(rows) == 6 and all(len(row["reps"]) == 1 for row in rows.values())
-    assert rows["all"]["set"] == r["trainer_levers"] and not any(rows["none"]["set"].values())
-    for lever in ("channels_last", "bf16", "fused_adam", "compile"):  # each lever flipped from the default
-        on = r["trainer_levers"][lever]
-        assert rows[f"all but {lever}" if on else f"all + {lever}"]["set"][lever] is (not on)
+    assert rows["all"]["set"] == r["trainer_speed"] and not any(rows["none"]["set"].values())
+    for switch in ("channels_last", "bf16", "fused_adam", "compile"):  # each switch flipped from the default
+        on = r["trainer_speed"][switch]
+        assert rows[f"all but {switch}" if on else f"all + {switch}"]["set"][switch] is (not on)
     text = bench.tables(r)
     assert "trainer, train.fast=false" in text and "| all + compile |" in text
 
@@ -65,14 +65,14 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
 def test_bench_parts_measure_only_what_is_asked(tmp_path: Path, tiny_npz: Path, monkeypatch):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     out = bench.main(["--data", str(tiny_npz), "--model", "convdcgan", "--width", "4", "--batch-size", "8",
-                      "--parts", "levers", "--lever-steps", "1", "--lever-reps", "2", "--wait", "0",
+                      "--parts", "speed", "--speed-steps", "1", "--speed-reps", "2", "--wait", "0",
                       "--device", "cpu", "--out", str(tmp_path)])
-    assert out.name.endswith("-convdcgan-levers.json")
+    assert out.name.endswith("-convdcgan-speed.json")
     r = json.loads(out.read_text())
     assert "compare" not in r and "batch_sweep" not in r and "class_sweep" not in r
-    assert r["settings"]["parts"] == ["levers"] and all(len(row["reps"]) == 2 for row in r["levers"])
+    assert r["settings"]["parts"] == ["speed"] and all(len(row["reps"]) == 2 for row in r["speed"])
     text = bench.tables(r)
-    assert "| levers (bare step) |" in text and "| loop |" not in text and "parts: levers" in text
+    assert "| speed (bare step) |" in text and "| loop |" not in text and "parts: speed" in text
 
 
 def test_reference_sees_the_trainers_pixels_and_trains_the_same_modules():

@@ -6,24 +6,25 @@
 Sizes are CPU-sized: every model at every resolution at width 16 (batch 64; classdcgan 8 images of
 each of 10 classes), plus the seed's cdcgan at its real size (width 64, batch 128, 28 px).
 Inputs are synthetic and already on the device: these time the computation, not the data path
-(benchmarks/bench.py compares whole loops). Steps run with the trainer's levers for the CPU
-(channels_last, and bf16 where the CPU has AMX: gan_bench/train/levers.py).
+(benchmarks/bench.py compares whole loops). Steps run with the trainer's speed for the CPU
+(channels_last, and bf16 where the CPU has AMX: gan_bench/train/speed.py).
 """
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gan_bench.config import ModelConfig
+from gan_bench.config import ModelConfig, TrainConfig
 from gan_bench.data.base import DataSpec
 from gan_bench.models import MODELS, build_model
-from gan_bench.train.levers import Levers, adam, apply_levers
+from gan_bench.train.speed import SpeedSwitches, adam, apply_speed
+from gan_bench.train.recipe import Recipe
 from gan_bench.train.step import gan_step
 from gan_bench.run.sampling import generate
 
 torch.set_num_threads(2)  # the machine's cores; the same setting bench.py uses
 CLASSES = 10
-LEVERS = Levers.for_device(torch.device("cpu"))  # what train() uses on this machine
+SPEED = SpeedSwitches.for_device(torch.device("cpu"))  # what train() uses on this machine
 
 
 def spec(resolution: int, classes: int = CLASSES) -> DataSpec:
@@ -34,13 +35,14 @@ def spec(resolution: int, classes: int = CLASSES) -> DataSpec:
 def step_inputs(name: str, resolution: int, *, width: int, batch: int, per_class_batch: int):
     torch.manual_seed(0)
     s = spec(resolution)
-    gan = apply_levers(build_model(ModelConfig(name=name, width=width), s).train(), LEVERS)
-    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=LEVERS)
-    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=LEVERS)
+    gan = apply_speed(build_model(ModelConfig(name=name, width=width), s).train(), SPEED)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=SPEED)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=SPEED)
     n = per_class_batch * CLASSES if gan.per_class else batch
     x = torch.rand(n, s.channels, resolution, resolution) * 2 - 1
     y = torch.arange(CLASSES).repeat(n // CLASSES) if gan.per_class else torch.randint(0, CLASSES, (n,))
-    return gan, opt_d, opt_g, LEVERS.input(x), y
+    recipe = Recipe.of(TrainConfig()).on(amp_dtype=SPEED.amp_dtype, pairs=CLASSES if gan.per_class else 1)
+    return recipe, gan, opt_d, opt_g, SPEED.input(x), y
 
 
 CASES = [(e.name, r) for e in MODELS for r in e.info.resolutions]
@@ -48,17 +50,15 @@ CASES = [(e.name, r) for e in MODELS for r in e.info.resolutions]
 
 @pytest.mark.parametrize("name,resolution", CASES)
 def test_train_step(benchmark, name: str, resolution: int):
-    gan, opt_d, opt_g, x, y = step_inputs(name, resolution, width=16, batch=64, per_class_batch=8)
-    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), kwargs={"amp_dtype": LEVERS.amp_dtype},
-                             rounds=5, warmup_rounds=1)
+    inputs = step_inputs(name, resolution, width=16, batch=64, per_class_batch=8)
+    out = benchmark.pedantic(gan_step, args=inputs, rounds=5, warmup_rounds=1)
     assert torch.isfinite(out.loss_d) and torch.isfinite(out.loss_g)
 
 
 def test_train_step_seed_cdcgan(benchmark):
     """The step bench.py's comparison trains: cdcgan, width 64, batch 128, 28 px, 10 classes."""
-    gan, opt_d, opt_g, x, y = step_inputs("cdcgan", 28, width=64, batch=128, per_class_batch=0)
-    out = benchmark.pedantic(gan_step, args=(gan, opt_d, opt_g, x, y), kwargs={"amp_dtype": LEVERS.amp_dtype},
-                             rounds=5, warmup_rounds=1)
+    inputs = step_inputs("cdcgan", 28, width=64, batch=128, per_class_batch=0)
+    out = benchmark.pedantic(gan_step, args=inputs, rounds=5, warmup_rounds=1)
     assert torch.isfinite(out.loss_d)
 
 

@@ -4,7 +4,7 @@ model.spectral_norm, model.d_label) against the shared recipe, on the same model
     python benchmarks/training_levers.py            # cdcgan width 64, batch 128, 28 px (about 10 min on 2 cores)
     python benchmarks/training_levers.py --quick    # smoke-sized
 
-Every variant is built through the trainer's own build() (the device's speed levers, the trainer's
+Every variant is built through the trainer's own build() (the device's speed switches, the trainer's
 batches of shared/data/quickdraw10_train.npz, or shapes when it is missing). After warm-up steps
 that are not counted, the variants take one trainer step each (gan_step, plus the average's update
 for train.ema) per round, the order rotating every round, so that a machine whose load changes
@@ -58,12 +58,11 @@ def recipe(batch: int) -> dict[str, Any]:
 
 def step(t: Training, i: int) -> float:
     """Seconds for trainer step i (the device synchronised at both ends)."""
-    cfg, sync = t.cfg.train, (torch.cuda.synchronize if t.device.type == "cuda" else (lambda: None))
+    sync = (torch.cuda.synchronize if t.device.type == "cuda" else (lambda: None))
     x, y = t.source.batch(0, i % t.source.steps_per_epoch)
     sync()
     t0 = time.perf_counter()
-    gan_step(t.gan, t.opt_d, t.opt_g, t.levers.input(x), y, real_label_range=cfg.real_label_range,
-             amp_dtype=t.levers.amp_dtype, loss=cfg.loss, diffaug=cfg.diffaug, mismatch=cfg.mismatch)
+    gan_step(t.plan.recipe, t.gan, t.opt_d, t.opt_g, t.speed.input(x), y, step=i)
     if t.ema is not None:
         t.ema.update(t.gan.G, i + 1)
     sync()
@@ -105,7 +104,7 @@ def main() -> None:
                    "ratio_to_baseline": statistics.median(x / b for x, b in zip(v, baseline))}
             for name, v in times.items()}
     out = {"machine": machine(device), "config": common, "rounds": rounds,
-           "warmup_steps": warm, "levers": built["baseline (bce)"].levers.record(),
+           "warmup_steps": warm, "speed": built["baseline (bce)"].speed.record(),
            "load_average_before": load_before, "load_average_after": os.getloadavg(),
            "ema_batchnorm_refresh_seconds": refresh, "variants": rows}
     print(f"\n{'variant':52s} {'ms/step':>9s} {'x baseline (paired)':>20s}")

@@ -60,18 +60,21 @@ def _add_plugin_option(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from gan_bench.config import load_config, raise_budget
+    from gan_bench.config import load_config
     from gan_bench.run import RunFolder
+    from gan_bench.train.budget import extend
     from gan_bench.train.loop import train
+    from gan_bench.train.plan import make_plan
 
     if a.resume is not None:
-        if a.config is not None or a.plugin:
-            raise GanBenchError("--resume continues a run with its own config and the plugins it records; drop the "
-                                "config file and --plugin (--set may raise its budget: train.epochs=N)")
+        if a.config is not None or a.plugin or a.out:
+            raise GanBenchError("--resume continues a run in its own folder, with its own config and the plugins it "
+                                "records; drop the config file, --out and --plugin (--set may raise its budget: "
+                                "train.epochs=N)")
         run = RunFolder(a.resume)
         cfg = run.read_config()
         if a.set:  # train longer: a larger budget only, checked against the steps trained when loaded
-            cfg = raise_budget(cfg, a.set)
+            cfg = extend(cfg, a.set)
         summary = run.read_summary() if run.has_summary() else {}
         if summary.get("status") == "completed" and not a.set and not a.dry_run:
             print(f"{run} is complete ({summary.get('steps')} steps); nothing to resume. Evaluate it with "
@@ -84,27 +87,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         cfg = load_config(a.config, a.set, plugins=a.plugin)
         if a.out:
             cfg.out = a.out
-    check_names(cfg)
+    plan = make_plan(cfg)  # every check that needs no data, before anything is read or written
     if a.dry_run:
-        print(cfg.to_yaml(), end="")
+        print(plan.describe(), end="")
         return 0
-    run = train(cfg, resume=a.resume)
+    run = train(plan, resume=a.resume)
     print(f"run finished: {run}")
     return 0
-
-
-def check_names(cfg) -> None:
-    """Registry names in a config are checked before anything runs or is written."""
-    from gan_bench.data import DATASETS
-    from gan_bench.models import MODELS
-
-    from gan_bench.metrics import METRICS
-    from gan_bench.train.setup import check_levers
-
-    DATASETS.entry(cfg.data.name), MODELS.entry(cfg.model.name)
-    for m in cfg.eval.metrics:
-        METRICS.entry(m)
-    check_levers(cfg)  # train.loss, train.diffaug
 
 
 def cmd_list(_: argparse.Namespace) -> int:

@@ -171,7 +171,7 @@ class TrainConfig:
     loss: str = "bce"                           # a name of train/losses.py's LOSSES: bce | hinge | lsgan
     seed: int = option(0, lo=0, hi=args.SEED_MAX)  # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
-    # Speed levers chosen per device (train/levers.py; the run's summary lists those used): on CUDA
+    # Speed switches chosen per device (train/speed.py; the run's summary lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
     # channels_last, fused Adam, and bf16 autocast where the CPU has AMX or AVX512-BF16. false: plain
     # eager float32.
@@ -246,7 +246,8 @@ class Config:
 
 
 # Where a run stops, not what a step computes: the keys `run --resume` may raise (a longer run of the same
-# config equals an uninterrupted one with the larger budget, since no schedule reads the total)
+# config equals an uninterrupted one with the larger budget, since no schedule reads the total). Named here
+# for the hash (budget=False); what they mean is train/budget.py's.
 BUDGET_KEYS = ("train.epochs", "train.max_steps", "train.max_minutes")
 
 
@@ -261,22 +262,6 @@ def config_hash(d: dict[str, Any], *, budget: bool = True) -> str:
             if key in d.get(section, {}) and d[section][key] == default:
                 del d[section][key]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def budget_text(cfg: Config) -> str:
-    """"train.epochs=5, train.max_steps=null, ..." (events.jsonl's record of a raised budget)."""
-    return ", ".join(f"train.{k}={json.dumps(getattr(cfg.train, k))}" for k in (b.split(".")[1] for b in BUDGET_KEYS))
-
-
-def raise_budget(cfg: Config, overrides: list[str]) -> Config:
-    """A run's config with --set overrides of its budget only; any other key is refused: the run's
-    records and checkpoint belong to the config it was started with."""
-    for item in overrides:
-        key, _ = parse_set(item)
-        if ".".join(key) not in BUDGET_KEYS:
-            raise ConfigError(f"--set {item!r}: a resumed run keeps its config, only its budget may change "
-                              f"({', '.join(BUDGET_KEYS)}); start a new run for other keys")
-    return build_config([cfg.to_dict()] + [nest(*parse_set(s)) for s in overrides])  # as RunFolder.read_config
 
 
 def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

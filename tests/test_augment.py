@@ -9,7 +9,7 @@ from gan_bench.config import build_config
 from gan_bench.errors import ConfigError
 from gan_bench.train import augment as aug
 from gan_bench.train.augment import AUGMENTS, Draws, augment, parse_policy
-from gan_bench.train.setup import check_levers
+from gan_bench.train.plan import make_plan
 
 
 class Fixed(Draws):
@@ -37,7 +37,7 @@ def test_policy_names_are_checked():
     with pytest.raises(ConfigError, match="unknown augmentation 'trnslation'.*'translation'"):
         parse_policy("color,trnslation")
     with pytest.raises(ConfigError, match="unknown augmentation"):
-        check_levers(build_config([{"train": {"diffaug": "flip"}}]))
+        make_plan(build_config([{"train": {"diffaug": "flip"}}]))
     x = images()
     assert augment(x, ()) is x  # off: the very tensor, no draw
 
@@ -102,17 +102,18 @@ def test_draws_do_not_depend_on_the_image_precision():
 
 
 def test_the_step_augments_every_image_d_sees():
-    from gan_bench.config import ModelConfig
+    from gan_bench.config import ModelConfig, TrainConfig
     from gan_bench.data.base import DataSpec
     from gan_bench.models import build_model
-    from gan_bench.train.levers import Levers, adam
+    from gan_bench.train.speed import SpeedSwitches, adam
+    from gan_bench.train.recipe import Recipe
     from gan_bench.train.step import gan_step
 
     gan = build_model(ModelConfig(name="convdcgan", width=4, nz=8), DataSpec("s", 32, 3, 0, []))
     seen = []
     gan.D.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
-    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=Levers()) for m in (gan.G, gan.D))
-    gan_step(gan, opt_d, opt_g, images(b=4, size=32), None, diffaug="cutout")
+    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), speed=SpeedSwitches()) for m in (gan.G, gan.D))
+    gan_step(Recipe.of(TrainConfig(diffaug="cutout")), gan, opt_d, opt_g, images(b=4, size=32), None)
     assert len(seen) == 3  # real, fake in the D step, fake in the G step
     for x in seen:  # every image has zeros in all channels: a 16 x 16 square, at least its quarter at a corner
         assert ((x == 0).all(1).flatten(1).sum(1) >= 8 * 8).all()

@@ -1,7 +1,7 @@
-"""The step of train() as one function (gan_bench.train.step.gan_step) and its speed levers.
+"""The step of train() as one function (gan_bench.train.step.gan_step) and its speed speed.
 
 gan_step must be the trainer's step exactly: one step of it from the trainer's seed, batch and
-stabiliser settings gives bit for bit the weights train() checkpoints after one step. The levers
+stabiliser settings gives bit for bit the weights train() checkpoints after one step. The speed
 are chosen per device (a CPU gets channels_last, and bf16 with AMX); bf16 and channels_last give the
 fp32 step to bf16 precision.
 """
@@ -14,15 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_bench.config import ModelConfig, build_config
+from gan_bench.config import ModelConfig, TrainConfig, build_config
 from gan_bench.data import load_data
 from gan_bench.data.base import DataSpec
 from gan_bench.models import build_model
 from gan_bench.run.files import read_jsonl
 from gan_bench.train.batches import BatchSource
 from gan_bench.run.checkpoint import load_checkpoint
-from gan_bench.train import levers as fast
-from gan_bench.train.levers import AsyncScalars, Levers, adam, apply_levers
+from gan_bench.train import speed as fast
+from gan_bench.train.speed import AsyncScalars, SpeedSwitches, adam, apply_speed
+from gan_bench.train.recipe import Recipe
 from gan_bench.train.step import gan_step
 from gan_bench.train.loop import train
 from gan_bench.train.setup import build
@@ -30,6 +31,12 @@ from conftest import tiny_overrides
 
 FUSED = torch.__version__ >= "2.4"  # torch 2.4 added the CPU kernel of fused Adam
 STABILISERS = {"instance_noise": 0.1, "real_label_range": [0.8, 1.0], "label_flip": 0.2}
+
+
+def bce(lv: SpeedSwitches, gan=None) -> Recipe:
+    """The shared recipe's step under speed switches lv (per-class models: one pair per class)."""
+    pairs = gan.num_classes if gan is not None and gan.per_class else 1
+    return Recipe.of(TrainConfig()).on(amp_dtype=lv.amp_dtype, pairs=pairs)
 
 
 @pytest.mark.parametrize("model", ["cdcgan", "classdcgan", "mlpgan"])
@@ -42,37 +49,35 @@ def test_gan_step_is_the_trainers_step(tmp_path: Path, tiny_npz: Path, model: st
 
     # the trainer's own build (no run folder), then gan_step instead of the loop body
     t = build(cfg, device=torch.device("cpu"), folder=False)
-    gan, lv = t.gan, t.levers
-    assert lv == Levers.for_device(torch.device("cpu"))  # the trainer's levers on this CPU
+    gan, lv = t.gan, t.speed
+    assert lv == SpeedSwitches.for_device(torch.device("cpu"))  # the trainer's speed on this CPU
     x, y = t.source.batch(0, 0)
     gan.train()
-    out = gan_step(gan, t.opt_d, t.opt_g, lv.input(x), y, sigma=cfg.train.instance_noise,
-                   real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                   amp_dtype=lv.amp_dtype)
-    assert json.loads((run / "summary.json").read_text())["levers"] == lv.record()
+    out = gan_step(t.plan.recipe, gan, t.opt_d, t.opt_g, lv.input(x), y)
+    assert json.loads((run / "summary.json").read_text())["speed"] == lv.record()
 
     for part, saved in ((gan.G, ckpt["G"]), (gan.D, ckpt["D"])):
         mine = part.state_dict()
         assert mine.keys() == saved.keys()
         assert all(torch.equal(mine[k], saved[k]) for k in mine), "gan_step drifted from loop.py's step"
-    pairs = gan.num_classes if gan.per_class else 1
-    assert out.loss_d.item() / pairs == rec["loss_d"] and out.loss_g.item() / pairs == rec["loss_g"]
+    assert t.plan.recipe.pairs == (gan.num_classes if gan.per_class else 1)
+    assert out.loss_d.item() == rec["loss_d"] and out.loss_g.item() == rec["loss_g"]  # means, whatever the pairs
     assert torch.sigmoid(out.d_real).mean().item() == rec["d_x"]
 
 
 @pytest.mark.parametrize("amx, avx512_bf16", [(False, False), (True, False), (False, True), (True, True)])
-def test_cpu_levers_are_layout_and_bf16_only_with_bf16_instructions(monkeypatch, amx: bool, avx512_bf16: bool):
+def test_cpu_speed_switches_are_layout_and_bf16_only_with_bf16_instructions(monkeypatch, amx: bool, avx512_bf16: bool):
     """bf16 on a CPU with AMX (Intel) or AVX512-BF16 (AMD Zen 4): both run it natively; elsewhere
     oneDNN emulates it, slower than float32."""
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     bf16 = amx or avx512_bf16
-    lv = Levers.for_device(torch.device("cpu"))
-    assert lv == Levers(channels_last=True, bf16=bf16, fused_adam=FUSED, compile_mode="default")  # no cudnn, async
+    lv = SpeedSwitches.for_device(torch.device("cpu"))
+    assert lv == SpeedSwitches(channels_last=True, bf16=bf16, fused_adam=FUSED, compile_mode="default")  # no cudnn, async
     assert lv.amp_dtype == (torch.bfloat16 if bf16 else None)
     assert lv.record() == {"channels_last": True, "bf16": bf16, "fused_adam": FUSED, "cudnn_benchmark": False,
                            "compile": False, "async_log": False}
-    asked = Levers.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
+    asked = SpeedSwitches.for_device(torch.device("cpu"), compile=True)  # only when asked, without autotuning
     assert asked.compile and asked.record()["compile_mode"] == "default"
 
 
@@ -82,14 +87,14 @@ def test_a_cpu_probe_that_fails_means_no_bf16(monkeypatch):
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", broken, raising=False)
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
-    assert fast.cpu_has_bf16() is False and not Levers.for_device(torch.device("cpu")).bf16
+    assert fast.cpu_has_bf16() is False and not SpeedSwitches.for_device(torch.device("cpu")).bf16
 
 
 @pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
-def test_cuda_levers_use_bf16_only_with_bf16_tensor_cores(monkeypatch, capability, bf16: bool):
+def test_cuda_speed_switches_use_bf16_only_with_bf16_tensor_cores(monkeypatch, capability, bf16: bool):
     """A T4 (7.5) or V100 (7.0) emulates bf16, slower than float32: the default must not pick it there."""
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    on = Levers.for_device(torch.device("cuda"), compile=True)
+    on = SpeedSwitches.for_device(torch.device("cuda"), compile=True)
     assert on.bf16 is bf16 and on.amp_dtype == (torch.bfloat16 if bf16 else None)
     assert on.channels_last and on.fused_adam and on.cudnn_benchmark and on.async_log and on.compile
     assert not on.without("bf16").bf16 and on.record()["compile_mode"] == on.compile_mode
@@ -101,18 +106,18 @@ def test_no_cuda_means_no_cuda_bf16():
     assert fast.cuda_has_bf16(torch.device("cuda")) is False
 
 
-def test_no_levers_leave_the_model_and_inputs_untouched():
-    lv = Levers()
+def test_no_speed_switches_leave_the_model_and_inputs_untouched():
+    lv = SpeedSwitches()
     gan = build_model(ModelConfig(name="convdcgan", width=4, nz=8), DataSpec("s", 28, 1, 0, []))
     before = copy.deepcopy(gan.state_dict())
-    apply_levers(gan, lv)
+    apply_speed(gan, lv)
     assert all(p.is_contiguous() for p in gan.parameters())
     assert all(torch.equal(v, before[k]) for k, v in gan.state_dict().items())
-    assert not adam(gan.G.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=lv).defaults.get("fused")
+    assert not adam(gan.G.parameters(), lr=1e-3, betas=(0.5, 0.999), speed=lv).defaults.get("fused")
     x = torch.randn(2, 1, 28, 28)
     assert lv.input(x) is x
-    cl = Levers(channels_last=True)
-    apply_levers(gan, cl)
+    cl = SpeedSwitches(channels_last=True)
+    apply_speed(gan, cl)
     conv = next(p for p in gan.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     assert cl.input(x).is_contiguous(memory_format=torch.channels_last)
@@ -126,12 +131,12 @@ def test_bf16_channels_last_step_matches_fp32():
     x = torch.rand(12, 1, 28, 28) * 2 - 1
     y = torch.arange(3).repeat(4)
     outs, weights = [], []
-    for lv in (Levers(), Levers(channels_last=True, bf16=True)):
-        gan = apply_levers(copy.deepcopy(base), lv)
-        opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
-        opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+    for lv in (SpeedSwitches(), SpeedSwitches(channels_last=True, bf16=True)):
+        gan = apply_speed(copy.deepcopy(base), lv)
+        opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=lv)
+        opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=lv)
         torch.manual_seed(1)
-        out = gan_step(gan, opt_d, opt_g, lv.input(x), y, amp_dtype=lv.amp_dtype)
+        out = gan_step(bce(lv), gan, opt_d, opt_g, lv.input(x), y)
         assert out.loss_d.dtype == torch.float32 and torch.isfinite(out.loss_d)  # losses stay fp32
         outs.append(out)
         weights.append(torch.cat([p.detach().flatten() for p in gan.parameters()]))
@@ -158,16 +163,16 @@ def test_async_scalars_keep_order_and_values():
 def test_cuda_step_never_waits_for_the_device(model: str):
     device = torch.device("cuda")
     spec = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
-    lv = Levers.for_device(device)
-    gan = apply_levers(build_model(ModelConfig(name=model, width=8, nz=16), spec).to(device), lv)
-    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
-    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), levers=lv)
+    lv = SpeedSwitches.for_device(device)
+    gan = apply_speed(build_model(ModelConfig(name=model, width=8, nz=16), spec).to(device), lv)
+    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=lv)
+    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=lv)
     x = lv.input(torch.rand(12, 1, 28, 28, device=device) * 2 - 1)
     y = torch.arange(3, device=device).repeat(4)
-    gan_step(gan, opt_d, opt_g, x, y, amp_dtype=lv.amp_dtype)  # first step: lazy state allocation
+    gan_step(bce(lv, gan), gan, opt_d, opt_g, x, y)  # first step: lazy state allocation
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = gan_step(gan, opt_d, opt_g, x, y, amp_dtype=lv.amp_dtype)
+        out = gan_step(bce(lv, gan), gan, opt_d, opt_g, x, y)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(out.loss_d).item()
@@ -181,12 +186,12 @@ def test_resumed_optimiser_state_takes_the_parameters_layout():
     conv(torch.randn(2, 3, 8, 8)).sum().backward()
     opt.step()
     saved = copy.deepcopy(opt.state_dict())
-    conv.to(memory_format=torch.channels_last)  # what apply_levers does on CUDA
+    conv.to(memory_format=torch.channels_last)  # what apply_speed does on CUDA
     opt2 = torch.optim.Adam(conv.parameters(), lr=1e-3)
     opt2.load_state_dict(saved)
     w = conv.weight
     assert opt2.state[w]["exp_avg"].stride() != w.stride()  # the mismatch this guards against
-    from gan_bench.train.levers import match_state_layout
+    from gan_bench.train.speed import match_state_layout
 
     match_state_layout(opt2)
     for key in ("exp_avg", "exp_avg_sq"):
@@ -262,11 +267,11 @@ def test_peak_memory_in_summary_is_the_runs_own(tmp_path: Path, tiny_npz: Path, 
                                                       (False, False, "Xeon")])
 def test_a_summary_names_the_cpu_and_the_bf16_instructions_the_lever_used(monkeypatch, amx, avx512_bf16, named):
     """Two CPUs of one model name can differ by bf16 instructions, and so by 1.7x in training minutes;
-    the name says what the bf16 lever found, from the same probe."""
+    the name says what the bf16 switch found, from the same probe."""
     from gan_bench.run.world import cpu_model
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     info = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu sse2\n\nprocessor\t: 1\nmodel name\t: Xeon\n"
     assert cpu_model(info) == named
-    assert Levers.for_device(torch.device("cpu")).bf16 is (amx or avx512_bf16)
+    assert SpeedSwitches.for_device(torch.device("cpu")).bf16 is (amx or avx512_bf16)

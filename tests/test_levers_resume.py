@@ -106,10 +106,7 @@ def test_gan_step_with_levers_is_the_trainers_step(tmp_path: Path, tiny_npz: Pat
     t = build(cfg, device=torch.device("cpu"), folder=False)
     x, y = t.source.batch(0, 0)
     t.gan.train()
-    tc = cfg.train
-    gan_step(t.gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=tc.instance_noise,
-             real_label_range=tc.real_label_range, label_flip=tc.label_flip, amp_dtype=t.levers.amp_dtype,
-             loss=tc.loss, diffaug=tc.diffaug, mismatch=tc.mismatch)
+    gan_step(t.plan.recipe, t.gan, t.opt_d, t.opt_g, t.speed.input(x), y)
     for part, module in (("G", t.gan.G), ("D", t.gan.D)):
         mine = module.state_dict()
         assert mine.keys() == saved[part].keys()

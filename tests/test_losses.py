@@ -8,13 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_bench.config import ModelConfig, build_config
+from gan_bench.config import ModelConfig, TrainConfig, build_config
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
 from gan_bench.models import build_model
-from gan_bench.train.levers import Levers, adam
+from gan_bench.train.speed import SpeedSwitches, adam
 from gan_bench.train.losses import LOSSES, Loss
-from gan_bench.train.setup import check_levers
+from gan_bench.train.plan import make_plan
+from gan_bench.train.recipe import Recipe
 from gan_bench.train.step import gan_step
 
 LOGITS = torch.tensor([-2.0, -0.5, 0.0, 0.3, 1.5, 4.0])
@@ -55,18 +56,18 @@ def test_losses_are_an_extension_point():
     with pytest.raises(TypeError, match="LossInfo"):
         LOSSES.register("wgan", better="lower")
     with pytest.raises(ConfigError, match="unknown loss 'hnige'.*'hinge'"):
-        check_levers(build_config([{"train": {"loss": "hnige"}}]))
+        make_plan(build_config([{"train": {"loss": "hnige"}}]))
 
 
 def test_hinge_refuses_smoothed_targets_but_takes_flips():
-    check_levers(build_config([{"train": {"loss": "hinge", "label_flip": 0.1}}]))
+    make_plan(build_config([{"train": {"loss": "hinge", "label_flip": 0.1}}]))
     with pytest.raises(ConfigError, match="only hard targets"):
-        check_levers(build_config([{"train": {"loss": "hinge", "real_label_range": [0.8, 1.0]}}]))
+        make_plan(build_config([{"train": {"loss": "hinge", "real_label_range": [0.8, 1.0]}}]))
 
 
 @pytest.mark.parametrize("name", ["hinge", "lsgan"])
 def test_gan_step_uses_the_named_loss(name: str):
-    """One step by hand with the registry's functions equals gan_step(loss=name)."""
+    """One step by hand with the registry's functions equals gan_step with train.loss=name."""
     spec = DataSpec("s", 28, 1, 3, ["a", "b", "c"])
     torch.manual_seed(0)
     base = build_model(ModelConfig(name="cdcgan", width=4, nz=8), spec)
@@ -74,12 +75,12 @@ def test_gan_step_uses_the_named_loss(name: str):
     loss = LOSSES.get(name)
 
     gan = copy.deepcopy(base)
-    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=Levers()) for m in (gan.G, gan.D))
+    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), speed=SpeedSwitches()) for m in (gan.G, gan.D))
     torch.manual_seed(1)
-    out = gan_step(gan, opt_d, opt_g, x, y, loss=name)
+    out = gan_step(Recipe.of(TrainConfig(loss=name)), gan, opt_d, opt_g, x, y)
 
     ref = copy.deepcopy(base)
-    ref_g, ref_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=Levers()) for m in (ref.G, ref.D))
+    ref_g, ref_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), speed=SpeedSwitches()) for m in (ref.G, ref.D))
     torch.manual_seed(1)
     z = torch.randn(6, 8)
     fake = ref.G(z, y)
@@ -105,9 +106,9 @@ def test_mismatch_shows_d_real_images_with_another_class_as_fakes():
     gan = copy.deepcopy(base)
     forward = gan.D.forward
     gan.D.forward = lambda images, labels: seen.append((images, labels)) or forward(images, labels)
-    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), levers=Levers()) for m in (gan.G, gan.D))
+    opt_g, opt_d = (adam(m.parameters(), lr=1e-3, betas=(0.5, 0.999), speed=SpeedSwitches()) for m in (gan.G, gan.D))
     torch.manual_seed(1)
-    out = gan_step(gan, opt_d, opt_g, x, y, mismatch=0.5)
+    out = gan_step(Recipe.of(TrainConfig(mismatch=0.5)), gan, opt_d, opt_g, x, y)
     assert len(seen) == 4  # real, fake, real with wrong labels; then G's step
     images, wrong = seen[2]
     assert torch.equal(images, x) and bool((wrong != y).all()) and set(wrong.tolist()) == {0, 1, 2}
@@ -123,6 +124,6 @@ def test_mismatch_shows_d_real_images_with_another_class_as_fakes():
 
 
 def test_mismatch_needs_a_model_that_reads_the_label():
-    check_levers(build_config([{"train": {"mismatch": 1.0}}]))
+    make_plan(build_config([{"train": {"mismatch": 1.0}}]))
     with pytest.raises(ConfigError, match="reads no label"):
-        check_levers(build_config([{"model": {"name": "convdcgan"}, "train": {"mismatch": 1.0}}]))
+        make_plan(build_config([{"model": {"name": "convdcgan"}, "train": {"mismatch": 1.0}}]))

@@ -11,6 +11,7 @@ import yaml
 
 import gan_bench.train.loop as loop_module
 import gan_bench.train.schedule as schedule_module
+from gan_bench.train.plan import make_plan
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.report.compare import compare
@@ -43,7 +44,7 @@ def _schedule(monkeypatch, **keys) -> tuple[Schedule, FakeClock]:
         section, key = k.split("__")
         sections[section][key] = v
     cfg = build_config([sections])
-    return Schedule(cfg, World(), prior_seconds=0.0, steps_per_epoch=10), clock
+    return Schedule(make_plan(cfg), World(), prior_seconds=0.0, steps_per_epoch=10), clock
 
 
 def test_eval_every_steps_and_epochs_and_the_last_step(monkeypatch):
@@ -78,7 +79,7 @@ def test_time_budget_and_a_resumed_clock(monkeypatch):
     clock.now += 1.0
     assert s.out_of_time()
     cfg = build_config([{"train": {"max_minutes": 0.5}}])
-    resumed = Schedule(cfg, World(), prior_seconds=31.0, steps_per_epoch=10)
+    resumed = Schedule(make_plan(cfg), World(), prior_seconds=31.0, steps_per_epoch=10)
     assert resumed.out_of_time() and resumed.seconds() >= 31.0
 
 

@@ -53,7 +53,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
                                 f"ignored; drop --list to evaluate")
         for entry in METRICS:
             m = entry.info
-            needs = "class model" if m.needs_class_model else "labels" if m.needs_labels else ""
+            needs = "class model" if m.needs_draws_class else "labels" if m.needs_labels else ""
             doc = (entry.obj.__doc__ or "").strip().splitlines()[0]
             print(f"  {entry.name:14s} {m.kind:9s} {m.better + ' is better':17s} "
                   f"{needs or '-':12s} {'' if m.default else '(opt-in) '}{doc}")

@@ -24,7 +24,7 @@ from gan_bench.errors import ConfigError
 from gan_bench.metrics import classifier as C
 from gan_bench.metrics.registry import NotApplicable
 from gan_bench.models.base import GAN
-from gan_bench.run.sampling import draws_class, generate
+from gan_bench.run.sampling import generate
 from gan_bench.run.world import World
 
 CHUNK = 500  # images per forward pass of G and of the evaluation network (classifier.features' batch)
@@ -34,7 +34,6 @@ def stderr_line(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-class_model = draws_class  # the name the metrics use
 
 
 def generate_images(gan: GAN, *, per_class: int = 0, n: int = 0, seed: int, device: torch.device,
@@ -50,7 +49,7 @@ def generate_images(gan: GAN, *, per_class: int = 0, n: int = 0, seed: int, devi
     g = torch.Generator().manual_seed(seed)
     names = list(gan.spec.classes)
     world = World.current()
-    if not class_model(gan):
+    if not gan.draws_class:
         z = torch.randn(n, gan.nz, generator=g)
         x = world.map_chunks(lambda zb: to_uint8(generate(gan, zb.to(device), None)), list(z.split(batch)))
         return ImageData(torch.cat(x), None, names)
@@ -97,12 +96,12 @@ class EvalContext:
     shared: dict[str, Any] = field(default_factory=dict)  # results several metrics share
 
     @property
-    def class_model(self) -> bool:
-        return class_model(self.gan)
+    def draws_class(self) -> bool:
+        return self.gan.draws_class
 
     @property
     def per_class(self) -> int:
-        return self.samples // self.gan.num_classes if self.class_model else 0
+        return self.samples // self.gan.num_classes if self.draws_class else 0
 
     @cached_property
     def classifier(self) -> C.Classifier:
@@ -115,7 +114,7 @@ class EvalContext:
     @cached_property
     def fake(self) -> ImageData:
         """The generated images every metric uses: (samples, C, H, W) uint8, labelled if class-aware."""
-        if self.class_model and self.per_class < 1:
+        if self.draws_class and self.per_class < 1:
             raise ConfigError(f"--samples {self.samples} is fewer than the {self.gan.num_classes} classes; "
                               f"raise --samples")
         return generate_images(self.gan, per_class=self.per_class, n=self.samples, seed=self.seed,

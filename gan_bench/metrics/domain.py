@@ -71,7 +71,7 @@ def recall(ctx: EvalContext) -> dict:
     return {"recall": pr["recall"], "pr_images": pr["pr_images"], "real_recall": pr["real_recall"]}
 
 
-@metric("cond_acc", kind="domain", key="cond_acc", better="higher", needs_labels=True, needs_class_model=True,
+@metric("cond_acc", kind="domain", key="cond_acc", better="higher", needs_labels=True, needs_draws_class=True,
         headline=True, label="cond. acc.")
 def cond_acc(ctx: EvalContext) -> dict:
     """Share of images generated for class c that the evaluation network assigns to c.
@@ -84,7 +84,7 @@ def cond_acc(ctx: EvalContext) -> dict:
             "real_acc": ctx.classifier.test_acc, "real_per_class": ctx.classifier.info["per_class_acc"]}
 
 
-@metric("gan_test", kind="domain", key="gan_test", better="higher", needs_labels=True, needs_class_model=True)
+@metric("gan_test", kind="domain", key="gan_test", better="higher", needs_labels=True, needs_draws_class=True)
 def gan_test(ctx: EvalContext) -> dict:
     """GAN-test (Shmelkov et al. 2018): real-trained classifier's accuracy on generated images.
 
@@ -93,7 +93,7 @@ def gan_test(ctx: EvalContext) -> dict:
     return {"gan_test": hit.float().mean().item(), "real_acc": ctx.classifier.test_acc}
 
 
-@metric("intra_fd", kind="domain", key="intra_fd", better="lower", needs_labels=True, needs_class_model=True)
+@metric("intra_fd", kind="domain", key="intra_fd", better="lower", needs_labels=True, needs_draws_class=True)
 def intra_fd(ctx: EvalContext) -> dict:
     """Frechet distance per class (generated vs real test images of c), and its mean over classes."""
     names, y_real, y_fake = ctx.splits.test.classes, ctx.splits.test.y, ctx.fake.y

@@ -14,7 +14,7 @@ import torch
 from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError, GanBenchError
-from gan_bench.metrics.context import EvalContext, class_model, stderr_line
+from gan_bench.metrics.context import EvalContext, stderr_line
 from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
 from gan_bench.models.base import GAN
 from gan_bench.run import RunFolder
@@ -47,16 +47,16 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
     if samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {samples}")
     device = torch.device(device)
-    labelled, cm = splits.train.labelled, class_model(gan)
+    labelled, cm = splits.train.labelled, gan.draws_class
     explicit = metrics is not None
     if explicit:
         names = list(dict.fromkeys(metrics))
         for n in names:
             METRICS.entry(n)  # unknown name: ConfigError listing the valid ones
-        check_metrics(names, labelled=labelled, class_model=cm)
+        check_metrics(names, labelled=labelled, draws_class=cm)
     else:
         names = [e.name for e in METRICS if e.info.default
-                 and not inapplicable_reason(e.name, labelled=labelled, class_model=cm)]
+                 and not inapplicable_reason(e.name, labelled=labelled, draws_class=cm)]
     ctx = EvalContext(gan, splits, samples, seed=seed, device=device, cache_dir=cache_dir,
                       inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
     results: dict[str, dict[str, Any]] = {}

@@ -28,7 +28,7 @@ class MetricInfo:
     key                its headline number in its dict (what training-time evaluation tracks)
     better             "lower" or "higher": which way `key` improves (picks checkpoints/best.pt)
     needs_labels       the data set must be labelled
-    needs_class_model  the model must generate a requested class (conditional or per-class)
+    needs_draws_class  the model must generate a requested class (conditional or per-class)
     default            part of "all metrics that apply" (expensive experiments are opt-in)
     headline           a key metric: shown first in tables, and on the gallery's index and cards
     label              its name in the gallery ("FD"); empty: the metric's name
@@ -39,7 +39,7 @@ class MetricInfo:
     key: str
     better: str
     needs_labels: bool = False
-    needs_class_model: bool = False
+    needs_draws_class: bool = False
     default: bool = True
     headline: bool = False
     label: str = ""
@@ -107,21 +107,21 @@ def higher_is_better(name: str) -> bool:
     return not METRICS.info(name).lower_is_better
 
 
-def inapplicable_reason(name: str, *, labelled: bool, class_model: bool) -> Optional[str]:
+def inapplicable_reason(name: str, *, labelled: bool, draws_class: bool) -> Optional[str]:
     """Why a metric does not apply to a model/data pair, or None when it does."""
     info = METRICS.info(name)
     if info.needs_labels and not labelled:
         return "needs a labelled data set"
-    if info.needs_class_model and not class_model:
+    if info.needs_draws_class and not draws_class:
         return "needs a conditional or per-class model (this one cannot be asked for a class)"
     return None
 
 
-def check_metrics(names: Sequence[str], *, labelled: bool, class_model: bool) -> None:
+def check_metrics(names: Sequence[str], *, labelled: bool, draws_class: bool) -> None:
     """ConfigError, before any work, for an unknown metric or one that cannot apply (e.g. eval.metrics)."""
     for n in names:
-        reason = inapplicable_reason(n, labelled=labelled, class_model=class_model)
+        reason = inapplicable_reason(n, labelled=labelled, draws_class=draws_class)
         if reason:
             valid = [e.name for e in METRICS
-                     if not inapplicable_reason(e.name, labelled=labelled, class_model=class_model)]
+                     if not inapplicable_reason(e.name, labelled=labelled, draws_class=draws_class)]
             raise ConfigError(f"metric {n!r} {reason}; metrics that apply: {', '.join(valid)}")

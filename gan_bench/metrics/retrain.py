@@ -23,7 +23,7 @@ def _fit_and_test(ctx: EvalContext, data: ImageData) -> dict:
     return C.accuracy(C.Classifier(net, "", {}, ctx.device), ctx.splits.test, task="classes")
 
 
-@metric("gan_train", kind="retrain", key="gan_train", better="higher", needs_labels=True, needs_class_model=True)
+@metric("gan_train", kind="retrain", key="gan_train", better="higher", needs_labels=True, needs_draws_class=True)
 def gan_train(ctx: EvalContext) -> dict:
     """Accuracy on real test images of a classifier trained only on the generated images."""
     ctx.need("gan_train", C.Recipe.batch_size, generated=len(ctx.fake), real=len(ctx.splits.test))
@@ -34,7 +34,7 @@ def gan_train(ctx: EvalContext) -> dict:
 
 
 @metric("augment", kind="retrain", key="acc_augmented", better="higher", needs_labels=True,
-        needs_class_model=True, default=False)
+        needs_draws_class=True, default=False)
 def augment(ctx: EvalContext) -> dict:
     """Augmentation experiment: accuracy with and without generated images of a starved class.
 

@@ -35,6 +35,11 @@ class GAN(nn.Module):
     def num_classes(self) -> int:
         return self.spec.num_classes
 
+    @property
+    def draws_class(self) -> bool:
+        """Can it be asked for an image of a chosen class (as ModelInfo.draws_class says of its record)?"""
+        return bool(self.conditional or self.per_class)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -119,12 +124,15 @@ def compatible_models(spec: DataSpec) -> list[str]:
 
 
 def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:
-    """The model cfg names, sized for spec, initialised; model.spectral_norm applied to its D."""
-    check_compatible(cfg.name, spec)
-    if cfg.d_label != "planes" and not MODELS.info(cfg.name).conditional:
-        raise ConfigError(f"model.d_label={cfg.d_label} is how a conditional D reads the label, but model "
-                          f"{cfg.name!r} has no label input; remove it or use a conditional model (cdcgan)")
+    """The model cfg names, sized for spec (the run plan checked that it fits: train/plan.py), initialised;
+    model.spectral_norm applied to its D. What the model reads is its registry record's: a GAN built
+    with other conditional/per_class flags than its ModelInfo declares is refused."""
+    info = MODELS.info(cfg.name)
     gan = MODELS.get(cfg.name)(spec, cfg)
+    if isinstance(gan, GAN) and (gan.conditional, gan.per_class) != (info.conditional, info.per_class):
+        raise ConfigError(f"model {cfg.name!r} is registered with conditional={info.conditional}, per_class="
+                          f"{info.per_class} but built a GAN with conditional={gan.conditional}, per_class="
+                          f"{gan.per_class}; make its register_model(...) fields and GAN(...) agree")
     init_weights(gan)
     if cfg.spectral_norm:  # after the init: SN's power iteration starts from the initialised weights
         spectral_norm_d(gan.D)

@@ -51,9 +51,9 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
 
 
 def compute_of(summary: dict[str, Any]) -> Optional[str]:
-    """bf16 or fp32, the arithmetic of G and D in training (summary.json's levers; None before them)."""
-    levers = summary.get("levers")
-    return None if levers is None else ("bf16" if levers.get("bf16") else "fp32")
+    """bf16 or fp32, the arithmetic of G and D in training (summary.json's speed switches; None before them)."""
+    switches = summary.get("speed", summary.get("levers"))  # "levers": runs made before the rename
+    return None if switches is None else ("bf16" if switches.get("bf16") else "fp32")
 
 
 def budget_of(summary: dict[str, Any], config: dict[str, Any]) -> Optional[str]:

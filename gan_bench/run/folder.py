@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan_bench.config import Config, budget_text, build_config, read_yaml
+from gan_bench.config import Config, build_config, read_yaml
 from gan_bench.errors import GanBenchError
 from gan_bench.run import files
 from gan_bench.run.checkpoint import load_checkpoint, save_checkpoint
@@ -187,16 +187,14 @@ class RunFolder:
                                 f"evaluated: restore the file, or start a new run") from None
         return build_config([d])
 
-    def raise_budget(self, cfg: Config, *, step: int) -> None:
+    def rewrite_budget(self, cfg: Config, *, step: int, message: str) -> None:
         """`run --resume --set train.epochs=N`: config.yaml takes cfg's larger budget (the rest is the same,
         RunFolder.load_checkpoint checked it), the shorter run's summary goes (the run is in progress
         again, as one that was never complete; its records up to `step` stay) and events.jsonl says
-        when the budget changed."""
-        before = self.read_config()
+        when the budget changed (`message`: train/budget.py's words)."""
         self.write_config(cfg)
         self.summary_path.unlink(missing_ok=True)
-        self.append("events", {"step": step, "event": "budget", "message": f"budget raised at step {step} from "
-                               f"{budget_text(before)} to {budget_text(cfg)}"})
+        self.append("events", {"step": step, "event": "budget", "message": message})
 
     def read_config_dict(self) -> dict[str, Any]:
         """config.yaml as written (reports read it without validating: an old run stays readable)."""

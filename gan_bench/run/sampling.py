@@ -27,15 +27,10 @@ from gan_bench.run.folder import RunFolder
 GENERATORS = ("ema", "raw")  # which G of a run load_generator gives: its weight average, or G itself
 
 
-def draws_class(gan: GAN) -> bool:
-    """Can this model be asked for an image of a given class?"""
-    return bool(gan.conditional or gan.per_class)
-
-
 def fixed_inputs(gan: GAN, cfg: Config, device: torch.device) -> tuple[torch.Tensor, Optional[torch.Tensor], int]:
     """The latent grid rendered at every snapshot: one row per class, or 8 x 8 without labels."""
     g = torch.Generator().manual_seed(cfg.train.seed + 12345)
-    if draws_class(gan):
+    if gan.draws_class:
         k, n = gan.num_classes, cfg.train.grid_per_class
         z = torch.randn(k * n, gan.nz, generator=g)
         # row-major grid (row = class); per-class models want class-fastest order, see generate()
@@ -81,7 +76,7 @@ MAX_GRID_IMAGES = 10_000  # a PNG of more cells than this is unreadable (100 x 1
 
 def check_sample_size(gan: GAN, *, n: int, label: Optional[str], png: bool) -> None:
     """Refuse, before generating, a request that cannot be a readable grid or does not fit in memory."""
-    per_call = n * (gan.num_classes if draws_class(gan) and label is None else 1)
+    per_call = n * (gan.num_classes if gan.draws_class and label is None else 1)
     if png and per_call > MAX_GRID_IMAGES:
         raise GanBenchError(f"-n {n}: a grid of {per_call:,} images is too large to look at (at most "
                             f"{MAX_GRID_IMAGES:,}); lower -n, or write an .npz")
@@ -127,9 +122,9 @@ def sample_images(gan: GAN, *, n: int, label: Optional[str] = None, seed: int = 
     """n images (of one class, or of every class for class-aware models): (M, C, H, W) in [-1, 1], labels."""
     g = torch.Generator().manual_seed(seed)
     classes = gan.spec.classes
-    if label is not None and not draws_class(gan):
+    if label is not None and not gan.draws_class:
         raise GanBenchError(f"--label {label!r}: this run's model {type(gan).__name__} is unconditional; omit --label")
-    if draws_class(gan):
+    if gan.draws_class:
         if label is not None and label not in classes:
             raise GanBenchError(unknown_name_message("class", label, classes))
         ks = [classes.index(label)] if label is not None else range(len(classes))

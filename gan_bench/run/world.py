@@ -234,7 +234,7 @@ def cpu_model(cpuinfo: str | None = None) -> str:
 def cpu_bf16() -> str | None:
     """The CPU's bf16 dot-product instructions, which oneDNN's convolutions and matmuls use with
     float32 accumulation: "AMX" (Intel's tiles, Sapphire Rapids and later), "AVX512-BF16" (AMD Zen 4
-    and later, Intel Cooper Lake) or None. One answer for both the bf16 lever (train/levers.py) and
+    and later, Intel Cooper Lake) or None. One answer for both the bf16 speed switch (train/speed.py) and
     the summary's device name, so the two cannot disagree; torch's own probes, since oneDNN is what
     has to find the instructions."""
     if _probe("_is_amx_tile_supported"):

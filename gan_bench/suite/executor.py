@@ -28,7 +28,7 @@ from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.suite.plan import Job, missing_evals, plan, quick_eval
 from gan_bench.suite.submitted import hold_submitted
 from gan_bench.train.loop import train
-from gan_bench.train.setup import preflight
+from gan_bench.train.plan import preflight
 
 EXIT_STATUS = {0: "completed", 3: "interrupted", 4: "failed"}  # a --jobs child's exit status (others: failed)
 

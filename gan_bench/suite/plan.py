@@ -7,22 +7,19 @@ starts afresh too. A cluster job decides again when it starts (decide), so a req
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from gan_bench.config import Config, build_config, load_config
-from gan_bench.data import DATASETS, DataSpec
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.registry import METRICS, inapplicable_reason
 from gan_bench.models import MODELS
-from gan_bench.models.base import check_compatible
 from gan_bench.plugins import load as load_plugins
 from gan_bench.report.timing import parse_targets
 from gan_bench.run import RunFolder
 from gan_bench.suite.file import Suite, SuiteEval
-from gan_bench.train.setup import check_levers
+from gan_bench.train.plan import make_plan
 
 # --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds.
 QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
@@ -61,7 +58,7 @@ def plan(suite: Suite, *, out: Path, quick: bool, retry_failed: bool = False) ->
                 cfg = load_config(Path(r.config), sets, plugins=suite.plugins)
                 cfg = quick_config(cfg) if quick else cfg
                 cfg.out = str(out)
-                _preflight(cfg)
+                make_plan(cfg, device=False)  # the executor checks the device where the runs train
             except GanBenchError as e:
                 raise type(e)(f"{where}: {e}") from None
             jobs.append(decide(cfg, RunFolder(out / cfg.name / f"seed{seed}"), suite.eval,
@@ -79,22 +76,6 @@ def quick_eval(ev: Optional[SuiteEval], quick: bool) -> Optional[SuiteEval]:
     if not (quick and ev):
         return ev
     return SuiteEval(metrics=list(ev.metrics), samples=min(ev.samples, QUICK_EVAL_SAMPLES))
-
-
-def _preflight(cfg: Config) -> None:
-    """What can be checked without loading data: names, data files, and the model against the data
-    set's registered labels and size (when the registry knows them: not for npz or image folders)."""
-    MODELS.entry(cfg.model.name)
-    check_levers(cfg)
-    info = DATASETS.info(cfg.data.name)
-    for p in (cfg.data.path, cfg.data.test_path):
-        if p and not Path(p).exists():
-            raise ConfigError(f"data file {p!r} not found (paths are relative to {os.getcwd()})")
-    sizes = info.resolutions
-    res = cfg.data.resolution or (sizes[0] if len(sizes) == 1 else None)
-    if res is not None and info.labelled is not None:
-        check_compatible(cfg.model.name, DataSpec(cfg.data.name, res, info.channels or 1,
-                                                  1 if info.labelled else 0, []))
 
 
 def quick_config(cfg: Config) -> Config:
@@ -139,4 +120,4 @@ def _applicable(metrics: list[str], summary: dict) -> list[str]:
     mixed suite can ask for them all."""
     info = MODELS.info(str(summary.get("model")))
     labelled = bool(summary.get("num_classes"))
-    return [m for m in metrics if not inapplicable_reason(m, labelled=labelled, class_model=info.draws_class)]
+    return [m for m in metrics if not inapplicable_reason(m, labelled=labelled, draws_class=info.draws_class)]

@@ -9,7 +9,7 @@ cutout of a half-size square, brightness, saturation and contrast).
 train.diffaug names a policy: "color,translation,cutout" applies the three in that order. Random draws
 follow the step's rule for torchrun (train/step.py): every rank draws for the global batch and keeps
 its own rows, so N processes augment exactly as one would. Draws are float32 whatever the images'
-precision, so the augmentation does not depend on the speed levers.
+precision, so the augmentation does not depend on the speed switches.
 """
 from __future__ import annotations
 
@@ -60,13 +60,19 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return names
 
 
-def augment(x: torch.Tensor, policy: Sequence[str], *, rank: int = 0, ranks: int = 1) -> torch.Tensor:
-    """x (B, C, H, W) in [-1, 1], rank's rows of a global batch, through each augmentation of policy."""
+def resolve_policy(policy: str) -> tuple[Augment, ...]:
+    """The functions of a train.diffaug policy, looked up once (the run plan's recipe holds them)."""
+    return tuple(AUGMENTS.get(n) for n in parse_policy(policy))
+
+
+def augment(x: torch.Tensor, policy: Sequence[str | Augment], *, rank: int = 0, ranks: int = 1) -> torch.Tensor:
+    """x (B, C, H, W) in [-1, 1], rank's rows of a global batch, through each augmentation of policy
+    (registered names, or the functions resolve_policy returned)."""
     if not policy:
         return x
     draws = Draws(len(x), x.device, rank, ranks)
-    for name in policy:
-        x = AUGMENTS.get(name)(x, draws)
+    for fn in policy:
+        x = (fn if callable(fn) else AUGMENTS.get(fn))(x, draws)
     return x
 
 

@@ -17,7 +17,6 @@ from typing import Optional
 import torch
 
 from gan_bench.data.base import ImageData, from_uint8
-from gan_bench.errors import ConfigError
 
 
 def fits_on_device(nbytes: int, device: torch.device, *, share: float = 0.5) -> bool:
@@ -50,22 +49,15 @@ class BatchSource:
         self.x = data.x.to(home)  # (N, C, H, W) uint8 stays uint8, on the device when resident
         self.y = None if data.y is None else data.y.to(home)
         self.seed, self.per_class, self.device = seed, per_class, device
-        self.batch_size = min(batch_size, len(data)) if not per_class else batch_size
+        # the run plan checked the batch against the data, the classes and the processes (train/plan.py)
+        self.batch_size = batch_size
         if per_class:
             self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
-            empty = [data.classes[c] for c, idx in enumerate(self.class_index) if len(idx) == 0]
-            if empty:
-                raise ConfigError(f"class {', '.join(repr(c) for c in empty)} has no training images, and a per-class "
-                                  f"model trains one pair per class; give every class images, or drop that class")
             # one epoch = each pair sees its largest class once
             self.steps_per_epoch = max(1, -(-max(len(i) for i in self.class_index) // batch_size))
         else:
             # drop the last partial batch: BatchNorm statistics of a tiny batch are noise
             self.steps_per_epoch = max(1, len(data) // self.batch_size)
-        if self.batch_size % ranks:
-            clipped = f" (the data set's {len(data)} images)" if self.batch_size < batch_size else ""
-            raise ConfigError(f"train.batch_size is the global batch ({self.batch_size}{clipped}) and must split "
-                              f"evenly among the {ranks} processes; use a multiple of {ranks}")
         self.rank, self.ranks = rank, ranks
         self._cache: tuple[int, torch.Tensor] | None = None
 

@@ -9,9 +9,7 @@ from typing import Any, Optional
 
 import torch
 
-from gan_bench.models import MODELS
 from gan_bench.run.checkpoint import EMA_G
-from gan_bench.run.sampling import draws_class
 from gan_bench.run.world import device_name
 from gan_bench.train import memory
 from gan_bench.train.setup import Training
@@ -19,12 +17,12 @@ from gan_bench.train.trackers import tracker_names
 
 
 def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, warnings: list[str],
-           out_of_time: bool = False) -> None:
-    """Write the run's GIFs, loss plot, exports (completed runs) and summary.json."""
+           out_of_time: bool = False) -> dict[str, Any]:
+    """Write the run's GIFs, loss plot, exports (completed runs) and summary.json; returns the summary."""
     run, spec = t.run, t.data.spec
     records = run.records("metrics")
-    run.write_gifs(spec.classes if draws_class(t.gan) else None, spec.resolution)
-    export = MODELS.info(t.cfg.model.name).export_classes
+    run.write_gifs(spec.classes if t.plan.model.draws_class else None, spec.resolution)
+    export = t.plan.model.export_classes
     if export is not None and status == "completed":
         payloads = export(t.gan)
         if t.ema is not None:  # each pair's averaged G beside its raw G, under the checkpoint's key
@@ -32,13 +30,15 @@ def finish(t: Training, *, status: str, reason: Optional[str], seconds: float, w
                 payloads[name][EMA_G] = averaged["G"]
         run.write_class_exports(payloads)
     run.write_loss_plot(records)
-    run.write_summary({**summary(t, status=status, reason=reason, seconds=seconds, records=records),
-                       **budget(t, out_of_time=out_of_time),
-                       **memory.peaks(t.device, cpu_reset=t.cpu_peak_reset), "warnings": warnings,
-                       "best_" + t.cfg.eval.primary: t.best if math.isfinite(t.best) else None,
-                       "processes": t.world.size,
-                       "levers": t.levers.record(),  # precision and layout: say how the figures were made
-                       "data_on_device": t.source.resident})
+    out = {**summary(t, status=status, reason=reason, seconds=seconds, records=records),
+           **t.plan.budget.summary(out_of_time=out_of_time, step=t.step, total=t.total),
+           **memory.peaks(t.device, cpu_reset=t.cpu_peak_reset), "warnings": warnings,
+           "best_" + t.cfg.eval.primary: t.best if math.isfinite(t.best) else None,
+           "processes": t.world.size,
+           "speed": t.speed.record(),  # precision and layout: say how the figures were made
+           "data_on_device": t.source.resident}
+    run.write_summary(out)
+    return out
 
 
 WINDOW = 0.1  # share of the run's last steps whose logged losses the summary averages
@@ -54,14 +54,6 @@ def _mean(records: list[dict[str, Any]], key: str) -> Optional[float]:
     return sum(r[key] for r in records) / len(records) if records else None
 
 
-def budget(t: Training, *, out_of_time: bool) -> dict[str, Any]:
-    """What bounded the run: its epochs, max_steps, or a time budget (train.max_minutes) on the machine
-    the summary's device names; budget_reached: the time ran out before the step bound."""
-    tr = t.cfg.train
-    kind = "time" if tr.max_minutes else ("steps" if tr.max_steps else "epochs")
-    return {"budget": kind, "max_minutes": tr.max_minutes, "budget_reached": out_of_time}
-
-
 def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,
             records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the run was and what it measured; images_seen counts the batches actually drawn."""
@@ -70,8 +62,7 @@ def summary(t: Training, *, status: str, reason: Optional[str], seconds: float,
     window = last_window(records, t.step)
     return {
         "status": status, "reason": reason, "name": cfg.name, "dataset": cfg.data.name, "model": cfg.model.name,
-        "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": t.step, "total_steps": t.total,
-        "epochs": t.step / max(1, t.total) * cfg.train.epochs if not cfg.train.max_steps else None,
+        "seed": cfg.train.seed, "config_hash": cfg.hash(), "steps": t.step,
         "train_seconds": seconds, "images_seen": t.images_seen,
         "img_per_sec": t.images_seen / seconds if seconds > 0 else None,
         # the last logged step's losses are one batch's, often a spike; the window's mean is the level

@@ -1,6 +1,7 @@
 """The one trainer: importable, used by the CLI, tests and suites alike.
 
-train() is three parts: build (setup.py: data, model, levers, optimisers, batches, resume), the loop
+train() is a plan (plan.py: the config checked and resolved once) and three parts: build (setup.py:
+data, model, speed switches, optimisers, batches, resume), the loop
 below (steps, records, snapshots, evaluation, checkpoints, signals), and finish (finish.py: GIFs,
 plots, the summary of what was measured).
 """
@@ -15,15 +16,17 @@ from typing import Optional
 import torch
 
 from gan_bench.config import Config
+from gan_bench.data import Splits
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import in_training
-from gan_bench.run.sampling import draws_class, fixed_inputs, generate
+from gan_bench.run.sampling import fixed_inputs, generate
 from gan_bench.run.world import PeerLost, first_line, joined, peer_lost, pick_device
 from gan_bench.train.finish import finish
-from gan_bench.train.levers import AsyncScalars
+from gan_bench.train.speed import AsyncScalars
+from gan_bench.train.plan import RunPlan, make_plan
 from gan_bench.train.schedule import Schedule
 from gan_bench.train.setup import Training, build
-from gan_bench.train.step import gan_step
+from gan_bench.train.step import StepOutput, gan_step
 from gan_bench.train.trackers import SCALARS, Trackers
 from gan_bench.train.watch import Watch
 
@@ -31,22 +34,26 @@ from gan_bench.train.watch import Watch
 RECORD_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "sigma", "sec_per_step", "img_per_sec")
 
 
-def train(cfg: Config, *, run_dir: Optional[Path] = None, resume: Optional[Path] = None) -> Path:
-    """Train one run. A new run folder is made under cfg.out (or at run_dir) unless resuming one.
-    Returns the folder. Raises TrainingFailed (the run stopped on its own) or Interrupted (a signal).
+def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Optional[Path] = None,
+          data: Optional[Splits] = None) -> Path:
+    """Train one run of a plan (make_plan's; a Config is planned here). A new run folder is made under
+    cfg.out (or at run_dir) unless resuming one. data: the plan's data set, loaded already (a sweep's
+    worker loads it once for all its trials). Returns the folder. Raises TrainingFailed (the run stopped
+    on its own) or Interrupted (a signal).
 
     Under torchrun every process calls this with the same arguments and trains a shard of each global
     batch (train/distributed.py); rank 0 alone writes the run folder, whose path every rank returns.
     """
-    with joined(pick_device(cfg.train.device)) as (world, device):
-        t = build(cfg, device=device, world=world, run_dir=run_dir, resume=resume)
+    plan = make_plan(plan) if isinstance(plan, Config) else plan
+    with joined(pick_device(plan.cfg.train.device)) as (world, device):
+        t = build(plan, device=device, world=world, run_dir=run_dir, resume=resume, data=data)
         loop = Loop(t)
         try:
             status, reason = loop.run()
             if world.is_main:
-                finish(t, status=status, reason=reason, seconds=loop.train_time(), warnings=sorted(loop.watch.warned),
-                       out_of_time=loop.budget_spent)
-                loop.trackers.finish(t.run.read_summary())
+                summary = finish(t, status=status, reason=reason, seconds=loop.train_time(),
+                                 warnings=sorted(loop.watch.warned), out_of_time=loop.budget_spent)
+                loop.trackers.finish(summary)
         finally:
             loop.close()
     if status == "failed":
@@ -66,7 +73,7 @@ class Loop:
     def __init__(self, t: Training) -> None:
         self.t, cfg, main = t, t.cfg, t.world.is_main
         self.z_fix, self.y_fix, self.nrow = fixed_inputs(t.gan, cfg, t.device)
-        self.labels = t.data.spec.classes if draws_class(t.gan) else None  # one class per grid row
+        self.labels = t.data.spec.classes if t.plan.model.draws_class else None  # one class per grid row
         try:
             self.trackers = Trackers.start(t.run, cfg, resumed=t.step > 0) if main else Trackers()
         except GanBenchError:
@@ -74,17 +81,17 @@ class Loop:
                 t.run.discard()
             raise
         self.watch = Watch(t.run)
-        self.scalars = AsyncScalars(t.device if t.levers.async_log else torch.device("cpu"))
+        self.scalars = AsyncScalars(t.device if t.speed.async_log else torch.device("cpu"))
         self.failure: list[str] = []
         self.stop: list[int] = []      # signals received; the loop stops at the end of the step
-        self.clock = Schedule(cfg, t.world, prior_seconds=t.prior_time, steps_per_epoch=t.source.steps_per_epoch)
+        self.clock = Schedule(t.plan, t.world, prior_seconds=t.prior_time, steps_per_epoch=t.source.steps_per_epoch)
         self.budget_spent = False  # train.max_minutes ran out: the run ends, completed, before t.total
         # a signal inherited as ignored stays ignored: nohup, or a shell's background job, which a Ctrl-C at
         # the terminal must not stop (what Python does for SIGINT before any handler is installed)
         self.handlers = {s: signal.signal(s, lambda signum, _f: self.stop.append(signum))
                          for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN}
         self.bar = _progress(cfg, t.total, t.step, show=main)
-        if main and self.clock.evaluates and cfg.eval.primary not in cfg.eval.metrics:
+        if main and t.plan.evaluation.on and not t.plan.evaluation.keeps_best:
             # not an error: a run that measures only precision, say, has no use for best.pt
             self.watch.warn(t.step, "no_best_checkpoint", f"eval.primary={cfg.eval.primary} is not in eval.metrics "
                             f"{list(cfg.eval.metrics)}, so no best.pt is kept; add it to eval.metrics to keep one",
@@ -96,73 +103,28 @@ class Loop:
 
     def run(self) -> tuple[str, Optional[str]]:
         """(status, reason): completed, interrupted (self.stop holds the signal) or failed."""
-        t, cfg = self.t, self.t.cfg
-        status, reason = "completed", None
+        t = self.t
         # training seconds (the clock), so a record's sec_per_step does not include an evaluation
-        last_log_t, last_log_step = self.clock.seconds(), t.step
+        self.last_log = (self.clock.seconds(), t.step)
         try:
             t.gan.train()
             while t.step < t.total:
                 epoch, i = divmod(t.step, t.source.steps_per_epoch)
                 x, y = t.source.batch(epoch, i)
-                b = len(x) * t.world.size  # images per step, all ranks (b * K for per-class pairs)
-                sigma = _sigma(cfg, t.step)
                 try:
-                    out = gan_step(t.step_gan, t.opt_d, t.opt_g, t.levers.input(x), y, sigma=sigma,
-                                   real_label_range=cfg.train.real_label_range, label_flip=cfg.train.label_flip,
-                                   amp_dtype=t.levers.amp_dtype, rank=t.world.rank, ranks=t.world.size,
-                                   loss=cfg.train.loss, diffaug=cfg.train.diffaug,
-                                   mismatch=cfg.train.mismatch)
+                    out = gan_step(t.plan.recipe, t.step_gan, t.opt_d, t.opt_g, t.speed.input(x), y, step=t.step)
                 except torch.cuda.OutOfMemoryError:
                     if t.world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
                         raise
-                    status, reason = "failed", _out_of_memory(cfg, t.data.spec.resolution, t.step + 1)
-                    break
+                    return self.flushed("failed", _out_of_memory(t.cfg, t.data.spec.resolution, t.step + 1))
                 t.step += 1
-                t.images_seen += b
+                t.images_seen += len(x) * t.world.size  # images per step, all ranks (b * K for per-class pairs)
                 if t.ema is not None:
                     t.ema.update(t.gan.G, t.step)
                 self.bar.update(1)
-                self.budget_spent = self.clock.out_of_time()
-                last = t.step == t.total or self.budget_spent
-                # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ----
-                if t.step % cfg.train.log_every == 0 or last:
-                    now = self.clock.seconds()
-                    dt = (now - last_log_t) / max(1, t.step - last_log_step)
-                    last_log_t, last_log_step = now, t.step
-                    values = dict(loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
-                                  d_g_z=torch.sigmoid(out.d_fake).mean())
-                    if t.world.distributed:  # means over equal shards: the global batch's numbers
-                        values = dict(zip(values, t.world.mean(torch.stack([v.detach().float()
-                                                                            for v in values.values()]))))
-                    self.scalars.push({"step": t.step, "epoch": epoch + 1, "sigma": sigma, "sec_per_step": dt,
-                                       "img_per_sec": b / dt if dt > 0 else None}, **values)
-                healthy, stopping = self.flush(), bool(self.stop)
-                if t.world.distributed:  # a signal or a NaN seen by one rank stops every rank at this same step
-                    healthy, stopping = t.world.agree(healthy, stopping)
-                    if stopping and not self.stop:
-                        self.stop.append(signal.SIGTERM)
-                if not healthy:
-                    break
-                end_of_epoch = t.step % t.source.steps_per_epoch == 0 or last
-                if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or last):
-                    self.snapshot(epoch + 1)
-                if self.clock.eval_due(t.step, last=last):
-                    self.evaluate()
-                if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping:
-                    if not self.flush(wait=True):  # records up to the checkpoint are on disk before it is
-                        break
-                    if not all(torch.isfinite(p).all() for p in t.gan.parameters()):
-                        status, reason = "failed", f"non-finite weights at step {t.step}"
-                        break
-                    self.checkpoint()
-                if stopping:
-                    status = "interrupted"
-                    break
-                if self.budget_spent:
-                    reason = (f"time budget: train.max_minutes={cfg.train.max_minutes:g} reached at step {t.step} "
-                              f"of {t.total}")
-                    break
+                outcome = self.after_step(out, epoch=epoch, images=len(x) * t.world.size)
+                if outcome is not None:
+                    return self.flushed(*outcome)
         except BaseException as e:
             self.restore_signals()
             if t.world.distributed and peer_lost(e):
@@ -173,8 +135,60 @@ class Loop:
             raise
         finally:
             self.bar.close()
+        return self.flushed("completed", None)
+
+    def after_step(self, out: StepOutput, *, epoch: int, images: int) -> Optional[tuple[str, Optional[str]]]:
+        """What the end of a step does, in order: the time budget, the record, the ranks' agreement on
+        health and signals, a snapshot, an evaluation, a checkpoint. Returns None to go on, or the
+        (status, reason) the run ends with."""
+        t, cfg = self.t, self.t.cfg
+        self.budget_spent = self.clock.out_of_time()
+        last = t.step == t.total or self.budget_spent
+        # ---- records: scalars leave the device asynchronously on CUDA (no sync in the loop) ------------
+        if t.step % cfg.train.log_every == 0 or last:
+            self.log(out, epoch=epoch, images=images)
+        healthy, stopping = self.flush(), bool(self.stop)
+        if t.world.distributed:  # a signal or a NaN seen by one rank stops every rank at this same step
+            healthy, stopping = t.world.agree(healthy, stopping)
+            if stopping and not self.stop:
+                self.stop.append(signal.SIGTERM)
+        if not healthy:
+            return "failed", None  # the reason is the failure flush() recorded
+        end_of_epoch = t.step % t.source.steps_per_epoch == 0 or last
+        if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or last):
+            self.snapshot(epoch + 1)
+        if self.clock.eval_due(t.step, last=last):
+            self.evaluate()
+        if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping:
+            if not self.flush(wait=True):  # records up to the checkpoint are on disk before it is
+                return "failed", None
+            if not all(torch.isfinite(p).all() for p in t.gan.parameters()):
+                return "failed", f"non-finite weights at step {t.step}"
+            self.checkpoint()
+        if stopping:
+            return "interrupted", None
+        if self.budget_spent:
+            return "completed", (f"time budget: train.max_minutes={cfg.train.max_minutes:g} reached at step {t.step} "
+                                 f"of {t.total}")
+        return None
+
+    def log(self, out: StepOutput, *, epoch: int, images: int) -> None:
+        """Queue this step's record (its values reach the host without a synchronisation on CUDA)."""
+        t = self.t
+        now, (then, then_step) = self.clock.seconds(), self.last_log
+        dt = (now - then) / max(1, t.step - then_step)
+        self.last_log = (now, t.step)
+        values = dict(loss_d=out.loss_d, loss_g=out.loss_g, d_x=torch.sigmoid(out.d_real).mean(),
+                      d_g_z=torch.sigmoid(out.d_fake).mean())
+        if t.world.distributed:  # means over equal shards: the global batch's numbers
+            values = dict(zip(values, t.world.mean(torch.stack([v.detach().float() for v in values.values()]))))
+        self.scalars.push({"step": t.step, "epoch": epoch + 1, "sigma": t.plan.recipe.sigma(t.step - 1),
+                           "sec_per_step": dt, "img_per_sec": images / dt if dt > 0 else None}, **values)
+
+    def flushed(self, status: str, reason: Optional[str]) -> tuple[str, Optional[str]]:
+        """The run's end: every record written (a failure found while writing them wins)."""
         if self.failure or (status != "failed" and not self.flush(wait=True)):
-            status, reason = "failed", self.failure[0]
+            return "failed", self.failure[0]
         return status, reason
 
     def close(self) -> None:
@@ -226,7 +240,6 @@ class Loop:
         """Write the records whose values reached the host; False on a non-finite loss."""
         t = self.t
         for rec in self.scalars.ready(wait=wait):
-            rec["loss_d"], rec["loss_g"] = rec["loss_d"] / t.per_pair, rec["loss_g"] / t.per_pair
             if not (math.isfinite(rec["loss_d"]) and math.isfinite(rec["loss_g"])):
                 self.failure.append(f"non-finite loss at step {rec['step']} (loss_d={rec['loss_d']}, "
                                     f"loss_g={rec['loss_g']})")
@@ -246,11 +259,6 @@ def _out_of_memory(cfg: Config, resolution: int, step: int) -> str:
     """The reason a run that ran out of GPU memory gives, with what to change."""
     return (f"out of GPU memory at step {step} (batch {cfg.train.batch_size}, {resolution}x{resolution}, "
             f"model width {cfg.model.width}): lower train.batch_size or model.width")
-
-
-def _sigma(cfg: Config, step: int) -> float:
-    s0, n = cfg.train.instance_noise, cfg.train.instance_noise_steps
-    return s0 if n == 0 else s0 * max(0.0, 1.0 - step / n)
 
 
 def _progress(cfg: Config, total: int, initial: int, *, show: bool = True):

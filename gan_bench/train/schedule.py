@@ -14,27 +14,18 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from gan_bench.config import Config, EvalConfig
 from gan_bench.run.world import World
-
-
-def evaluates(ev: EvalConfig) -> bool:
-    """Whether a run evaluates during training (any of eval.every, every_steps, every_seconds)."""
-    return bool(ev.every or ev.every_steps or ev.every_seconds)
+from gan_bench.train.plan import RunPlan
 
 
 class Schedule:
-    def __init__(self, cfg: Config, world: World, *, prior_seconds: float, steps_per_epoch: int) -> None:
-        self.ev, self.world = cfg.eval, world
+    def __init__(self, plan: RunPlan, world: World, *, prior_seconds: float, steps_per_epoch: int) -> None:
+        self.ev, self.world = plan.evaluation, world
         self.steps_per_epoch = steps_per_epoch
-        self.budget = cfg.train.max_minutes * 60.0 if cfg.train.max_minutes else None
+        self.budget = plan.budget.seconds
         self.prior, self.start, self.paused = prior_seconds, time.perf_counter(), 0.0
         every = self.ev.every_seconds
         self.next_eval_at = (math.floor(prior_seconds / every) + 1) * every if every else math.inf
-
-    @property
-    def evaluates(self) -> bool:
-        return evaluates(self.ev)
 
     def seconds(self) -> float:
         """Training seconds so far, this run's and those before its resume, evaluations left out."""
@@ -58,7 +49,7 @@ class Schedule:
 
     def eval_due(self, step: int, *, last: bool) -> bool:
         """After `step` steps: whether to evaluate now (`last`: the run ends at this step)."""
-        if not self.evaluates:
+        if not self.ev.on:
             return False
         due = last
         if self.ev.every and step % self.steps_per_epoch == 0 and (step // self.steps_per_epoch) % self.ev.every == 0:

@@ -1,26 +1,27 @@
 """The trainer's D+G step as one function.
 
 gan_step() is the step the trainer's loop (loop.py) takes, so a benchmark can time the bare step on
-synthetic inputs and a test can check it against the trainer. Its losses are the registry of
-losses.py, its augmentations that of augment.py; the speed levers around it are in levers.py.
+synthetic inputs and a test can check it against the trainer. What it computes is the run plan's
+Recipe (recipe.py: the loss object and augmentations built once); the speed switches around it are in
+speed.py.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional
 
 import torch
 from gan_bench.models import GAN
-from gan_bench.train.augment import augment, parse_policy
+from gan_bench.train.augment import augment
 from gan_bench.train.distributed import no_sync
-from gan_bench.train.losses import LOSSES
+from gan_bench.train.recipe import Recipe
 
 
 class StepOutput(NamedTuple):
-    """What the trainer logs: losses (scaled by the number of pairs, as the step used them) and logits."""
+    """What the trainer logs: the losses (means over the batch, whatever the number of pairs) and logits."""
 
-    loss_d: torch.Tensor   # () D loss * pairs
-    loss_g: torch.Tensor   # () G loss * pairs
+    loss_d: torch.Tensor   # () D loss
+    loss_g: torch.Tensor   # () G loss
     d_real: torch.Tensor   # (B,) D logits on real images
     d_fake: torch.Tensor   # (B,) D logits on G(z), before D's update
 
@@ -38,67 +39,66 @@ def noisy(x: torch.Tensor, sigma: float, *, rank: int = 0, ranks: int = 1) -> to
     return x + sigma * torch.randn_like(full)[rank * len(x):(rank + 1) * len(x)]
 
 
-def gan_step(gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, x: torch.Tensor,
-             y: Optional[torch.Tensor], *, sigma: float = 0.0, real_label_range: Sequence[float] = (1.0, 1.0),
-             label_flip: float = 0.0, amp_dtype: Optional[torch.dtype] = None, rank: int = 0,
-             ranks: int = 1, loss: str = "bce", diffaug: str = "", mismatch: float = 0.0) -> StepOutput:
-    """One D update then one G update on a batch x (B, C, H, W) in [-1, 1] with labels y (B,) or None.
+def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer,
+             x: torch.Tensor, y: Optional[torch.Tensor], *, step: int = 0) -> StepOutput:
+    """One D update then one G update on a batch x (B, C, H, W) in [-1, 1] with labels y (B,) or None,
+    as the run plan's recipe (recipe.py) says; `step`: the steps trained before this one (the instance
+    noise decays with it).
 
-    loss names a LOSSES entry (losses.py; bce: the non-saturating BCE of the shared recipe). D's
-    targets: real -> U[real_label_range], fake -> 0, each flipped with probability label_flip.
-    diffaug names a policy of augment.py, applied to every image D sees (real and fake, D and G
-    steps), before the instance noise. mismatch > 0 (conditional models): D also sees the real
+    D's targets: real -> U[recipe.real_label_range], fake -> 0, each flipped with probability
+    label_flip. The recipe's augmentations (DiffAugment) apply to every image D sees (real and fake, D
+    and G steps), before the instance noise. mismatch > 0 (conditional models): D also sees the real
     images with a wrong label, drawn uniformly from the other classes, as fakes, its loss on them
     weighted by mismatch (the matching-aware D of Reed et al. 2016): D must read the label to tell
-    them from the real pairs, so G is pushed towards its class, not only towards real-looking
-    images. Per-class models (gan.per_class) get both losses multiplied
-    by K so each pair's gradient is its own. amp_dtype (CUDA: torch.bfloat16) runs G and D under
-    autocast; the losses are always computed in float32 from the logits. No value is read back to
-    the host, so on CUDA the step never waits for the device.
+    them from the real pairs, so G is pushed towards its class, not only towards real-looking images.
+    Per-class models train recipe.pairs = K pairs at once: the backward pass takes K times the mean
+    loss, so each pair's gradient is its own; the losses returned are the means. recipe.amp_dtype
+    (bf16 where the speed switches say so) runs G and D under autocast; the losses are always computed
+    in float32 from the logits. No value is read back to the host, so on CUDA the step never waits for
+    the device.
 
     Data-parallel (train/distributed.py): x and y are rank's rows of a global batch of len(x) * ranks,
     and gan's G and D are in DDP. Every rank draws the global random tensors and keeps its rows, so
     the ranks together take the step of one process; the losses are this rank's shard means.
     """
-    b, device = len(x), x.device
-    own = slice(rank * b, (rank + 1) * b)  # this rank's rows of every global draw
-    per_pair = gan.num_classes if gan.per_class else 1
-    objective, policy = LOSSES.get(loss), parse_policy(diffaug)
-    amp = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
-           else contextlib.nullcontext())
+    r = recipe
+    b, device, ranks = len(x), x.device, r.ranks
+    own = slice(r.rank * b, (r.rank + 1) * b)  # this rank's rows of every global draw
+    sigma = r.sigma(step)
+    amp = torch.autocast(device.type, dtype=r.amp_dtype) if r.amp_dtype is not None else contextlib.nullcontext()
 
     def d_input(images: torch.Tensor) -> torch.Tensor:  # what D sees of a batch: augmented, then noised
-        return noisy(augment(images, policy, rank=rank, ranks=ranks), sigma, rank=rank, ranks=ranks)
+        return noisy(augment(images, r.augments, rank=r.rank, ranks=ranks), sigma, rank=r.rank, ranks=ranks)
 
     # ---- D step: real -> smoothed targets, fake -> 0, optional flips ----------------------------
     z = torch.randn(b * ranks, gan.nz, device=device)[own]
     with amp:
         fake = gan.G(z, y)
-    t_real = torch.empty(b * ranks, device=device).uniform_(*real_label_range)[own]
+    t_real = torch.empty(b * ranks, device=device).uniform_(*r.real_label_range)[own]
     t_fake = torch.zeros(b, device=device)
-    if label_flip > 0:
-        flip = torch.rand(b * ranks, device=device)[own] < label_flip
+    if r.label_flip > 0:
+        flip = torch.rand(b * ranks, device=device)[own] < r.label_flip
         t_real, t_fake = torch.where(flip, 1 - t_real, t_real), torch.where(flip, 1 - t_fake, t_fake)
     with amp:
         d_real = gan.D(d_input(x), y)
         d_fake = gan.D(d_input(fake.detach()), y)
-    # per-class pairs: sum of the pairs' mean losses, so each pair's gradient is its own
-    loss_d = (objective.d(d_real.float(), t_real) + objective.d(d_fake.float(), t_fake)) * per_pair
-    if mismatch > 0:
+    loss_d = r.loss.d(d_real.float(), t_real) + r.loss.d(d_fake.float(), t_fake)
+    if r.mismatch > 0:
         k = gan.num_classes  # another class for every row: y + 1..K-1 (mod K), a global draw
         wrong = (y + torch.randint(1, k, (b * ranks,), device=device)[own]) % k
         with amp:
             d_wrong = gan.D(d_input(x), wrong)
-        loss_d = loss_d + mismatch * objective.d(d_wrong.float(), torch.zeros(b, device=device))
+        loss_d = loss_d + r.mismatch * r.loss.d(d_wrong.float(), torch.zeros(b, device=device))
     opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
+    # per-class pairs: K times the mean, the sum of the pairs' mean losses, so each pair's gradient is its own
+    (loss_d * r.pairs if r.pairs > 1 else loss_d).backward()
     opt_d.step()
     # ---- G step -----------------------------------------------------------------------------------
     # D's gradients from this backward are thrown away (opt_d zeroes them): no all-reduce under DDP
     with amp, no_sync(gan.D):
         d_gen = gan.D(d_input(fake), y)
-    loss_g = objective.g(d_gen.float()) * per_pair
+    loss_g = r.loss.g(d_gen.float())
     opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    (loss_g * r.pairs if r.pairs > 1 else loss_g).backward()
     opt_g.step()
-    return StepOutput(loss_d, loss_g, d_real, d_fake)
+    return StepOutput(loss_d.detach(), loss_g.detach(), d_real, d_fake)

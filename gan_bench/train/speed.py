@@ -1,10 +1,12 @@
-"""The speed levers of the step, chosen per device.
+"""The speed switches of the step, chosen per device.
 
-The levers (channels_last, bf16 autocast, fused Adam, cudnn benchmark, torch.compile, asynchronous
-logging) are chosen per device by Levers.for_device(): all of them on CUDA (bf16 only on GPUs with
+"Speed switch" is this file's word for what changes how fast a step runs, never what it computes
+(a recipe change, such as a loss or G's average, is a "lever": report/levers.py, the *_levers suites).
+The switches (channels_last, bf16 autocast, fused Adam, cudnn benchmark, torch.compile, asynchronous
+logging) are chosen per device by SpeedSwitches.for_device(): all of them on CUDA (bf16 only on GPUs with
 bf16 tensor cores; compile only if asked); on a CPU those measured to help there: channels_last
 (oneDNN's NHWC convolutions), fused Adam and, on CPUs with bf16 instructions (AMX, AVX512-BF16), bf16
-autocast. With every lever off (train.fast=false) the step is plain eager float32.
+autocast. With every switch off (train.fast=false) the step is plain eager float32.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from gan_bench.run.world import cpu_bf16
 def cpu_has_bf16() -> bool:
     """bf16 autocast pays on a CPU with bf16 instructions (run/world.cpu_bf16: AMX or AVX512-BF16).
     Measured on a 2-core Xeon with AMX, 2.1-2.3x float32's speed for the convolutional models, and on
-    a 2-core AMD EPYC with AVX512-BF16 1.4x (the MLP) to 1.7x (convdcgan at 64 px), the levers tables
+    a 2-core AMD EPYC with AVX512-BF16 1.4x (the MLP) to 1.7x (convdcgan at 64 px), the speed tables
     of benchmarks/README.md. Without either, oneDNN emulates bf16, so it stays off."""
     return cpu_bf16() is not None
 
@@ -36,8 +38,8 @@ def cuda_has_bf16(device: torch.device) -> bool:
 
 
 @dataclass(frozen=True)
-class Levers:
-    """Speed-ups of the step; each one can be switched off alone (the benchmark's levers table)."""
+class SpeedSwitches:
+    """Speed-ups of the step; each one can be switched off alone (the benchmark's speed table)."""
 
     channels_last: bool = False     # NHWC activations: tensor-core convolutions without transposes
     bf16: bool = False              # G and D under bf16 autocast; losses in float32 from the logits
@@ -48,8 +50,8 @@ class Levers:
     async_log: bool = False         # logged scalars copied to the host without waiting for the device
 
     @classmethod
-    def for_device(cls, device: torch.device, *, compile: bool = False) -> "Levers":
-        """Every lever on for CUDA (bf16 where the GPU has bf16 tensor cores; compile only if asked). On
+    def for_device(cls, device: torch.device, *, compile: bool = False) -> "SpeedSwitches":
+        """Every switch on for CUDA (bf16 where the GPU has bf16 tensor cores; compile only if asked). On
         a CPU: channels_last, fused Adam (torch 2.4 has a CPU kernel) and bf16 where the CPU has bf16
         instructions;
         torch.compile measured within noise there (benchmarks/README.md) and compiling costs half a
@@ -64,7 +66,7 @@ class Levers:
         return cls()
 
     def record(self) -> dict[str, Any]:
-        """The levers a run used, for its summary.json (compile_mode only when compiling)."""
+        """The switches a run used, for its summary.json (compile_mode only when compiling)."""
         out: dict[str, Any] = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "compile_mode"}
         if self.compile:
             out["compile_mode"] = self.compile_mode
@@ -74,7 +76,7 @@ class Levers:
     def amp_dtype(self) -> Optional[torch.dtype]:
         return torch.bfloat16 if self.bf16 else None
 
-    def without(self, name: str) -> "Levers":
+    def without(self, name: str) -> "SpeedSwitches":
         return replace(self, **{name: False})
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,24 +84,24 @@ class Levers:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def layout(self, module: torch.nn.Module) -> torch.nn.Module:
-        """A module's weights in the levers' memory format, in place."""
+        """A module's weights in the switches' memory format, in place."""
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
 
-def apply_levers(gan: GAN, levers: Levers) -> GAN:
-    """Put the model in the levers' memory format and compile it in place (state-dict keys unchanged)."""
-    if levers.cudnn_benchmark:
+def apply_speed(gan: GAN, speed: SpeedSwitches) -> GAN:
+    """Put the model in the switches' memory format and compile it in place (state-dict keys unchanged)."""
+    if speed.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
-    levers.layout(gan)
-    if levers.compile:
-        gan.G.compile(mode=levers.compile_mode)
-        gan.D.compile(mode=levers.compile_mode)
+    speed.layout(gan)
+    if speed.compile:
+        gan.G.compile(mode=speed.compile_mode)
+        gan.D.compile(mode=speed.compile_mode)
     return gan
 
 
-def adam(params: Iterable[torch.nn.Parameter], *, lr: float, betas: Sequence[float], levers: Levers) -> torch.optim.Adam:
-    """The trainer's Adam; fused (one kernel for all parameters) when the lever is on."""
-    kw: dict[str, Any] = {"fused": True} if levers.fused_adam else {}
+def adam(params: Iterable[torch.nn.Parameter], *, lr: float, betas: Sequence[float], speed: SpeedSwitches) -> torch.optim.Adam:
+    """The trainer's Adam; fused (one kernel for all parameters) when the switch is on."""
+    kw: dict[str, Any] = {"fused": True} if speed.fused_adam else {}
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kw)
 
 
