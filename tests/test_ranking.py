@@ -1,84 +1,116 @@
-"""The ranking view (report/ranking.py) and the lever view of runs bounded by time."""
+"""The ranking view (report/ranking.py, report/stats.py) and the lever view of runs bounded by time."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import scipy.stats
 
+from gan_bench.report import stats
 from gan_bench.report.compare import compare
-from gan_bench.report.ranking import clearly_better, ranking, ranking_markdown
+from gan_bench.report.ranking import ranking, ranking_markdown
 from test_timing import timed_run
 
 
-def long(rows: list[tuple[str, str, float, float, int]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["dataset", "model", "mean", "std", "n"])
+def seeds(rows: dict[str, list[float]], dataset: str = "mnist") -> pd.DataFrame:
+    """One row per seed: (dataset, model, value)."""
+    return pd.DataFrame([(dataset, m, v) for m, vs in rows.items() for v in vs], columns=["dataset", "model", "value"])
 
 
-def test_models_within_each_others_spread_share_a_rank_and_one_seed_is_not_ranked():
-    table = ranking(long([("mnist", "a", 10.0, 1.0, 3), ("mnist", "b", 10.5, 1.0, 3),
-                          ("mnist", "c", 20.0, 1.0, 3), ("mnist", "d", 5.0, float("nan"), 1)]), lower=True)
-    by = table.set_index("model")
-    assert list(table["model"]) == ["a", "b", "c", "d"]  # rank order, the unranked one-seed model last
-    assert by.loc["a", "rank"] == 1 and by.loc["b", "rank"] == 1  # 0.5 apart, spreads of 1: a tie
-    assert by.loc["c", "rank"] == 3                                # two models clearly better
-    assert pd.isna(by.loc["d", "rank"])                            # one seed: no spread, no rank
-    assert str(table["rank"].dtype) == "Int64"                     # 1, 3, not 1.0, 3.0 in the CSV
-    assert by.loc["a", "tied_with"] == "b" and by.loc["c", "tied_with"] == ""
-    md = ranking_markdown(table, "fd", lower=True)
-    assert "No single first: a, b" in md and "| one seed | d |" in md and "| 1 | a |" in md
+def scipy_interval(*samples, statistic) -> tuple[float, float]:
+    res = scipy.stats.bootstrap(samples, statistic, n_resamples=9999, confidence_level=0.95, method="percentile",
+                                vectorized=True, rng=np.random.default_rng(0))
+    return res.confidence_interval.low, res.confidence_interval.high
 
 
-def test_a_better_one_seed_model_does_not_make_the_only_ranked_one_first():
-    md = ranking_markdown(ranking(long([("cifar10", "a", 10.0, 1.0, 3), ("cifar10", "x", 5.0, float("nan"), 1)]),
-                                 lower=True), "fd", lower=True)
+def test_the_intervals_are_scipys_percentile_bootstrap_with_the_same_seed():
+    a, b = [14.7, 16.9, 13.0, 15.2], [24.4, 22.1, 26.7]
+    mean = stats.mean_interval(a)
+    assert (mean.low, mean.high) == scipy_interval(np.array(a), statistic=np.mean)
+    diff = stats.difference_interval(a, b)
+    want = scipy_interval(np.array(a), np.array(b), statistic=lambda x, y, axis: x.mean(axis) - y.mean(axis))
+    assert (diff.low, diff.high) == want and diff.high < 0
+    # the ranking's tables carry exactly these numbers
+    r = ranking(seeds({"a": a, "b": b}), lower=True)
+    row = r.models.set_index("model").loc["a"]
+    assert (row["ci_low"], row["ci_high"]) == (mean.low, mean.high)
+    (pair,) = r.pairs.itertuples()
+    assert (pair.a, pair.b, pair.ci_low, pair.ci_high) == ("a", "b", *want)
+    assert pair.difference == pytest.approx(np.mean(a) - np.mean(b))
+    # seeded: a second table from the same numbers is the same table
+    assert ranking(seeds({"a": a, "b": b}), lower=True).pairs.equals(r.pairs)
+    assert stats.mean_interval([3.0]) is None and stats.difference_interval([1.0, 2.0], [3.0]) is None
+
+
+def test_separated_groups_are_ranked_and_overlapping_ones_tied():
+    r = ranking(seeds({"a": [10.0, 10.5, 11.0], "b": [10.2, 10.9, 11.6],      # overlaps a
+                       "c": [20.0, 20.4, 21.0], "d": [5.0]}), lower=True)     # c far behind; d one seed
+    by = r.models.set_index("model")
+    assert list(r.models["model"]) == ["a", "b", "c", "d"]  # rank order, the unranked one-seed model last
+    assert (by.loc["a", "rank"], by.loc["b", "rank"], by.loc["c", "rank"]) == (1, 1, 3)
+    assert pd.isna(by.loc["d", "rank"]) and pd.isna(by.loc["d", "ci_low"])
+    assert str(r.models["rank"].dtype) == "Int64"  # 1, 3, not 1.0, 3.0 in the CSV
+    assert by.loc["a", "not_distinguishable_from"] == "b" and by.loc["c", "not_distinguishable_from"] == ""
+    pairs = r.pairs.set_index(["a", "b"])
+    assert not pairs.loc[("a", "b"), "distinguishable"] and pairs.loc[("a", "c"), "distinguishable"]
+    assert pairs.loc[("a", "b"), "seeds_needed"] > 3 and pd.isna(pairs.loc[("a", "c"), "seeds_needed"])
+    assert len(r.pairs) == 3  # the one-seed model is in no pair
+    md = ranking_markdown(r, "fd", lower=True)
+    assert "No single first: a, b are not distinguishable from each other. 2 of 3 pairs" in md
+    assert "| one seed | d |" in md and "| 1 | a | 10.50 ± 0.50 | [10, 11] | 3 | b |" in md
+    assert "percentile bootstrap" in md and "95% confidence" in md and "1 to 3 seeds per model" in md
+    assert f"| a − b | -0.4 | [{pairs.loc[('a', 'b'), 'ci_low']:.4g}, " in md
+
+
+def test_a_clear_first_is_named_and_the_direction_is_the_callers():
+    rows = {"x": [0.90, 0.91, 0.89], "y": [0.70, 0.72, 0.68], "z": [0.69, 0.74, 0.64]}
+    higher = ranking(seeds(rows, "quickdraw"), lower=False)
+    by = higher.models.set_index("model")
+    assert (by.loc["x", "rank"], by.loc["y", "rank"], by.loc["z", "rank"]) == (1, 2, 2)
+    md = ranking_markdown(higher, "cond_acc", lower=False)
+    assert "**x** is first: the 95% interval of its difference to every other ranked model excludes zero" in md
+    assert "3 seeds per model" in md and "higher is better" in md
+    lower = ranking(seeds(rows, "quickdraw"), lower=True).models.set_index("model")  # as distances: x is last
+    assert lower.loc["x", "rank"] == 3 and lower.loc["y", "rank"] == 1 and lower.loc["z", "rank"] == 1
+
+
+def test_one_model_or_one_seed_is_not_ranked():
+    md = ranking_markdown(ranking(seeds({"a": [10.0, 11.0, 12.0], "x": [5.0]}, "cifar10"), lower=True), "fd",
+                          lower=True)
     assert "Not ranked: fewer than two models have two or more seeds" in md and "**a**" not in md
-    one = ranking_markdown(ranking(long([("celeba", "a", 10.0, 1.0, 3)]), lower=True), "fd", lower=True)
+    one = ranking_markdown(ranking(seeds({"a": [10.0, 11.0]}, "celeba"), lower=True), "fd", lower=True)
     assert "Not ranked: one model" in one
 
 
-def test_a_wide_spread_keeps_a_rank_and_a_chain_of_ties_is_said_as_it_is():
-    # y's spread is so wide that nothing is clearly better than it: it keeps rank 1 above x
-    table = ranking(long([("m", "o", 0.0, 0.1, 3), ("m", "x", 1.0, 0.1, 3), ("m", "y", 2.0, 10.0, 3)]), lower=True)
-    assert list(table["model"]) == ["o", "y", "x"] and list(table["rank"]) == [1, 1, 2]
-    # a ~ b, b ~ c, a clearly better than c: the verdict names the first's ties, the table each one's
-    chain = ranking(long([("m", "a", 10.0, 1.0, 3), ("m", "b", 10.8, 1.0, 3), ("m", "c", 11.6, 0.5, 3)]),
-                    lower=True)
-    assert list(chain["rank"]) == [1, 1, 2]
-    assert chain.set_index("model").loc["c", "tied_with"] == "b"
-    md = ranking_markdown(chain, "fd", lower=True)
-    assert "No single first: a, b" in md
+def test_seeds_needed_is_the_normal_approximation_by_hand():
+    # a = 10, 12, 14 and b = 11, 13, 15: both std 2, so the pooled std is 2; the gap of the means is 1.
+    # n = 2 (z_0.975 + z_0.8)^2 s^2 / d^2 = 2 (1.959964 + 0.841621)^2 * 4 / 1 = 2 * 7.848879 * 4 = 62.79 -> 63
+    a, b = [10.0, 12.0, 14.0], [11.0, 13.0, 15.0]
+    assert stats.pooled_std(a, b) == pytest.approx(2.0)
+    assert stats.seeds_factor() == pytest.approx(15.6978, abs=1e-4)
+    assert stats.seeds_needed(1.0, 2.0) == 63
+    # unequal groups pool by degrees of freedom: s_a^2 = 4 (2 dof), s_b^2 = 1 (1 dof): (8 + 1) / 3 = 3
+    assert stats.pooled_std(a, [1.0, 2.414213562373095]) == pytest.approx(math.sqrt(3.0))
+    assert stats.seeds_needed(0.0, 2.0) is None  # no gap: no number of seeds finds it
+    assert stats.seeds_needed(10.0, 0.1) == 2    # the fewest that have a spread
+    (pair,) = ranking(seeds({"a": a, "b": b}), lower=True).pairs.itertuples()
+    assert not pair.distinguishable and pair.seeds_needed == 63
 
 
-def test_ranks_count_the_clearly_better_and_a_lone_first_beats_everyone_on_random_tables():
+def test_ranks_count_the_distinguishable_better_models_on_random_tables():
     rng = np.random.default_rng(0)
-    lone = 0
-    for _ in range(120):
-        k = int(rng.integers(2, 7))
-        rows = [("d", f"m{i}", float(rng.normal(0, 3)), float(rng.uniform(0.05, 3)), 3) for i in range(k)]
-        table = ranking(long(rows), lower=True)
-        stats = {m: pd.Series({"mean": mu, "std": sd, "n": n}) for _, m, mu, sd, n in rows}
-        for _, r in table.iterrows():
-            better = [o for o in stats if o != r["model"] and clearly_better(stats[o], stats[r["model"]], True)]
-            assert r["rank"] == 1 + len(better)
-        firsts = list(table.loc[table["rank"] == 1, "model"])
-        if len(firsts) == 1:
-            lone += 1
-            assert all(clearly_better(stats[firsts[0]], stats[o], True) for o in stats if o != firsts[0])
-        for a in firsts:
-            assert not any(clearly_better(stats[b], stats[a], True) for b in firsts)
-    assert lone > 10  # the property was exercised
-
-
-def test_a_clear_first_is_named_and_the_direction_is_the_metrics():
-    rows = [("quickdraw", "x", 0.9, 0.01, 3), ("quickdraw", "y", 0.7, 0.02, 3), ("quickdraw", "z", 0.69, 0.05, 3)]
-    higher = ranking(long(rows), lower=False).set_index("model")
-    assert (higher.loc["x", "rank"], higher.loc["y", "rank"], higher.loc["z", "rank"]) == (1, 2, 2)
-    assert "**x** is first, beyond the seed spread" in ranking_markdown(ranking(long(rows), lower=False), "cond_acc",
-                                                                        lower=False)
-    lower = ranking(long(rows), lower=True).set_index("model")  # the same numbers as distances: x is last
-    assert lower.loc["x", "rank"] == 3 and lower.loc["z", "rank"] == 1 and lower.loc["y", "rank"] == 1
+    for _ in range(15):
+        k = int(rng.integers(2, 5))
+        rows = {f"m{i}": list(rng.normal(rng.normal(0, 3), rng.uniform(0.05, 3), size=3)) for i in range(k)}
+        r = ranking(seeds(rows, "d"), lower=True)
+        for _, m in r.models.iterrows():
+            better = [o for o in rows if o != m["model"] and np.mean(rows[o]) < np.mean(rows[m["model"]])
+                      and stats.difference_interval(rows[o], rows[m["model"]]).excludes_zero()]
+            assert m["rank"] == 1 + len(better)
 
 
 def timed_budget(run: Path, steps: int) -> None:
@@ -99,9 +131,11 @@ def test_compare_ranks_and_sets_equal_time_variants_side_by_side(tmp_path: Path)
     out = tmp_path / "report"
     compare(results=root, out=out, metric="fd")
     rank = (out / "ranking_fd.md").read_text()
-    assert "**cdcgan_tuned** is first, beyond the seed spread" in rank and "Note:" not in rank
+    assert "**cdcgan_tuned** is first: the 95% interval" in rank and "Note:" not in rank
     csv = pd.read_csv(out / "ranking_fd.csv").set_index("model")
     assert csv.loc["cdcgan_tuned", "rank"] == 1 and csv.loc["cdcgan", "rank"] == 2
+    pairs = pd.read_csv(out / "ranking_fd_pairs.csv")
+    assert list(pairs[["a", "b", "distinguishable"]].itertuples(index=False)) == [("cdcgan_tuned", "cdcgan", True)]
     levers = (out / "levers.md").read_text()
     assert "quickdraw cdcgan, 4 min" in levers and "step 480" not in levers  # compared at equal minutes
     row = next(line for line in levers.splitlines() if line.startswith("| _tuned"))

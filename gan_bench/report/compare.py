@@ -124,6 +124,12 @@ def pivot_long(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return g.agg(mean="mean", std="std", n="count").reset_index()
 
 
+def seed_values(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """(dataset, model, value): one row per completed run with a value of column, what rankings resample."""
+    done = df[(df["status"] == "completed") & df[column].notna()]
+    return done[["dataset", "model", column]].rename(columns={column: "value"}).reset_index(drop=True)
+
+
 def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.DataFrame:
     """data set x model cells "mean ± std" (just the mean for one seed). style "md" or "html" marks
     the best mean of each data set row in bold (for columns whose direction is known) and, for
@@ -152,7 +158,7 @@ def lower_is_better(column: str) -> Optional[bool]:
 
 def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
     """{file name: content}: runs.{csv,md,html} and, for a column, pivot_<column>.{csv,md,html} and (when
-    the column has a direction) ranking_<column>.{csv,md}.
+    the column has a direction) ranking_<column>.{csv,md} and ranking_<column>_pairs.csv.
     Everything is made before anything is written, so a bad column writes nothing."""
     out = {"runs.csv": df.to_csv(index=False), "runs.md": to_markdown(formatted(df)),
            "runs.html": html_page("Runs", formatted(df).to_html(index=False, na_rep=""))}
@@ -166,9 +172,10 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
         out[f"{stem}.html"] = html_page(f"{column}: mean ± std over seeds", grid)
         lower = lower_is_better(column.split("@")[0])
         if lower is not None:  # a ranking needs a direction
-            ranks = ranking.ranking(long, lower)
+            ranks = ranking.ranking(seed_values(df, column), lower=lower)
             rstem = "ranking_" + column.replace("@", "_at_")
-            out[f"{rstem}.csv"] = ranks.to_csv(index=False)
+            out[f"{rstem}.csv"] = ranks.models.to_csv(index=False)
+            out[f"{rstem}_pairs.csv"] = ranks.pairs.to_csv(index=False)
             out[f"{rstem}.md"] = ranking.ranking_markdown(ranks, column, lower,
                                                           note=mixed_compute_note(df) + mixed_budget_note(df, column))
     return out
