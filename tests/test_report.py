@@ -225,3 +225,76 @@ def test_a_suite_metric_is_any_column_a_metric_or_the_summary_gives(name: str, o
     else:
         with pytest.raises(GanBenchError, match=f"--metric '{name}' is not a metric"):
             check_metric_name(name)
+
+
+def _set_config(run: Path, **train) -> None:
+    """Add train keys to a fake run's config.yaml (the summary's config_hash stays the fake's own)."""
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["train"].update(train)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_runs_that_differ_beyond_the_seed_are_separate_rows_named_by_what_differs(tmp_path: Path):
+    """A 20-step run and a 200-step run of one model, both seed 0, are two experiments, not two seeds."""
+    root = tmp_path / "r"
+    for folder, steps, value in (("quick", 20, 193.0), ("long", 200, 12.0)):
+        for seed in (0, 1):
+            run = fake_run(root / folder, "mnist_cdcgan", seed, model="cdcgan", evals=[fd(value + seed)],
+                           config_hash=f"{folder}{seed}", steps=steps)
+            _set_config(run, max_steps=steps, progress=False)
+            # where a run writes is no difference between experiments
+            config = yaml.safe_load((run / "config.yaml").read_text())
+            (run / "config.yaml").write_text(yaml.safe_dump({**config, "out": str(run)}))
+    compare(results=root, out=tmp_path / "rep", metric="fd", plots=False)
+    pivot = pd.read_csv(tmp_path / "rep" / "pivot_fd.csv").set_index("model")
+    assert sorted(pivot.index) == ["cdcgan (train.max_steps=20)", "cdcgan (train.max_steps=200)"]
+    assert list(pivot["n"]) == [2, 2]  # each budget's two seeds, never the four averaged
+    assert pivot.loc["cdcgan (train.max_steps=200)", "mean"] == 12.5
+    rank = (tmp_path / "rep" / "ranking_fd.md").read_text()
+    assert "| cdcgan (train.max_steps=200) |" in rank
+
+
+def test_experiment_labels_see_only_what_the_config_hash_sees():
+    from gan_bench.report.experiments import labels, seedless_hash
+
+    base = {"name": "mnist_cdcgan", "model": {"name": "cdcgan"}, "train": {"seed": 0, "lr_g": 2e-4}}
+    other_seed = {**base, "train": {"seed": 3, "lr_g": 2e-4}, "out": "elsewhere"}
+    assert seedless_hash(base) == seedless_hash(other_seed) and base["train"]["seed"] == 0  # not modified
+    assert labels([base, other_seed]) == ["", ""]  # one experiment: no label
+    # train.ema at its default is hashed like an absent key: no difference; lr_g differs
+    faster = {**base, "train": {"seed": 1, "lr_g": 1e-3, "ema": 0.0}}
+    assert labels([base, faster, other_seed]) == ["train.lr_g=0.0002", "train.lr_g=0.001", "train.lr_g=0.0002"]
+    many = {**base, "model": {"name": "cdcgan", "ngf": 32, "ndf": 32}, "train": {"seed": 0, "lr_g": 1e-3,
+                                                                                   "lr_d": 1e-3}}
+    assert labels([base, many])[1] == "model.ndf=32, model.ngf=32, train.lr_d=0.001, +1 more"
+
+
+def test_runs_a_report_cannot_read_are_named_on_stderr(results: Path, tmp_path: Path, capsys):
+    loop = results / "quickdraw_mlpgan" / "seed2" / "summary.json"
+    loop.unlink()
+    loop.symlink_to(loop.name)  # a symlink to itself: opening it fails with "too many levels of links"
+    assert main(["compare", str(results), "--metric", "fd", "--out", str(tmp_path / "rep"), "--no-plots"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"skipped run {loop.parent}: cannot open its summary.json")
+    assert main(["gallery", str(results), "--out", str(tmp_path / "gal")]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == err
+    lines = []
+    assert len(load_runs(results, warn=lines.append)) == 7 and lines == err
+
+
+def test_a_folder_that_cannot_be_listed_is_named(results: Path, tmp_path: Path, monkeypatch, capsys):
+    closed = results / "quickdraw_mlpgan"
+    real = os.scandir
+
+    def scandir(path="."):  # what a folder without read permission does (root could read a chmod 0 one)
+        if Path(path) == closed:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    lines = []
+    runs = load_runs(results, warn=lines.append)
+    assert lines == [f"skipped {closed}: cannot list the folder (Permission denied); its runs are not in the report"]
+    assert {r.model for r in runs} == {"cdcgan", "convdcgan"}
+    assert main(["compare", str(results), "--metric", "fd", "--out", str(tmp_path / "rep"), "--no-plots"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == lines

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from gan_bench.config import Config
 from gan_bench.data import DATASETS
 from gan_bench.errors import GanBenchError
+from gan_bench.report import experiments
 from gan_bench.run import RunFolder
 
 
@@ -169,34 +172,68 @@ def machines_note(tags: dict[str, str]) -> str:
     return "\n".join(f"{t}: {d}" for d, t in tags.items())
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def number(value: Any) -> bool:
     """A JSON number (True and False are not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def runs_under(root: Path) -> list[RunRecord]:
+def runs_under(root: Path, *, warn: Callable[[str], None] = _stderr) -> list[RunRecord]:
     """load_runs(root), or a one-line error when there are none."""
-    runs = load_runs(root)
+    runs = load_runs(root, warn=warn)
     if not runs:
         raise GanBenchError(f"no run folders ({RunFolder.SUMMARY} + {RunFolder.CONFIG}) under {str(root)!r}")
     return runs
 
 
-def load_runs(root: Path, *, latest_only: bool = True) -> list[RunRecord]:
+def load_runs(root: Path, *, latest_only: bool = True, warn: Callable[[str], None] = _stderr) -> list[RunRecord]:
     """Every run folder under root (root itself may be one), sorted by data set, model, seed.
 
     latest_only: of several folders with the same config_hash (the same experiment run twice), keep
     the one whose summary.json was written last, so repeats are not counted as extra seeds.
+    Runs of one display name whose configs differ beyond the seed get what differs appended to their
+    model name (experiments.py), so no table averages them as seeds. warn: one line per run or folder
+    that could not be read and is left out (a summary that is a symlink loop, a folder without read
+    permission).
     """
     root = Path(root)
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "not found"
         raise GanBenchError(f"results folder {str(root)!r} {what}; pass the folder your runs wrote to")
+    for line in unreadable(root):
+        warn(line)
     runs = [read_run(f, root) for f in RunFolder.find(root)]
     if latest_only:
         newest: dict[str, RunRecord] = {}
         for r in sorted(runs, key=lambda r: r.folder.summary_path.stat().st_mtime):
             newest[str(r.summary.get("config_hash") or r.rel)] = r
         runs = list(newest.values())
+    by_name: dict[tuple[str, str], list[RunRecord]] = {}
+    for r in runs:
+        by_name.setdefault((r.dataset, r.model), []).append(r)
+    for group in by_name.values():
+        for r, label in zip(group, experiments.labels([r.config for r in group])):
+            r.model = f"{r.model} ({label})" if label else r.model
     return sorted(runs, key=lambda r: (r.dataset, r.model, r.seed, r.rel))
+
+
+def unreadable(root: Path) -> list[str]:
+    """ "skipped ...": the folders under root that cannot be listed and the run folders whose summary or
+    config cannot be opened (RunFolder.find passes over both without a word)."""
+    out: list[str] = []
+    walk = os.walk(root, onerror=lambda e: out.append(f"skipped {e.filename}: cannot list the folder "
+                                                          f"({e.strerror}); its runs are not in the report"))
+    for folder, _, files in walk:
+        if RunFolder.SUMMARY not in files or RunFolder.CONFIG not in files:
+            continue
+        for name in (RunFolder.SUMMARY, RunFolder.CONFIG):
+            try:
+                os.stat(os.path.join(folder, name))
+            except OSError as e:
+                out.append(f"skipped run {folder}: cannot open its {name} ({e.strerror}); it is not in the report")
+                break
+    return out
 
