@@ -1,0 +1,85 @@
+"""`gan-bench sweep`: a thin wrapper over the sweep package (a gan_bench.cli plug-in)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from gan_bench import args
+from gan_bench.errors import GanBenchError, Interrupted
+from gan_bench.plugins import Plugin
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("sweep", help="tune every config of a sweep file with the same search (Optuna), then "
+                                     "its report")
+    s.add_argument("sweep", type=args.path, help="sweep YAML, e.g. configs/sweeps/quickdraw_mnist_28.yaml")
+    s.add_argument("--jobs", type=int, default=1, help="workers on this machine sharing the studies (default 1)")
+    s.add_argument("--out", type=args.path, help="sweep folder (default: the file's `out`, or results/sweeps/<name>)")
+    s.add_argument("--storage", metavar="URL",
+                   help="the studies' database: any URL Optuna takes (postgresql://...), or journal:PATH for a "
+                        "journal file on a shared file system (default: SQLite in the sweep folder)")
+    s.add_argument("--report", action="store_true", help="write the report of the trials so far; train nothing")
+    s.add_argument("--confirm", type=int, metavar="N", help="train each config's best trial with N fresh seeds, "
+                                                            "then rank those runs")
+    s.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the sweep's studies "
+                                                            "(pip install -e '.[dashboard]')")
+    s.add_argument("--port", type=int, default=8080, help="--dashboard's port (default 8080)")
+    s.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from gan_bench.sweep import SweepFolder, load_sweep, prepare, run_sweep
+    from gan_bench.sweep.confirm import confirm
+    from gan_bench.sweep.report import write_report
+
+    acting = [f for f, on in (("--report", a.report), ("--confirm", a.confirm is not None),
+                              ("--dashboard", a.dashboard)) if on]
+    if len(acting) > 1:
+        raise GanBenchError(f"{' and '.join(acting)} are different commands; give one of them")
+    if a.jobs < 1:
+        raise GanBenchError(f"--jobs must be at least 1, got {a.jobs}")
+    if a.confirm is not None and a.confirm < 1:
+        raise GanBenchError(f"--confirm must be at least 1 (fresh seeds per best config), got {a.confirm}")
+    sweep = load_sweep(a.sweep)
+    sweep.plugins += [Plugin(p) for p in a.plugin]
+    if a.out is not None:
+        sweep.out = str(a.out)
+    folder = SweepFolder(sweep.out_path)
+    if a.dashboard:
+        return _dashboard(a.storage, folder, a.port)
+    try:
+        if a.report or a.confirm is not None:
+            built, storage = prepare(sweep, folder, a.storage)
+            if a.confirm is not None:
+                confirm(sweep, built, storage, folder, a.confirm)
+            write_report(sweep, built, storage, folder)
+            return 0
+        progress = run_sweep(sweep, folder=folder, storage_url=a.storage, jobs=a.jobs)
+    except (Interrupted, KeyboardInterrupt) as e:
+        print("gan-bench: sweep interrupted; the trials in flight saved a checkpoint and are queued again. Rerun the "
+              "same command to continue.", file=sys.stderr)
+        return 128 + getattr(e, "signum", signal.SIGINT)
+    print("sweep: " + "; ".join(f"{n}: " + ", ".join(f"{v} {k}" for k, v in p.items() if v)
+                                for n, p in progress.items()))
+    return 0
+
+
+def _dashboard(url, folder, port: int) -> int:
+    """optuna-dashboard on the sweep's storage, in this process, until Ctrl-C."""
+    from gan_bench.sweep.study import open_storage
+
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        raise GanBenchError("--dashboard needs optuna-dashboard: pip install -e \".[dashboard]\" (or run "
+                            f"`optuna-dashboard {url or folder.storage_url}` where it is installed)") from None
+    if url is None and not (folder.path / folder.STUDY_DB).exists():
+        raise GanBenchError(f"no study in {folder.path} yet; start the sweep first (the dashboard follows it live)")
+    storage = open_storage(url, folder)
+    print(f"optuna-dashboard on http://127.0.0.1:{port}/ ({url or folder.storage_url}); Ctrl-C stops it")
+    try:
+        run_server(storage, host="127.0.0.1", port=port)
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,149 @@
+"""Running a sweep: checks, then workers that take trials from the shared studies until every config's
+study has its trials, then the report.
+
+A worker is this process (--jobs 1) or one of N child processes (--jobs N); any other process running
+the same sweep on the same storage is one more (a cluster's array job: see docs/sweeps.md). Each worker
+loads each data set once and goes through the configs in order, so N workers finish one config's
+study before the next.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+from multiprocessing.connection import wait
+from typing import Any, Callable, Optional
+
+from gan_bench.atomic import cannot_write_under
+from gan_bench.errors import GanBenchError, Interrupted
+from gan_bench.plugins import load as load_plugins
+from gan_bench.sweep.file import Sweep
+from gan_bench.sweep.folder import SweepFolder
+from gan_bench.sweep.plan import Base, DataCache, bases, check_sweep
+from gan_bench.sweep.report import write_report
+from gan_bench.sweep.study import locked, open_storage, open_study, progress, take_trial
+from gan_bench.sweep.trial import run_trial
+
+
+def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
+            data: Optional[DataCache] = None) -> tuple[list[Base], Any]:
+    """Every check of the sweep and its storage; nothing is written until they pass. Then the studies
+    are made (or reopened, refused if the sweep file changed under them). Returns (bases, storage)."""
+    built = check_sweep(sweep, data=data)
+    where = storage_url or str(folder.path / folder.STUDY_DB)
+    if storage_url is None:
+        problem = cannot_write_under(folder.path)
+        if problem:
+            raise GanBenchError(f"cannot create the sweep folder {str(folder)!r} ({problem}); choose another `out` "
+                                f"or --out")
+    storage = None
+    if storage_url is not None or (folder.path / folder.STUDY_DB).exists():
+        storage = open_storage(storage_url, folder)
+        for b in built:  # every existing study checked before a new one is made: a refusal leaves nothing new
+            open_study(sweep, b, storage, where=where, create=False)
+    storage = storage or open_storage(storage_url, folder)
+    for b in built:
+        open_study(sweep, b, storage, where=where)
+    return built, storage
+
+
+def work(sweep: Sweep, built: list[Base], storage: Any, folder: SweepFolder, *,
+         data: Optional[DataCache] = None, say: Callable[[str], None] = print) -> dict[str, int]:
+    """Take and run trials until no study has one left for this worker; counts of final states."""
+    data = data or DataCache()
+    counts: dict[str, int] = {}
+    for b in built:
+        study = open_study(sweep, b, storage, where=str(folder))
+        while True:
+            with locked(folder):
+                trial = take_trial(study, sweep.trials)
+            if trial is None:
+                break
+            state = run_trial(sweep, b, study, trial, folder, data, say=say)
+            counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def run_sweep(sweep: Sweep, *, folder: SweepFolder, storage_url: Optional[str] = None, jobs: int = 1,
+              report: bool = True, say: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
+    """Check, then run the sweep with `jobs` workers here, then (report) write its report once every study
+    has its trials; returns each study's progress (complete, pruned, failed, running, waiting)."""
+    if jobs < 1:
+        raise GanBenchError(f"--jobs must be at least 1, got {jobs}")
+    data = DataCache()
+    built, storage = prepare(sweep, folder, storage_url, data=data)
+    say(f"sweep {sweep.name}: {len(built)} configs x {sweep.trials} trials, {sweep.sampler} sampler, objective "
+        f"{sweep.objective} at {sweep.budget.text()}; studies in {storage_url or folder.storage_url}")
+    if jobs == 1:
+        work(sweep, built, storage, folder, data=data, say=say)
+    else:
+        _parallel(sweep, folder, storage_url, jobs, say)
+    progress = status(sweep, built, storage)
+    left = [n for n, p in progress.items() if p.get("running") or p.get("waiting")]
+    if left:
+        say(f"sweep: {', '.join(left)} still have trials running elsewhere or to run; the report comes when they are "
+            f"done (or now: --report)")
+    elif report and not any(p.get("complete") for p in progress.values()):
+        say(f"sweep: no trial completed, so there is no report; the reasons are in {folder}/*/trial-*/trial.json")
+    elif report:
+        write_report(sweep, built, storage, folder, say=say)
+    return progress
+
+
+def status(sweep: Sweep, built: list[Base], storage: Any) -> dict[str, dict[str, int]]:
+    out = {}
+    for b in built:
+        study = open_study(sweep, b, storage, where="", create=False)
+        out[b.name] = progress(study, sweep.trials) if study else {"waiting": sweep.trials}
+    return out
+
+
+def _child(sweep: Sweep, folder: str, storage_url: Optional[str], k: int, threads: int) -> None:
+    """A --jobs worker (spawned): its output goes to logs/worker-<k>.log in the sweep folder."""
+    import torch
+
+    torch.set_num_threads(threads)
+    f = SweepFolder(folder)
+    f.log_path(k).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout = sys.stderr = open(f.log_path(k), "a", buffering=1)
+    load_plugins(sweep.plugins)
+    try:
+        work(sweep, bases(sweep), open_storage(storage_url, f), f)
+    except (Interrupted, KeyboardInterrupt):
+        sys.exit(3)
+    except GanBenchError as e:
+        print(f"gan-bench: error: {e}")
+        sys.exit(2)
+
+
+def _parallel(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], jobs: int,
+              say: Callable[[str], None]) -> None:
+    ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    running = {}
+    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for k in range(jobs):
+            p = ctx.Process(target=_child, args=(sweep, str(folder.path), storage_url, k, threads))
+            p.start()
+            running[p.sentinel] = (p, k)
+            say(f"--> worker {k} (pid {p.pid}, log {folder.log_path(k)})")
+        while running:
+            for sentinel in wait(list(running)):
+                p, k = running.pop(sentinel)
+                p.join()
+                say(f"<-- worker {k} done" if p.exitcode == 0 else f"<-- worker {k} exit {p.exitcode}; see "
+                    f"{folder.log_path(k)}")
+    except KeyboardInterrupt:
+        for p, _ in running.values():  # each checkpoints its run and queues its trial again
+            p.terminate()
+        for p, _ in running.values():
+            p.join()
+        raise Interrupted(signal.SIGINT, folder.path) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
