@@ -99,8 +99,12 @@ def open_study(sweep: Sweep, base: Base, storage: optuna.storages.BaseStorage, *
     exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if not exists and not create:
         return None
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
-                                sampler=sampler(sweep, seed=os.getpid()), pruner=pruner(sweep))
+    if exists:  # loaded, not created again: a refused rerun leaves the database as it was
+        study = optuna.load_study(storage=storage, study_name=name, sampler=sampler(sweep, seed=os.getpid()),
+                                  pruner=pruner(sweep))
+    else:
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
+                                    sampler=sampler(sweep, seed=os.getpid()), pruner=pruner(sweep))
     now = fingerprint(sweep, base)
     before = study.user_attrs.get(FINGERPRINT)
     if before is None:
