@@ -22,10 +22,14 @@ import pytest
 import torch
 import yaml
 
+from gan_bench import cli as gan_cli
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.train.loop import train
 from conftest import cli, cli_env, fake_slurm, tiny_overrides, write_npz
+
+# `gan-bench sweep` rows run before gan_bench.cli lists its module
+gan_cli.COMMAND_MODULES += [m for m in ["gan_bench.sweep.cli"] if m not in gan_cli.COMMAND_MODULES]
 
 
 # ---- helpers that lay out a case's files in its folder -------------------------------------
@@ -254,6 +258,38 @@ def _no_slurm_commands(mp, tmp: Path) -> None:
 
 
 SLURM = ("--executor", "slurm")
+
+
+def sweep_file(tmp: Path, *args: str, **keys) -> list[str]:
+    """s.yaml: a valid sweep of t.yaml (the tiny config) into ./sw, with `keys` replaced; argv `gan-bench sweep
+    s.yaml ARGS`."""
+    d = {"name": "s", "out": "sw", "configs": [config(tmp)], "objective": "fd", "budget": {"steps": 2}, "trials": 2,
+         "space": {"train.lr_g": {"loguniform": [1e-4, 1e-3]}}, **keys}
+    (tmp / "s.yaml").write_text(yaml.safe_dump(d))
+    return ["sweep", "s.yaml", *args]
+
+
+def sweep_space(key: str, spec, **keys) -> Callable[[Path], list[str]]:
+    return lambda t: sweep_file(t, space={key: spec}, **keys)
+
+
+def _sweep_changed_under_its_study(tmp: Path) -> list[str]:
+    """The sweep's study made (as its first run makes it), then the file's range changed."""
+    from gan_bench.sweep import SweepFolder, load_sweep, prepare
+
+    sweep_file(tmp)
+    here = os.getcwd()
+    os.chdir(tmp)  # the sweep file's paths are relative to where it runs
+    try:
+        sweep = load_sweep(Path("s.yaml"))
+        prepare(sweep, SweepFolder(sweep.out_path), None)
+    finally:
+        os.chdir(here)
+    return sweep_file(tmp, space={"train.lr_g": {"loguniform": [1e-5, 1e-3]}})
+
+
+def _no_dashboard(mp, tmp: Path) -> None:
+    mp.setitem(sys.modules, "optuna_dashboard", None)  # `import optuna_dashboard` now raises ImportError
 
 # ---- the table: (setup -> argv, words the one stderr line must hold) ------------------------
 
@@ -670,6 +706,49 @@ CASES = {
         ["train.batch_size is the global batch (8)", "job's 3 processes", "multiple of 3"]),
     "suite: sbatch refuses the jobs": (patched(suite(*SLURM, "--slurm", "partition=gpux"), _sbatch_refuses),
                                        ["sbatch refused the jobs", "invalid partition specified: gpux"]),
+    # gan-bench sweep
+    "sweep: file missing": (lambda t: ["sweep", "nope.yaml"], ["'nope.yaml' not found"]),
+    "sweep: unknown key in the file": (lambda t: sweep_file(t, trails=3), ["s.yaml: unknown key 'trails'",
+                                                                          "Did you mean trials"]),
+    "sweep: unknown key in the space": (sweep_space("train.lr_gg", {"loguniform": [1e-4, 1e-3]}),
+                                        ["space train.lr_gg=0.0001 on config 't'", "unknown key 'train.lr_gg'",
+                                         "Did you mean lr_g"]),
+    "sweep: a value out of the key's range": (sweep_space("train.lr_d", {"uniform": [-1.0, 1.0]}),
+                                              ["space train.lr_d=-1.0", "train.lr_d: must be > 0.0"]),
+    "sweep: unknown kind of range": (sweep_space("train.lr_g", {"logunifrom": [1e-4, 1e-3]}),
+                                     ["unknown kind of range 'logunifrom'", "Did you mean loguniform"]),
+    "sweep: empty range": (sweep_space("train.lr_g", {"uniform": [1e-4, 1e-4]}), ["[0.0001, 0.0001] is empty"]),
+    "sweep: reversed range": (sweep_space("train.lr_g", {"loguniform": [1e-3, 1e-5]}),
+                              ["[0.001, 1e-05] is reversed", "write it [1e-05, 0.001]"]),
+    "sweep: log range reaching 0": (sweep_space("train.lr_g", {"loguniform": [0, 1e-3]}),
+                                    ["a log range must stay above 0", "use uniform"]),
+    "sweep: empty choice": (sweep_space("train.loss", {"choice": []}), ["train.loss.choice: expected a non-empty list"]),
+    "sweep: a key the sweep sets itself": (sweep_space("train.max_steps", {"int": [2, 4]}),
+                                           ["train.max_steps is set by the sweep itself", "budget:"]),
+    "sweep: objective not a metric": (lambda t: sweep_file(t, objective="fdd"), ["objective: unknown metric 'fdd'"]),
+    "sweep: objective not computed for a config": (
+        lambda t: sweep_file(t, objective="cond_acc", configs=[{"config": config(t), "set": ["model.name=convdcgan"]}]),
+        ["objective 'cond_acc' is not computed for config 't'", "conditional"]),
+    "sweep: 0 trials": (lambda t: sweep_file(t, trials=0), ["trials: must be >= 1, got 0"]),
+    "sweep: two budgets": (lambda t: sweep_file(t, budget={"steps": 2, "images": 100}),
+                           ["budget: give exactly one of steps, images, minutes", "steps, images"]),
+    "sweep: minutes without the machine": (lambda t: sweep_file(t, budget={"minutes": 1}),
+                                           ["minutes are a budget on one machine; name it"]),
+    "sweep: out in a read-only place": (lambda t: sweep_file(t, out=READ_ONLY), ["cannot create the sweep folder",
+                                                                                 READ_ONLY]),
+    "sweep: storage unreachable": (lambda t: sweep_file(t, "--storage", "postgresql://nobody@127.0.0.1:9/none"),
+                                   ["cannot open the sweep's storage 'postgresql://nobody@127.0.0.1:9/none'"]),
+    "sweep: storage in a read-only place": (lambda t: sweep_file(t, "--storage", f"sqlite:///{READ_ONLY}/s.db"),
+                                            ["cannot open the sweep's storage", READ_ONLY]),
+    "sweep: file changed under its study": (_sweep_changed_under_its_study,
+                                            ["s.yaml changed since the study 's/t'", "space.train.lr_g.loguniform was",
+                                             "a new `name:`"]),
+    "sweep: --report before it ran": (lambda t: sweep_file(t, "--report"), ["sweep s has not run yet"]),
+    "sweep: --report with --confirm": (lambda t: sweep_file(t, "--report", "--confirm", "2"),
+                                       ["--report and --confirm are different commands"]),
+    "sweep: --jobs 0": (lambda t: sweep_file(t, "--jobs", "0"), ["--jobs must be at least 1"]),
+    "sweep: --dashboard without optuna-dashboard": (patched(lambda t: sweep_file(t, "--dashboard"), _no_dashboard),
+                                                    ["--dashboard needs optuna-dashboard", "[dashboard]"]),
 }
 
 

@@ -48,6 +48,9 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     folder = SweepFolder(sweep.out_path)
     if a.dashboard:
         return _dashboard(a.storage, folder, a.port)
+    if (a.report or a.confirm is not None) and a.storage is None and not (folder.path / folder.STUDY_DB).exists():
+        raise GanBenchError(f"sweep {sweep.name} has not run yet (no {folder.path / folder.STUDY_DB}); run "
+                            f"`gan-bench sweep {a.sweep}` first")
     try:
         if a.report or a.confirm is not None:
             built, storage = prepare(sweep, folder, a.storage)

@@ -87,6 +87,18 @@ def check_sweep(sweep: Sweep, *, data: Optional[DataCache] = None) -> list[Base]
     built = bases(sweep)
     data = data or DataCache()
     for b in built:
+        where = f"{sweep_where(sweep)}config {b.name!r}: "
+        try:
+            cfg = trial_config(sweep, b, {}, seed=sweep.seeds[0], steps=1)
+            splits = data.get(cfg)
+        except GanBenchError as e:
+            raise ConfigError(f"{where}{e}") from None
+        try:  # the objective first: every probe below would fail on it, less clearly
+            check_metrics([sweep.objective, *sweep.record], labelled=splits.train.labelled,
+                          draws_class=MODELS.info(cfg.model.name).draws_class)
+        except ConfigError as e:
+            raise ConfigError(f"{sweep_where(sweep)}objective {sweep.objective!r} is not computed for config "
+                              f"{b.name!r}: {e}") from None
         for p in b.params:
             if ".".join(p.path) in FIXED_KEYS:
                 raise ConfigError(f"{sweep_where(sweep)}space: {p.key} is set by the sweep itself (the seeds, the "
@@ -94,24 +106,13 @@ def check_sweep(sweep: Sweep, *, data: Optional[DataCache] = None) -> list[Base]
                                   f"or record: instead")
             for value in p.probes():
                 try:
-                    cfg = trial_config(sweep, b, {p.key: value}, seed=sweep.seeds[0], steps=1)
-                    make_plan(cfg, device=False)  # the recipe against the model, the evaluation
+                    make_plan(trial_config(sweep, b, {p.key: value}, seed=sweep.seeds[0], steps=1), device=False)
                 except GanBenchError as e:
                     raise ConfigError(f"{sweep_where(sweep)}space {p.key}={value!r} on config {b.name!r}: {e}") from None
-        cfg = trial_config(sweep, b, {}, seed=sweep.seeds[0], steps=1)
-        try:
-            splits = data.get(cfg)
-            check_metrics([sweep.objective, *sweep.record], labelled=splits.train.labelled,
-                          draws_class=MODELS.info(cfg.model.name).draws_class)
-        except ConfigError as e:
-            raise ConfigError(f"{sweep_where(sweep)}objective {sweep.objective!r} is not computed for config "
-                              f"{b.name!r}: {e}") from None
-        except GanBenchError as e:
-            raise ConfigError(f"{sweep_where(sweep)}config {b.name!r}: {e}") from None
         try:
             preflight(cfg, splits)
         except GanBenchError as e:
-            raise ConfigError(f"{sweep_where(sweep)}config {b.name!r}: {e}") from None
+            raise ConfigError(f"{where}{e}") from None
     return built
 
 
