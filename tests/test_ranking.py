@@ -172,20 +172,43 @@ def test_time_to_quality_lists_models_every_seed_reached_before_those_only_some_
     table = pd.DataFrame([{**row, "model": "fast_once", "reached": 1, "seconds_mean": 100.0, "seconds_std": None},
                           {**row, "model": "always", "reached": 3, "seconds_mean": 200.0, "seconds_std": 5.0},
                           {**row, "model": "never", "reached": 0, "seconds_mean": None, "seconds_std": None}])
-    lines = [line for line in ttq_markdown(table, ["cpu"]).splitlines() if line.startswith("| ") and "minutes" not in line]
+    md = ttq_markdown(table.assign(fastest=False), ["cpu"])
+    lines = [line for line in md.splitlines() if line.startswith("| ") and "minutes" not in line]
     assert [line.split(" | ")[0].strip("| *") for line in lines] == ["always", "fast_once", "never"]
-    assert "**always**" not in ttq_markdown(table, ["cpu"])  # a seed of another model got there sooner
+    assert "**" not in md
+    bold = ttq_markdown(table.assign(fastest=[False, True, False]), ["cpu"])
+    assert "| **always** |" in bold and "bootstrap interval" in bold
+
+
+def test_the_fastest_model_is_ahead_of_every_other_by_the_bootstrap_interval():
+    from gan_bench.report.timing import fastest
+
+    always = [195.0, 200.0, 205.0]  # every seed reached the target
+    # one seed of fast_once got there at 100 s, the two others had not by their last evaluation at 300 s
+    assert fastest({"always": always, "fast_once": [100.0, 300.0, 300.0], "never": [400.0] * 3},
+                   {"always"}) is None
+    assert fastest({"always": always, "late": [290.0, 300.0, 310.0], "never": [400.0] * 3}, {"always", "late"}) \
+        == "always"
+    # a model whose runs stopped at 60 s, before any seed of always reached: nothing says it is slower
+    assert fastest({"always": always, "short": [60.0, 61.0, 62.0]}, {"always"}) is None
+    assert fastest({"always": [200.0], "late": [290.0, 300.0]}, {"always", "late"}) is None  # one seed: no interval
+    # the rule is the ranking's: always - late excludes zero exactly where the ranking separates them
+    for late in ([290.0, 300.0, 310.0], [180.0, 210.0, 330.0]):
+        ranked = ranking(pd.DataFrame({"dataset": "d", "model": ["always"] * 3 + ["late"] * 3, "value": always + late}),
+                         lower=True)
+        assert (fastest({"always": always, "late": late}, {"always", "late"}) == "always") \
+            == bool(ranked.pairs["distinguishable"].iloc[0])
 
 
 def test_the_glance_table_sets_every_variant_beside_the_baseline_at_the_last_budget_all_reached():
     """A 10-epoch baseline, a 5-epoch variant and one stopped earlier: the table is at the latest step
-    all three have, one column per metric, the better-beyond-the-spread marks as in the full view."""
+    all three have, one column per metric, the distinguishable-difference marks as in the full view."""
     from gan_bench.report.levers import glance
 
-    def rows(variant, steps, cond_acc, std, delta=None, beyond=None):
+    def rows(variant, steps, cond_acc, std, delta=None, apart=None):
         return [{"dataset": "quickdraw", "model": "cdcgan", "variant": variant, "changes": "", "step": s,
                  "budget": f"step {s}", "metric": m, "mean": v, "std": std, "n": 3, "delta": delta,
-                 "beyond_spread": beyond} for s in steps for m, v in (("cond_acc", cond_acc), ("fd", 50.0))]
+                 "distinguishable": apart} for s in steps for m, v in (("cond_acc", cond_acc), ("fd", 50.0))]
 
     table = pd.DataFrame(rows("baseline", (325, 650, 975, 1950), 0.3, 0.01)
                          + rows("+mismatch", (325, 650, 975), 0.6, 0.02, 0.3, True)

@@ -282,6 +282,21 @@ def test_runs_a_report_cannot_read_are_named_on_stderr(results: Path, tmp_path: 
     assert len(load_runs(results, warn=lines.append)) == 7 and lines == err
 
 
+@pytest.mark.parametrize("metric", [None, "fd"])
+def test_a_suite_report_names_a_run_it_cannot_read_once(results: Path, metric, capsys):
+    """A suite's report reads the runs for the metric, the tables and the gallery: one line, not three."""
+    from gan_bench.report.suite import write_reports
+
+    loop = results / "quickdraw_mlpgan" / "seed2" / "summary.json"
+    loop.unlink()
+    loop.symlink_to(loop.name)
+    said = []
+    write_reports(results, title="t", metric=metric, eval_metrics=["fd"], say=said.append)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"skipped run {loop.parent}: cannot open its summary.json")
+    assert "pivot of fd" in said[0] and (results / "report" / "gallery" / "index.html").is_file()
+
+
 def test_a_folder_that_cannot_be_listed_is_named(results: Path, tmp_path: Path, monkeypatch, capsys):
     closed = results / "quickdraw_mlpgan"
     real = os.scandir

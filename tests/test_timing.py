@@ -201,13 +201,14 @@ def test_compare_writes_the_time_plot_the_table_and_the_lever_view(timed: Path, 
     ttq = (out / "time_to_quality.md").read_text()
     assert "cond_acc ≥ 0.8" in ttq and "not reached" in ttq and "(1 of 3 seeds)" in ttq
     assert "on cpu (Test CPU, 2 threads)" in ttq
-    assert "**cdcgan+ema**" in ttq  # every seed there, and the others never all reach it
+    # every seed there (124 to 134 s); the others' seeds reach it later or not at all (181 s and more)
+    assert "**cdcgan+ema**" in ttq
     assert (out / "quality_vs_time.png").stat().st_size > 10_000
     levers = (out / "levers.md").read_text()
     ema_row = next(line for line in levers.splitlines() if line.startswith("| +ema"))
     hinge_row = next(line for line in levers.splitlines() if line.startswith("| +hinge"))
-    assert "▲" in ema_row           # +0.25 at step 200 with a spread of 0.01
-    assert "▲" not in hinge_row and "▼" not in hinge_row  # its mean is the baseline's, within a spread of 0.1
+    assert "▲" in ema_row           # +0.25 at step 200, every seed of it above every seed of the baseline
+    assert "▲" not in hinge_row and "▼" not in hinge_row  # its mean is the baseline's: the interval holds zero
     assert "train.ema=0.999" in levers and "train.loss=hinge" in levers
 
 
@@ -222,9 +223,9 @@ def test_the_lever_view_compares_images_per_second_on_one_machine_only(tmp_path:
                   img_per_sec=200.0 + seed, device="cpu (Other CPU, 1 threads)")
     table = lever_table(load_runs(root)).set_index(["variant", "metric"])
     assert table.loc[("+ema", "img_per_sec"), "delta"] == pytest.approx(-50.0)  # same machine: compared
-    assert table.loc[("+ema", "img_per_sec"), "beyond_spread"]
+    assert table.loc[("+ema", "img_per_sec"), "distinguishable"]
     hinge = table.loc[("+hinge", "img_per_sec")]
-    assert pd.isna(hinge["delta"]) and pd.isna(hinge["beyond_spread"]) and hinge["mean"] == pytest.approx(200.5)
+    assert pd.isna(hinge["delta"]) and pd.isna(hinge["distinguishable"]) and hinge["mean"] == pytest.approx(200.5)
     assert table.loc[("+hinge", "cond_acc"), "delta"] == pytest.approx(0.0)  # quality still compares
     md = lever_markdown(lever_table(load_runs(root)))
     assert "ran on another machine than their baseline" in md

@@ -16,7 +16,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS, default_metrics, direction, headline_columns
 from gan_bench.report import levers, ranking, timing
 from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
-from gan_bench.report.records import RunRecord, runs_under
+from gan_bench.report.records import RunRecord, runs_under, to_stderr
 
 # Direction of the run columns that are not metrics (the metric registry knows the metrics'), to mark
 # the best model per data set.
@@ -195,16 +195,16 @@ def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional
 
 def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bool = True,
             targets: Optional[list[str]] = None, say: Callable[[str], None] = lambda _: None,
-            check_targets: bool = False) -> list[Path]:
+            check_targets: bool = False, warn: Callable[[str], None] = to_stderr) -> list[Path]:
     """Read every run under results, write the tables (and plots) to out; returns the files written.
     metric None: see pivot_metric (the note goes to `say`). targets: --target specs of the
     time-to-quality table (timing.parse_targets); check_targets: one naming a data set no run has is an
-    error (the CLI's --target; a suite's targets may name a data set whose runs all failed). Nothing is
-    written when an input is bad."""
+    error (the CLI's --target; a suite's targets may name a data set whose runs all failed). warn: where
+    the runs that cannot be read are named (load_runs). Nothing is written when an input is bad."""
     from gan_bench.report import plots as plotting
 
     wanted = timing.parse_targets(targets or [])
-    runs = runs_under(results)
+    runs = runs_under(results, warn=warn)
     if check_targets:
         have = sorted({r.dataset for r in runs})
         for ds in (d for d in wanted if d is not None and d not in have):

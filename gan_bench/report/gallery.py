@@ -11,7 +11,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import quote
 
 from PIL import Image
@@ -23,7 +23,7 @@ from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.atomic import atomic_path, output_folder
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS
-from gan_bench.report.records import RunRecord, runs_under
+from gan_bench.report.records import RunRecord, runs_under, to_stderr
 from gan_bench.run import RunFolder
 from gan_bench.run.files import PAD, atomic_write_text
 
@@ -33,9 +33,11 @@ def key_metrics() -> list[tuple[str, str]]:
     return [(e.info.label or e.name, e.info.key) for e in METRICS if e.info.headline]
 
 
-def build_gallery(*, results: Path, out: Path, title: Optional[str] = None) -> Path:
-    """Write out/index.html (and the images it shows) for every run under results; returns the page."""
-    runs = runs_under(Path(results))
+def build_gallery(*, results: Path, out: Path, title: Optional[str] = None,
+                  warn: Callable[[str], None] = to_stderr) -> Path:
+    """Write out/index.html (and the images it shows) for every run under results; returns the page.
+    warn: where the runs that cannot be read are named (load_runs)."""
+    runs = runs_under(Path(results), warn=warn)
     with output_folder(Path(out)) as out:
         return _write(runs, results, out, title)
 

@@ -11,8 +11,10 @@ Cells are at each budget the baseline was evaluated at, for the variants evaluat
 given a time budget (train.max_minutes), their final evaluation at that many minutes: equal-time runs
 stop at different steps, so their in-training evaluations share no step (their curves against time are
 compare's quality_vs_time.png): mean ± std over seeds, and
-the difference to the baseline, marked (▲ better, ▼ worse) only when it is larger than both groups'
-seed-to-seed standard deviations; an unmarked difference is within the noise.
+the difference to the baseline, marked (▲ better, ▼ worse) only where the bootstrap interval of the
+difference of the two groups' means excludes zero (stats.py: percentile bootstrap, 95 %, seeded, each
+group's seeds resampled on their own, the rule of the ranking view); an unmarked difference is not
+distinguishable from the seed-to-seed noise.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pandas as pd
 
 from gan_bench.config import flat
 from gan_bench.metrics.registry import direction
+from gan_bench.report import stats
 from gan_bench.report.format import fmt, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, numeric_fields
 
@@ -91,41 +94,42 @@ def lever_groups(runs: list[RunRecord]) -> dict[tuple[str, str], dict[str, list[
 
 def lever_table(runs: list[RunRecord]) -> pd.DataFrame:
     """Long form: one row per (data set, model, variant, budget, metric) with mean, std, n over seeds, the
-    difference to the baseline and whether it is beyond the seed spread (step or minutes: the budget's
-    size, the other empty; other_machine: the variant's runs and the baseline's name different devices
-    in summary.json, so their images/s are not compared)."""
+    difference to the baseline (delta), its bootstrap interval (delta_ci_low, delta_ci_high; two or more
+    seeds on each side) and whether that interval excludes zero (distinguishable); step or minutes: the
+    budget's size, the other empty; other_machine: the variant's runs and the baseline's name different
+    devices in summary.json, so their images/s are not compared."""
     rows = []
     for (ds, arch), variants in lever_groups(runs).items():
-        stats: dict[str, dict[Budget, dict[str, list[float]]]] = {}
+        seeds: dict[str, dict[Budget, dict[str, list[float]]]] = {}
         for variant, rs in variants.items():
             for r in rs:
                 for at, vals in values_at(r).items():
                     for k, v in vals.items():
-                        stats.setdefault(variant, {}).setdefault(at, {}).setdefault(k, []).append(v)
+                        seeds.setdefault(variant, {}).setdefault(at, {}).setdefault(k, []).append(v)
         base_cfg = variants[""][0].config
         # images/s compare only on one machine: summary.json's device names the CPU or GPU and threads
         machines = {v: {r.summary.get("device") for r in rs} for v, rs in variants.items()}
-        for variant, by_step in stats.items():
+        for variant, by_step in seeds.items():
             what = changes(variants[variant][0].config, base_cfg) if variant else "(the plain recipe)"
-            for at in sorted(set(by_step) & set(stats[""])):  # the budgets the baseline was evaluated at
+            for at in sorted(set(by_step) & set(seeds[""])):  # the budgets the baseline was evaluated at
                 for k, vs in sorted(by_step[at].items()):
-                    base = stats[""][at].get(k)
+                    base = seeds[""][at].get(k)
                     mean, std = _mean_std(vs)
                     row = {"dataset": ds, "model": arch, "variant": variant or "baseline", "changes": what,
                            "budget": budget_label(at), "step": at[1] if at[0] == "step" else None,
                            "minutes": at[1] if at[0] == "min" else None,
                            "metric": k, "mean": mean, "std": std, "n": len(vs),
-                           "delta": None, "beyond_spread": None}
+                           "delta": None, "delta_ci_low": None, "delta_ci_high": None, "distinguishable": None}
                     other = bool(variant) and len(machines[variant] | machines[""]) > 1
                     row["other_machine"] = other
                     if base and variant and not (k == "img_per_sec" and other):
-                        bmean, bstd = _mean_std(base)
-                        row["delta"] = mean - bmean
-                        spread = max(std or 0.0, bstd or 0.0)
-                        row["beyond_spread"] = bool(len(vs) > 1 and len(base) > 1 and abs(mean - bmean) > spread)
+                        row["delta"] = mean - _mean_std(base)[0]
+                        ci = stats.difference_interval(vs, base)  # None with one seed on a side
+                        row["delta_ci_low"], row["delta_ci_high"] = (ci.low, ci.high) if ci else (None, None)
+                        row["distinguishable"] = bool(ci and ci.excludes_zero())
                     rows.append(row)
     columns = ["dataset", "model", "variant", "changes", "budget", "step", "minutes", "metric", "mean", "std", "n",
-               "delta", "beyond_spread", "other_machine"]
+               "delta", "delta_ci_low", "delta_ci_high", "distinguishable", "other_machine"]
     return pd.DataFrame(rows, columns=columns).astype({"step": "Int64"})
 
 
@@ -152,7 +156,7 @@ def cell(row: pd.Series) -> str:
         return text
     lower = direction(row["metric"]) if row["metric"] != "img_per_sec" else False
     mark = ""
-    if row["beyond_spread"]:
+    if row["distinguishable"]:
         mark = " ▲" if (row["delta"] < 0) == bool(lower) else " ▼"
     return f"{text} ({row['delta']:+.3g}{mark})"
 
@@ -201,8 +205,11 @@ def lever_markdown(table: pd.DataFrame, missing: Optional[list[str]] = None) -> 
             if missing else "")
     if table.empty:
         return gone
-    out = ["Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse when the "
-           "difference is larger than both seed spreads, otherwise within the noise).\n"]
+    out = [f"Each cell: mean ± std over seeds (difference to the baseline; ▲ better, ▼ worse where the "
+           f"{stats.LEVEL:.0%} {stats.METHOD} bootstrap interval of the difference of the means (scipy.stats."
+           f"bootstrap, {stats.RESAMPLES:,} resamples, seed {stats.SEED}, each group's seeds resampled on their "
+           f"own) excludes zero; unmarked: not distinguishable, or one seed on a side). The intervals are in "
+           f"levers.csv.\n"]
     metrics = sorted(table["metric"].unique(), key=_metric_order)
     out += glance(table)
     for metric in metrics:

@@ -172,7 +172,8 @@ def machines_note(tags: dict[str, str]) -> str:
     return "\n".join(f"{t}: {d}" for d, t in tags.items())
 
 
-def _stderr(line: str) -> None:
+def to_stderr(line: str) -> None:
+    """The default `warn` of load_runs: the line on stderr."""
     print(line, file=sys.stderr)
 
 
@@ -181,7 +182,7 @@ def number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def runs_under(root: Path, *, warn: Callable[[str], None] = _stderr) -> list[RunRecord]:
+def runs_under(root: Path, *, warn: Callable[[str], None] = to_stderr) -> list[RunRecord]:
     """load_runs(root), or a one-line error when there are none."""
     runs = load_runs(root, warn=warn)
     if not runs:
@@ -189,7 +190,7 @@ def runs_under(root: Path, *, warn: Callable[[str], None] = _stderr) -> list[Run
     return runs
 
 
-def load_runs(root: Path, *, latest_only: bool = True, warn: Callable[[str], None] = _stderr) -> list[RunRecord]:
+def load_runs(root: Path, *, latest_only: bool = True, warn: Callable[[str], None] = to_stderr) -> list[RunRecord]:
     """Every run folder under root (root itself may be one), sorted by data set, model, seed.
 
     latest_only: of several folders with the same config_hash (the same experiment run twice), keep

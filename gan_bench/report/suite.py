@@ -13,13 +13,15 @@ from gan_bench.report.records import load_runs
 def write_reports(out: Path, *, title: str, metric: Optional[str], eval_metrics: list[str],
                   targets: Optional[list[str]] = None, say: Callable[[str], None] = print) -> None:
     """Tables and plots of every run under out; metric None: the first of eval_metrics the runs have,
-    else throughput."""
+    else throughput. A run or folder that cannot be read is named on stderr once, by the first read."""
+    runs = load_runs(out)
     if metric is None:
-        table = runs_table(load_runs(out))
+        table = runs_table(runs)
         metric = next((m for m in eval_metrics if _resolves(table, m)), "img_per_sec")
-    files = compare(results=out, out=out / "report", metric=metric, targets=targets)
+    files = compare(results=out, out=out / "report", metric=metric, targets=targets, warn=lambda _: None)
     say(f"tables: {files[0].parent}/ ({len(files)} files; pivot of {metric})")
-    say(f"gallery: {build_gallery(results=out, out=out / 'report' / 'gallery', title=title)}")
+    page = build_gallery(results=out, out=out / "report" / "gallery", title=title, warn=lambda _: None)
+    say(f"gallery: {page}")
 
 
 def _resolves(table, metric: str) -> bool:

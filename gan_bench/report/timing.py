@@ -9,7 +9,10 @@ they all cover, and the band is one standard deviation over seeds.
 Time to quality is read at the evaluations themselves, never interpolated between them: a seed
 reaches a target at the first evaluation whose value is at least as good, so the figure is an upper
 bound by at most one evaluation interval. A model reaches it when every seed does; otherwise the table
-says how many did.
+says how many did. A model is the fastest (in bold) only where the bootstrap interval of the difference
+of its seconds to every other model's excludes zero (stats.py, the rule of the ranking view); a seed that
+never reached the target counts at its last evaluation's seconds, a lower bound of its time, which can
+only move the interval towards zero (raising a value of the slower model never lowers a resampled mean).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import pandas as pd
 
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS, direction
+from gan_bench.report import stats
 from gan_bench.report.format import fmt, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, machine_tags, machines_note, number
 
@@ -112,8 +116,9 @@ def parse_targets(specs: list[str]) -> dict[Optional[str], tuple[str, float]]:
 
 def time_to_quality(runs: list[RunRecord], key: Optional[str],
                     targets: Optional[dict[Optional[str], tuple[str, float]]] = None) -> pd.DataFrame:
-    """One row per (data set, model): the target, how many seeds reached it, and the training seconds,
-    minutes and images seen at which they did (mean and std over seeds).
+    """One row per (data set, model): the target, how many seeds reached it, the training seconds, steps
+    and images seen at which they did (mean and std over seeds), and whether the model is the fastest
+    (the module docstring's rule: every seed reached, and ahead of every other model by the bootstrap).
 
     targets: per data set (None: every data set) a (metric, value); a data set without one gets the
     default, `key` at the final value of its worst model (mean over seeds): a quality every model
@@ -133,22 +138,39 @@ def time_to_quality(runs: list[RunRecord], key: Optional[str],
         if target is None:
             finals = [np.mean([points(r, metric)[-1][3] for r in rs]) for rs in g.values()]
             target = float(max(finals) if lower else min(finals))
+        here: list[dict] = []
+        bounds: dict[str, list[float]] = {}  # per seed: the seconds at the target, else a lower bound of them
         for model, rs in g.items():
             hits = []
             for r in rs:
                 hit = next((p for p in points(r, metric) if better(p[3], target, lower)), None)
                 if hit is not None:
                     hits.append(hit)
+                bounds.setdefault(model, []).append(hit[1] if hit else points(r, metric)[-1][1])
             sec = [h[1] for h in hits]
-            rows.append({"dataset": ds, "model": model, "metric": metric, "target": target,
+            here.append({"dataset": ds, "model": model, "metric": metric, "target": target,
                          "seeds": len(rs), "reached": len(hits),
                          "seconds_mean": float(np.mean(sec)) if hits else None,
                          "seconds_std": float(np.std(sec, ddof=1)) if len(hits) > 1 else None,
                          "images_seen_mean": float(np.mean([h[2] for h in hits])) if hits else None,
                          "steps_mean": float(np.mean([h[0] for h in hits])) if hits else None,
                          "final_mean": float(np.mean([points(r, metric)[-1][3] for r in rs]))})
+        winner = fastest(bounds, {r["model"] for r in here if r["reached"] == r["seeds"]})
+        rows += [{**r, "fastest": r["model"] == winner} for r in here]
     return pd.DataFrame(rows, columns=["dataset", "model", "metric", "target", "seeds", "reached", "seconds_mean",
-                                       "seconds_std", "images_seen_mean", "steps_mean", "final_mean"])
+                                       "seconds_std", "images_seen_mean", "steps_mean", "final_mean", "fastest"])
+
+
+def fastest(seconds: dict[str, list[float]], full: set[str]) -> Optional[str]:
+    """The model with the lowest mean of `seconds` (per seed, a lower bound for a seed that never reached)
+    among those in `full` (every seed reached), when the bootstrap interval of the difference of its
+    seconds to every other model's lies below zero; None otherwise (one seed, or a model it does not
+    beat)."""
+    if not full or len(seconds) < 2:
+        return None
+    first = min(sorted(full), key=lambda m: float(np.mean(seconds[m])))
+    intervals = [stats.difference_interval(seconds[first], v) for m, v in seconds.items() if m != first]
+    return first if all(ci and ci.high < 0 for ci in intervals) else None
 
 
 def minutes(mean: Optional[float], std: Optional[float]) -> str:
@@ -160,54 +182,35 @@ def minutes(mean: Optional[float], std: Optional[float]) -> str:
 
 def ttq_markdown(table: pd.DataFrame, devices: list[str]) -> str:
     """The table as Markdown: per data set the models all of whose seeds reached the target, fastest
-    first, then the others; a model is in bold when it is faster than every other by more than both seed
-    spreads (otherwise the order is not a ranking, and nothing is bold)."""
+    first, then the others; the `fastest` model is in bold (none: the order is not a ranking)."""
     if table.empty:
         return "No run here has timed in-training evaluations (eval.every, every_steps or every_seconds).\n"
     lines = []
     on = f" on {devices[0]}" if len(devices) == 1 else (f" on {', '.join(devices)} (different machines: times "
                                                          f"are not comparable)" if devices else "")
     lines.append(f"Training minutes{on} until the first evaluation at the target (mean ± std over the seeds "
-                 f"that reached it; evaluation time not counted)\n")
+                 f"that reached it; evaluation time not counted). Bold: every seed reached the target and the "
+                 f"{stats.LEVEL:.0%} {stats.METHOD} bootstrap interval (scipy.stats.bootstrap, {stats.RESAMPLES:,} "
+                 f"resamples, seed {stats.SEED}) of the difference of its minutes to every other model's is below "
+                 f"zero, a seed that never reached counted at its last evaluation\n")
     for ds, rows in table.groupby("dataset", sort=True):
         # models every seed of which reached the target first, fastest first; then those only some
         # seeds reached, then the rest (a partial mean is over its fast seeds only, so not comparable)
         rows = rows.assign(_part=rows["reached"] < rows["seeds"], _key=rows["seconds_mean"].fillna(math.inf))
         rows = rows.sort_values(["_part", "_key", "model"])
         metric, target = rows["metric"].iloc[0], rows["target"].iloc[0]
-        clear = _clear_winner(rows)
         cells = []
         for _, r in rows.iterrows():
             when = (minutes(r["seconds_mean"], r["seconds_std"]) if r["reached"] == r["seeds"]
                     else "not reached" if r["reached"] == 0
                     else f"{minutes(r['seconds_mean'], r['seconds_std'])} ({r['reached']} of {r['seeds']} seeds)")
-            model = f"**{r['model']}**" if r["model"] == clear else r["model"]
+            model = f"**{r['model']}**" if r["fastest"] else r["model"]
             cells.append({"model": model, "minutes": when, "images seen": fmt(r["images_seen_mean"]),
                           "steps": fmt(r["steps_mean"]), f"final {metric}": fmt(r["final_mean"]),
                           "seeds": f"{r['reached']}/{r['seeds']}"})
         lines.append(f"### {ds}: {metric} {'≤' if direction(metric) else '≥'} {target:.4g}\n")
         lines.append(to_markdown(pd.DataFrame(cells)))
     return "\n".join(lines)
-
-
-def _clear_winner(rows: pd.DataFrame) -> Optional[str]:
-    """The fastest model when every seed of it reached the target and it is ahead of the next by more than
-    the larger of their seed spreads (a model that never reached counts as infinitely slow)."""
-    # by time alone: a model that only some seeds got to the target, sooner, denies the bold
-    rows = rows.sort_values(["_key", "model"])
-    full = rows[rows["reached"] == rows["seeds"]]
-    if len(rows) < 2 or full.empty:
-        return None
-    first = full.iloc[0]
-    if first["model"] != rows.iloc[0]["model"]:
-        return None
-    nxt = rows.iloc[1]
-    if nxt["reached"] < nxt["seeds"]:
-        return str(first["model"])
-    spread = max(first["seconds_std"] or 0.0, nxt["seconds_std"] or 0.0)
-    if first["seeds"] < 2 or nxt["seeds"] < 2 or not spread:
-        return None  # one seed: no spread to compare against
-    return str(first["model"]) if nxt["seconds_mean"] - first["seconds_mean"] > spread else None
 
 
 def plot(runs: list[RunRecord], key: str, path, *, title: str = "") -> Optional[object]:
