@@ -9,6 +9,7 @@ It imports nothing of gan-bench but its public API (gan_bench/api.py): copy it a
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -39,16 +40,25 @@ def read_csv(path: Path, cfg: DataConfig, *, classes: Optional[list[str]] = None
     square size); grey when every image is, RGB otherwise. Class k is the k-th sorted class name, or
     that of `classes` (a test file takes the training file's)."""
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM some spreadsheets write is dropped
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise DataError(f"data.path {str(path)!r}: cannot read it ({e.strerror}); give a CSV file") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); save the CSV "
+                        f"as UTF-8") from None
+    except csv.Error as e:
+        raise DataError(f"{path} is not a readable CSV ({e}); fix the file") from None
     if not rows:
         raise DataError(f"{path} lists no images; give it a header and one row per image")
     for column in (cfg.image_column, cfg.label_column):
         if column is not None and column not in rows[0]:
-            raise DataError(f"{path} has no column {column!r} (it has {', '.join(rows[0])}); set data.image_column "
-                            f"or data.label_column")
+            raise DataError(f"{path} has no column {column!r} (it has {', '.join(map(str, rows[0]))}); set "
+                            f"data.image_column or data.label_column")
+    for line, r in enumerate(rows, 2):  # line 1 is the header
+        for column in (cfg.image_column, cfg.label_column):
+            if column is not None and not (r.get(column) or "").strip():  # a short row's missing cells are None
+                raise DataError(f"{path} line {line}: no value in column {column!r}; fill it in or remove the row")
     names = [r[cfg.label_column] for r in rows] if cfg.label_column else None
     classes = classes or (sorted(set(names)) if names else [])
     if names and not set(names) <= set(classes):
@@ -57,10 +67,15 @@ def read_csv(path: Path, cfg: DataConfig, *, classes: Optional[list[str]] = None
     for r in rows:
         file = path.parent / r[cfg.image_column]
         try:
-            with Image.open(file) as img:
-                img.load()  # decoded now: the file is closed, however many rows there are
-                images.append(img)
-        except OSError as e:
+            with warnings.catch_warnings():  # a huge image is refused, not decoded into gigabytes
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(file) as img:
+                    img.load()  # decoded now: the file is closed, however many rows there are
+                    images.append(img)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise DataError(f"{path}: image {file} is too large to decode safely ({str(e).split(', could')[0]}); "
+                            f"resize it") from None
+        except (OSError, ValueError, SyntaxError) as e:  # Pillow's kinds for a truncated or foreign file
             raise DataError(f"{path}: cannot read image {file} ({type(e).__name__}); fix that row") from None
     sizes = sorted({img.size for img in images})
     if resolution is None and (len(sizes) > 1 or sizes[0][0] != sizes[0][1]):

@@ -22,6 +22,10 @@ class DataError(GanBenchError):
     """A data set is missing, corrupt or cannot be downloaded."""
 
 
+class PluginError(ConfigError):
+    """A plugin cannot be found or imported, or broke its registry's contract (returned the wrong thing, raised)."""
+
+
 class TrainingFailed(Exception):
     """The run stopped on its own (NaN/Inf loss, out of GPU memory); the reason is in summary.json."""
 

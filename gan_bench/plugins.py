@@ -9,7 +9,9 @@ loaded as a Plugin (the file's absolute path or the module's name, and the sha25
 run folder's config.yaml brings them back for --resume, eval, sample and suites.
 
 A plugin that fails to import, or registers a name that is taken, is one PluginError line naming it
-and the line that failed, and whatever it registered before failing is undone.
+and the line that failed, and whatever it registered before failing is undone. Once imported, a plugin's
+code is called inside plugin_call(): an exception it raises is one PluginError line naming the plugin's
+file and line (the traceback behind GAN_BENCH_DEBUG=1), as pytest reports a failing plugin hook.
 """
 from __future__ import annotations
 
@@ -21,18 +23,15 @@ import re
 import sys
 import traceback
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Iterable, Optional
+from typing import ClassVar, Iterable, Iterator, Optional
 
-from gan_bench.errors import ConfigError
+from gan_bench.errors import GanBenchError, PluginError
 from gan_bench.registry import restore, snapshot
 
 GROUP = "gan_bench.plugins"  # the entry-point group installed packages declare their plugins in
-
-
-class PluginError(ConfigError):
-    """A plugin a config (or --plugin) names cannot be found or imported."""
 
 
 @dataclass
@@ -180,3 +179,151 @@ def _failure(where: str, e: BaseException, path: Optional[str]) -> PluginError:
         at = f" at line {f.lineno}" if path else f" at {Path(f.filename).name}:{f.lineno}"
     text = f"sys.exit({e.code!r})" if isinstance(e, SystemExit) else (str(e).strip().splitlines() or [""])[0]
     return PluginError(f"plugin {where} failed{at}: {type(e).__name__}: {text}")
+
+
+# ---- calling a plugin's code ------------------------------------------------------------------------
+
+DEBUG = "GAN_BENCH_DEBUG"  # =1: a plugin's exception prints its whole traceback before the one line
+
+
+def plugin_files() -> set[str]:
+    """The source files of the plugins imported so far (a module plugin: its package's files too)."""
+    out: set[str] = set()
+    for entry in _LOADED.values():
+        for name, module in list(sys.modules.items()):
+            if name == entry.module or name.startswith(entry.module + "."):
+                file = getattr(module, "__file__", None)
+                if file:
+                    out.update((os.path.abspath(file), os.path.realpath(file)))
+    return out
+
+
+def show_path(path: str) -> str:
+    """A plugin file as a user names it: relative to the working folder when it is under it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def where(obj: object) -> Optional[str]:
+    """'plug.py:12': where obj (a function, a class, an nn.Module, a record holding functions such as a
+    Loss) is defined; None when that cannot be told (a built-in made in C)."""
+    target = getattr(obj, "func", obj)  # functools.partial
+    code = getattr(target, "__code__", None)
+    if code is None and not isinstance(target, type):
+        forward = getattr(type(target), "forward", None)
+        if hasattr(forward, "__code__"):  # an nn.Module instance: its forward
+            code = forward.__code__
+        else:  # a record of functions: the first of a plugin's, else the first
+            codes = [v.__code__ for v in getattr(target, "__dict__", {}).values() if hasattr(v, "__code__")]
+            mine = plugin_files()
+            code = next((c for c in codes if os.path.abspath(c.co_filename) in mine), codes[0] if codes else None)
+            target = type(target) if code is None else target
+    if code is not None:
+        return f"{show_path(code.co_filename)}:{_def_line(code.co_filename, code.co_firstlineno)}"
+    if isinstance(target, type):
+        import inspect
+
+        try:
+            file, line = inspect.getsourcefile(target), inspect.getsourcelines(target)[1]
+        except (OSError, TypeError):
+            return None
+        return f"{show_path(file)}:{_def_line(file, line)}" if file else None
+    return None
+
+
+def _def_line(file: str, line: int) -> int:
+    """The `def` or `class` line of a definition that starts at `line`: a decorated one's code starts at
+    its first decorator (@register_model(...)), but the user looks for the def."""
+    import linecache
+
+    for i in range(line, line + 30):
+        text = linecache.getline(file, i).lstrip()
+        if text.startswith(("def ", "async def ", "class ")):
+            return i
+        if not text:  # past the end of the file, or a definition not found nearby
+            break
+    return line
+
+
+def _plugin_frame(e: BaseException) -> Optional[traceback.FrameSummary]:
+    """The deepest frame of e's traceback in a plugin's file: the plugin's line that failed."""
+    mine = plugin_files()
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.abspath(f.filename) in mine or os.path.realpath(f.filename) in mine]
+    return frames[-1] if frames else None
+
+
+def _first_line(e: BaseException) -> str:
+    text = f"sys.exit({e.code!r})" if isinstance(e, SystemExit) else (str(e).strip().splitlines() or [""])[0]
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _signature_error(e: BaseException, obj: object) -> bool:
+    """Whether e is Python refusing the call of obj itself (a factory, or an nn.Module's forward, taking
+    other arguments than gan-bench passes), not an error inside it: a TypeError that names obj."""
+    target = getattr(obj, "func", obj)
+    names = [getattr(target, "__qualname__", None) or ""]
+    if not isinstance(target, type) and not hasattr(target, "__code__"):  # an instance: its forward or __call__
+        names = [f"{type(target).__qualname__}.{m}" for m in ("forward", "__call__")]
+    text = str(e)
+    return (isinstance(e, TypeError) and "argument" in text
+            and any(n and text.startswith((f"{n}()", f"{n}.__init__()")) for n in names))
+
+
+@contextmanager
+def plugin_call(what: str, obj: object = None, *, expects: str = "",
+                allow: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Run a block that calls a plugin's code (obj: what is called, for where it is defined).
+
+    An exception raised in a plugin's file is one PluginError line: "<what>: plug.py:12 raised
+    ValueError: <message>"; with GAN_BENCH_DEBUG=1 its traceback is printed first. A call Python refuses
+    (obj takes other arguments) names obj's line and `expects`, the signature gan-bench calls. A
+    GanBenchError (a plugin's own one-line DataError, ...) and the types in `allow` (a metric's
+    NotApplicable) pass as they are; so does an exception with no frame in a plugin's file (a bug of
+    gan-bench's keeps its traceback)."""
+    try:
+        yield
+    except GanBenchError:
+        raise
+    except allow:
+        raise
+    except (Exception, SystemExit) as e:  # noqa: BLE001  anything a plugin raises, sys.exit too
+        frame = _plugin_frame(e)
+        if frame is None and obj is not None and _signature_error(e, obj) and origin(getattr(obj, "func", obj)):
+            at = where(obj) or "the plugin"
+            raise PluginError(f"{what}: {at} cannot be called as gan-bench calls it ({_first_line(e)})"
+                              + (f"; expected {expects}" if expects else "")) from None
+        if frame is None:
+            raise
+        if os.environ.get(DEBUG, "") not in ("", "0"):
+            traceback.print_exception(e, file=sys.stderr)
+        hint = "" if os.environ.get(DEBUG, "") not in ("", "0") else f" (set {DEBUG}=1 for the traceback)"
+        raise PluginError(f"{what}: {show_path(frame.filename)}:{frame.lineno} raised {type(e).__name__}: "
+                          f"{_first_line(e)}{hint}") from None
+
+
+def describe(value: object) -> str:
+    """What a plugin returned, in a few words: "a float64 tensor of shape (2, 1)", "a tuple of 2", "None"."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        kind = type(value).__name__
+        kind = "tensor" if kind == "Tensor" else "array" if kind == "ndarray" else kind
+        return f"a {str(dtype).replace('torch.', '')} {kind} of shape {tuple(shape)}"
+    if value is None:
+        return "None"
+    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
+        return f"{'class' if isinstance(value, type) else 'function'} {value.__qualname__}"
+    if isinstance(value, (tuple, list, dict, set)):
+        return f"a {type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def broken(what: str, obj: object, returned: str, expected: str) -> PluginError:
+    """One line for a plugin that broke its registry's contract: "<what> (plug.py:12) returned ...; expected ..."."""
+    at = where(obj) if obj is not None else None
+    return PluginError(f"{what}{f' ({at})' if at else ''} returned {returned}; expected {expected}")

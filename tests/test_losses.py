@@ -13,7 +13,7 @@ from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
 from gan_bench.models import build_model
 from gan_bench.train.speed import SpeedSwitches, adam
-from gan_bench.train.losses import LOSSES, Loss
+from gan_bench.train.losses import LOSSES, Loss, d_loss, g_loss, side_loss
 from gan_bench.train.plan import make_plan
 from gan_bench.train.recipe import Recipe
 from gan_bench.train.step import gan_step
@@ -127,3 +127,66 @@ def test_mismatch_needs_a_model_that_reads_the_label():
     make_plan(build_config([{"train": {"mismatch": 1.0}}]))
     with pytest.raises(ConfigError, match="reads no label"):
         make_plan(build_config([{"model": {"name": "convdcgan"}, "train": {"mismatch": 1.0}}]))
+
+
+# ---- both sides: the relativistic average loss, and how the step combines a loss's parts -------------
+
+def _bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
+
+
+def test_ragan_is_jolicoeur_martineau_relativistic_average_bce():
+    ragan = LOSSES.get("ragan")
+    real, fake = LOGITS, torch.tensor([0.5, -1.0, 2.0, -0.2, 0.1, -3.0])
+    t_real, t_fake = torch.tensor([1.0, 0.9, 1.0, 0.0, 1.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    # D~(x_r) = sigmoid(C(x_r) - E C(x_f)), D~(x_f) = sigmoid(C(x_f) - E C(x_r)) (the paper's RaSGAN)
+    expected_d = _bce(real - fake.mean(), t_real) + _bce(fake - real.mean(), t_fake)
+    torch.testing.assert_close(d_loss(ragan, real, fake, t_real, t_fake), expected_d)
+    expected_g = _bce(fake - real.mean(), torch.ones(6)) + _bce(real - fake.mean(), torch.zeros(6))
+    torch.testing.assert_close(g_loss(ragan, real, fake), expected_g)
+    assert ragan.both_sides and LOSSES.info("ragan").soft_targets
+
+
+def test_ragan_gives_g_a_gradient_through_the_fakes_in_both_terms():
+    ragan = LOSSES.get("ragan")
+    fake = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    g_loss(ragan, torch.tensor([1.0, 2.0, 0.0]), fake).backward()
+    # a per-side loss would move each fake by its own term only; here every fake also shifts the real's
+    # comparison, so the gradient is not the elementwise one of -log sigmoid(fake - mean real)
+    alone = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    _bce(alone - 1.0, torch.ones(3)).backward()
+    assert fake.grad is not None and not torch.allclose(fake.grad, alone.grad)
+
+
+def test_a_loss_of_both_sides_compares_each_class_pair_with_its_own_images():
+    """Per-class models (rows class-fastest): the mean of the pairs' losses, each over its own rows."""
+    ragan, k = LOSSES.get("ragan"), 3
+    real, fake = torch.randn(12), torch.randn(12)
+    ones, zeros = torch.ones(12), torch.zeros(12)
+    pairs = [d_loss(ragan, real[i::k], fake[i::k], ones[i::k], zeros[i::k]) for i in range(k)]
+    torch.testing.assert_close(d_loss(ragan, real, fake, ones, zeros, pairs=k), sum(pairs) / k)
+    assert not torch.allclose(d_loss(ragan, real, fake, ones, zeros, pairs=k), d_loss(ragan, real, fake, ones, zeros))
+    gs = [g_loss(ragan, real[i::k], fake[i::k]) for i in range(k)]
+    torch.testing.assert_close(g_loss(ragan, real, fake, pairs=k), sum(gs) / k)
+
+
+@pytest.mark.parametrize("name", ["bce", "hinge", "lsgan"])
+def test_a_per_side_loss_is_the_sum_of_its_sides_whatever_the_pairs(name: str):
+    loss = LOSSES.get(name)
+    real, fake, t = torch.randn(6), torch.randn(6), torch.ones(6)
+    expected = loss.d(real, t) + loss.d(fake, torch.zeros(6))
+    torch.testing.assert_close(d_loss(loss, real, fake, t, torch.zeros(6)), expected)
+    torch.testing.assert_close(d_loss(loss, real, fake, t, torch.zeros(6), pairs=3), expected)
+    torch.testing.assert_close(g_loss(loss, None, fake, pairs=3), loss.g(fake))  # G's pass reads no real logits
+    torch.testing.assert_close(side_loss(loss, fake, torch.zeros(6)), loss.d(fake, torch.zeros(6)))
+
+
+def test_a_loss_must_take_what_its_form_passes_as_it_registers():
+    with pytest.raises(TypeError, match="loss 'rel': d must take 4 tensor"):
+        LOSSES.register("rel")(Loss(d=lambda logits, t: logits.mean(), g=lambda r, f: f.mean(), both_sides=True))
+    with pytest.raises(TypeError, match="loss 'one': g must take 1 tensor"):
+        LOSSES.register("one")(Loss(d=lambda logits, t: logits.mean(), g=lambda r, f: f.mean()))
+    with pytest.raises(ValueError, match="no one-sided D loss"):
+        side_loss(LOSSES.get("ragan"), torch.zeros(2), torch.zeros(2))
+    assert "rel" not in LOSSES and "one" not in LOSSES

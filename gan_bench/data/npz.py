@@ -1,6 +1,8 @@
 """`npz`: users' own data in the layout of the shared files: x uint8, y int labels, classes names."""
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 from pathlib import Path
 from typing import Optional
@@ -30,6 +32,9 @@ def read_npz(path: Path, *, key: str = "data.path", default_names: Optional[list
             if "x" not in keys:
                 raise DataError(f"{path}: no array 'x' (found {sorted(keys) or 'none'}); "
                                 f"save images as x (N x H x W or N x H x W x 3 uint8)")
+            for key in ("x", "y", "classes"):
+                if key in keys:
+                    _check_declared(f, key, path)  # before numpy allocates what the header claims
             x = f["x"]
             y = f["y"] if "y" in keys else None
             names = f["classes"] if "classes" in keys else None
@@ -42,6 +47,59 @@ def read_npz(path: Path, *, key: str = "data.path", default_names: Optional[list
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
         raise DataError(f"{path} is truncated or corrupt ({type(e).__name__}); replace the file") from None
     return from_numpy(x, y, classes if classes is not None else default_names, source=str(path))
+
+
+def _check_declared(f: np.lib.npyio.NpzFile, key: str, path: Path) -> None:
+    """The size array `key`'s header declares, against the bytes the archive holds for it and the memory
+    free here: numpy allocates the declared size before it reads a byte, so a 1 KB file claiming ten
+    million images would ask for gigabytes."""
+    if f"{key}.npy" not in f.zip.namelist():  # a member saved without .npy: np.load reads it as it can
+        return
+    info = f.zip.getinfo(f"{key}.npy")
+    with f.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        else:  # 3.0 (UTF-8 field names): left to np.load
+            return
+        held = info.file_size - member.tell()
+    need = math.prod(shape) * dtype.itemsize
+    if need > held:
+        raise DataError(f"{path}: {key} declares {_shape(shape)} {dtype} ({_bytes(need)}) but the file holds "
+                        f"{_bytes(held)} of it; it is truncated or corrupt: replace the file")
+    free = _free_memory()
+    if free is not None and need > free:
+        raise DataError(f"{path}: {key} is {_shape(shape)} {dtype}, {_bytes(need)}, more than the {_bytes(free)} of "
+                        f"memory free here; save a smaller subset of the images in it")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(f"{n:,}" for n in shape) or "a scalar"
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _free_memory() -> Optional[int]:
+    """Bytes of memory a process can take now: Linux's MemAvailable (free plus what the page cache would
+    give back), else the free pages; None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as m:
+            for line in m:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @DATASETS.register("npz", resolutions=(), channels=None, labelled=None, named_by_file=True,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_bench.atomic import atomic_path, cannot_write_under
+from gan_bench.atomic import atomic_path, cannot_write_under, fix_for
 from gan_bench.data.base import ImageData, Splits, from_uint8
 from gan_bench.errors import ConfigError, DataError
 from gan_bench.run.checkpoint import torch_save
@@ -143,6 +144,10 @@ def train_classifier(splits: Splits, *, epochs: int = 2, seed: int = 0, device: 
     trained before, else trained on splits.train (Adam, light augmentation), tested on splits.test
     and saved there. Does not touch the global RNG state of the caller."""
     device = torch.device(device)
+    if len(splits.test) == 0:  # its accuracy would be "nan %", cached as if measured
+        raise DataError(f"data set {splits.name!r} has no test images, so the evaluation network's accuracy cannot be "
+                        f"measured (nor real images compared with generated ones); set data.test_fraction above 0 "
+                        f"or give data.test_path")
     recipe = default_recipe(splits.train, epochs=epochs, seed=seed)
     fp = fingerprint(splits, recipe)
     path = Path(cache_dir) / f"{splits.name}-{fp}.pt" if cache_dir is not None else None
@@ -295,8 +300,14 @@ def _writable_folder(folder: Path) -> None:
 
 
 def _save(path: Path, net: EvalNet, info: dict[str, Any]) -> None:
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     _writable_folder(path.parent)
     error = lambda e: DataError(f"cannot write the evaluation network to {path} ({e.strerror}); "  # noqa: E731
-                                f"choose a writable cache folder")
-    with atomic_path(path, error=error) as tmp:
-        torch_save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "info": info}, tmp)
+                                f"{fix_for(e)}, or choose another cache folder (--cache-dir)")
+    try:
+        with atomic_path(path, error=error) as tmp:
+            torch_save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "info": info}, tmp)
+    except BaseException:
+        if made:  # a full disk: no empty cache folder stays behind
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise

@@ -54,7 +54,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         for entry in METRICS:
             m = entry.info
             needs = "class model" if m.needs_draws_class else "labels" if m.needs_labels else ""
-            doc = (entry.obj.__doc__ or "").strip().splitlines()[0]
+            doc = ((entry.obj.__doc__ or "").strip().splitlines() or [""])[0]  # a plugin's may have none
             print(f"  {entry.name:14s} {m.kind:9s} {m.better + ' is better':17s} "
                   f"{needs or '-':12s} {'' if m.default else '(opt-in) '}{doc}")
         return 0
@@ -64,6 +64,10 @@ def cmd_eval(a: argparse.Namespace) -> int:
         from gan_bench.metrics.inception import check_weights
 
         check_weights(a.inception_weights)  # a corrupt file fails now, before any network is trained
+    unwritable = RunFolder(a.run).cannot_append("eval") if RunFolder(a.run).is_run() else None
+    if unwritable:  # before minutes of evaluation networks and metrics, not after
+        raise GanBenchError(f"cannot add evaluation records to {RunFolder(a.run).records_path('eval')} ({unwritable}); "
+                            f"make it writable, or evaluate a copy of the run folder in a writable place")
     samples = DEFAULT_SAMPLES if a.samples is None else a.samples
     names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics is not None else None
     if names == []:

@@ -15,8 +15,10 @@ from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.context import EvalContext, stderr_line
+from gan_bench.metrics.contract import METRIC, check_metric_value
 from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
 from gan_bench.models.base import GAN
+from gan_bench.plugins import plugin_call
 from gan_bench.run import RunFolder
 from gan_bench.run.sampling import load_generator
 from gan_bench.run.world import World, joined, pick_device
@@ -64,8 +66,10 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for name in names:
             entry = METRICS.entry(name)
-            try:
-                numbers = entry.obj(ctx)
+            try:  # a plugin's metric that raises, or returns what no record can hold, is one line
+                with plugin_call(f"metric {name!r}", entry.obj, expects=METRIC, allow=(Skipped, NotApplicable)):
+                    numbers = entry.obj(ctx)
+                check_metric_value(entry.info, numbers, name=name, fn=entry.obj)
             except Skipped as e:
                 if str(e) not in said:  # the three Inception metrics share one line
                     (skipped or log)(str(e))
@@ -138,6 +142,6 @@ def _append(run: RunFolder, results: dict[str, dict[str, Any]], *, step: int, ch
     which = {"g": g} if g is not None else {}  # runs without train.ema have one G: no field
     records = [{"metric": name, "step": step, **(at or {}), "checkpoint": checkpoint, **which, **r}
                for name, r in results.items()]
-    for rec in records if write else ():  # under torchrun only rank 0 writes
-        run.append("eval", rec)
+    if write:  # under torchrun only rank 0 writes; one evaluation's lines all at once, or none
+        run.append_all("eval", records)
     return records

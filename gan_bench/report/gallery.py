@@ -20,12 +20,12 @@ from gan_bench.report.compare import compute_of, pivot_grid, pivot_long, runs_ta
 from gan_bench.report import timing
 from gan_bench.report.format import fmt
 from gan_bench.report.plots import loss_curves, run_curves, throughput
-from gan_bench.atomic import atomic_path, output_folder
+from gan_bench.atomic import atomic_path, output_folder, write_text
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS
 from gan_bench.report.records import RunRecord, runs_under, to_stderr
 from gan_bench.run import RunFolder
-from gan_bench.run.files import PAD, atomic_write_text
+from gan_bench.run.files import PAD
 
 
 def key_metrics() -> list[tuple[str, str]]:
@@ -63,7 +63,7 @@ def _write(runs: list[RunRecord], results: Path, out: Path, title: Optional[str]
     figures = "".join(_img(p, out, alt=p.stem, cls="plot") for p in overview)
     page = TEMPLATE.format(title=_e(title), sub=_e(sub), nav=nav, index=_index(runs, metrics),
                            pivot=_pivot(table, metrics), overview=figures, sections="".join(sections), css=CSS)
-    atomic_write_text(out / "index.html", page)
+    write_text(out / "index.html", page)  # last: a page only over images that are all there
     return out / "index.html"
 
 
@@ -119,8 +119,9 @@ def _copy(src: Path, dst: Path) -> Path:
     except (OSError, SyntaxError, ValueError) as e:
         raise GanBenchError(f"{src} is not a readable image ({type(e).__name__}); delete it, or rerun the run that "
                             f"made it") from None
-    if not fresh:
-        shutil.copy2(src, dst)
+    if not fresh:  # whole or not at all: a disk that fills mid-copy leaves the previous copy, or none
+        with atomic_path(dst, suffix=dst.suffix) as tmp:
+            shutil.copy2(src, tmp)
     return dst
 
 

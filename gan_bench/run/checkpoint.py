@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from gan_bench.atomic import atomic_path, fsynced
+from gan_bench.atomic import atomic_path, fix_for, fsynced
 from gan_bench.config import config_hash as config_hash_of
 from gan_bench.errors import GanBenchError
 
@@ -42,12 +42,17 @@ def set_rng_state(state: dict[str, Any], device: Optional[torch.device] = None) 
         torch.cuda.set_rng_state(state["cuda_train"], device)
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any], *, then: str = "run the command again") -> None:
+def save_checkpoint(path: Path, payload: dict[str, Any], *, then: str = "run the command again",
+                    first: str = "run the command again") -> None:
     """Temporary file + fsync + rename: a crash or a full disk never leaves a half-written checkpoint;
-    the previous one stays intact until the new one is complete. `then`: what to do after a failure."""
-    error = lambda e: GanBenchError(  # noqa: E731
-        f"could not write checkpoint {path} ({e.strerror}); the previous checkpoint is intact; free disk "
-        f"space and {then}")
+    the previous one stays intact until the new one is complete. `then`: what to do after a failure,
+    `first`: what to do when it was the first checkpoint (a run has nothing to resume from yet)."""
+    had = path.exists()  # the first checkpoint leaves nothing to resume from: say so, not "intact"
+
+    def error(e: OSError) -> GanBenchError:
+        before = "the previous checkpoint is intact" if had else "no checkpoint was written before this one"
+        return GanBenchError(f"could not write checkpoint {path} ({e.strerror}); {before}; {fix_for(e)} and "
+                             f"{then if had else first}")
     with atomic_path(path, error=error) as tmp, open(tmp, "wb") as f:
         torch_save(payload, f)
         fsynced(f)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gan_bench.atomic import atomic_path, fsynced
+from gan_bench.atomic import atomic_path, cannot_write_under, fix_for, fsynced
 from gan_bench.data.base import to_uint8
 from gan_bench.errors import GanBenchError
 
@@ -26,7 +26,7 @@ def write_error(path: Path, e: OSError) -> GanBenchError:
     """A full disk or a lost permission while writing: one line, and what survives (the write went
     to a temporary file, so the previous version of the file and every checkpoint are intact)."""
     return GanBenchError(f"could not write {path} ({e.strerror or e}); the files written before it, checkpoints "
-                         f"included, are intact: free disk space and run the command again (a training run "
+                         f"included, are intact: {fix_for(e)} and run the command again (a training run "
                          f"continues with `gan-bench run --resume RUN`)")
 
 
@@ -78,11 +78,33 @@ def _alive(pid: int) -> bool:
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """One record per line, written with a single write() so a crash leaves at most a torn last line."""
+    append_jsonl_all(path, [record])
+
+
+def append_jsonl_all(path: Path, records: list[dict[str, Any]]) -> None:
+    """Records that belong together (one evaluation's metrics) as lines of one write(): a failure
+    leaves none of them, or at most a torn last line, never some of them whole."""
+    text = "".join(json.dumps(r) + "\n" for r in records)  # before the file is opened: a bad value writes nothing
+    if not text:
+        return
     try:
         with open(path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(text)
     except OSError as e:  # a torn line is skipped by read_jsonl and dropped by truncate_jsonl on resume
         raise write_error(path, e) from None
+
+
+def cannot_append(path: Path) -> Optional[str]:
+    """Why records could not be appended to path, or None when they could; the file is opened for
+    appending and closed unwritten (its contents and time stamp stay), or its folder probed."""
+    path = Path(path)
+    if not path.exists():
+        return cannot_write_under(path.parent)
+    try:
+        with open(path, "a"):
+            return None
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -114,6 +136,26 @@ def truncate_jsonl(path: Path, *, max_step: int) -> None:
     if Path(path).exists():
         keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def garbage_lines(path: Path) -> list[int]:
+    """The numbers (from 1) of the lines of a record file that are not a JSON record, other than a torn
+    last line (a process killed mid-write leaves one, without its newline) and blank lines."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    read_jsonl(path)  # a file that cannot be read as text at all is its one-line error
+    text = path.read_text()
+    lines = text.splitlines()
+    torn = len(lines) if lines and not text.endswith("\n") else None
+    return [i for i, line in enumerate(lines, 1) if i != torn and line.strip() and not _is_record(line)]
+
+
+def _is_record(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 def hwc(images: torch.Tensor) -> np.ndarray:

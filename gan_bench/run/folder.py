@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -223,13 +224,44 @@ class RunFolder:
         """One line of metrics.jsonl, events.jsonl or eval.jsonl."""
         files.append_jsonl(self.records_path(kind), record)
 
+    def append_all(self, kind: str, records: list[dict[str, Any]]) -> None:
+        """Lines that belong together (one evaluation's metrics) in one write: all of them or none."""
+        files.append_jsonl_all(self.records_path(kind), records)
+
+    def cannot_append(self, kind: str) -> Optional[str]:
+        """Why lines could not be appended to a record file (read-only), or None; nothing is changed."""
+        return files.cannot_append(self.records_path(kind))
+
     def records(self, kind: str) -> list[dict[str, Any]]:
         return files.read_jsonl(self.records_path(kind))
 
-    def truncate_records(self, *, max_step: int) -> None:
-        """Drop the records after max_step: what a resumed run logs again."""
+    def truncate_records(self, *, max_step: int) -> list[Path]:
+        """Drop the records after max_step: what a resumed run logs again. A line in the middle of a file
+        that is not a record (a torn last line is expected after a kill and goes silently) is said on
+        stderr, by number, and the file as it was is kept beside it as <file>.corrupt; returns those copies."""
+        kept = []
         for kind in self.RECORDS:
-            files.truncate_jsonl(self.records_path(kind), max_step=max_step)
+            path = self.records_path(kind)
+            bad = files.garbage_lines(path)
+            if bad:
+                copy = self._unused(path.with_name(path.name + ".corrupt"))
+                files.atomic_write_bytes(copy, path.read_bytes())
+                kept.append(copy)
+                lines = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                print(f"gan-bench: warning: {path} line{'s' if len(bad) > 1 else ''} {lines} {'is' if len(bad) == 1 else 'are'} "
+                      f"not a JSON record and {'was' if len(bad) == 1 else 'were'} dropped; the file as it was is kept "
+                      f"as {copy.name}", file=sys.stderr)
+            files.truncate_jsonl(path, max_step=max_step)
+        return kept
+
+    @staticmethod
+    def _unused(path: Path) -> Path:
+        """path, or path.1, path.2, ...: the first name not taken."""
+        i, free = 0, path
+        while free.exists():
+            i += 1
+            free = path.with_name(f"{path.name}.{i}")
+        return free
 
     # ---- summary ---------------------------------------------------------------------------------
 
@@ -283,7 +315,7 @@ class RunFolder:
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
         """checkpoints/last.pt, atomically; then tidy what writers killed earlier left behind."""
         save_checkpoint(self.checkpoint_path("last"), payload,
-                        then=f"resume with `gan-bench run --resume {self.path}`")
+                        then=f"resume with `gan-bench run --resume {self.path}`", first="start the run again")
         files.remove_stale_temp_files(self.path)
 
     def keep_best(self) -> None:
@@ -296,6 +328,9 @@ class RunFolder:
         if which not in CHECKPOINTS:
             raise GanBenchError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got {which!r}")
         path = self.checkpoint_path(which)
+        if path.is_symlink() and not path.exists():  # exists() says False for a dangling or looping link too
+            raise GanBenchError(f"{path} is a symbolic link to nothing readable (dangling or a loop); point it at "
+                                f"the checkpoint file or restore the file itself")
         if not path.exists():
             if which == "best":
                 raise GanBenchError(f"{self.path} has no checkpoints/best.pt (it is kept only when eval.every > 0 "

@@ -107,12 +107,16 @@ def parse_options(name: str, text: Optional[str]) -> Any:
             raise ConfigError(f"--{name}: the {name} executor takes no options")
         return None
     options = info.options()
+    given: dict[str, str] = {}
     for item in split_items(text or ""):
         if "=" not in item:
             raise ConfigError(f"--{name} {item!r}: expected KEY=VALUE[,KEY=VALUE...], e.g. --{name} {info.example}")
         parts, value = parse_set(item)
         if len(parts) != 1:
             raise ConfigError(f"--{name} {item!r}: expected a plain key (no dots), e.g. --{name} {info.example}")
+        if parts[0] in given:  # as a YAML file refuses a key given twice: which one was meant is a guess
+            raise ConfigError(f"--{name}: key {parts[0]!r} appears twice ({given[parts[0]]!r} and {item!r}); keep one")
+        given[parts[0]] = item
         try:
             apply_delta(options, {parts[0]: value})
         except ConfigError as e:

@@ -16,14 +16,17 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from gan_bench.config import Config, flat, register_names
 from gan_bench.errors import GanBenchError
-from gan_bench.registry import Registry
+from gan_bench.plugins import broken, describe, plugin_call
+from gan_bench.registry import Entry, Registry
 from gan_bench.run import RunFolder
 
 SCALARS = ("loss_d", "loss_g", "d_x", "d_g_z", "img_per_sec")  # of each metrics record, what trackers plot
@@ -46,6 +49,11 @@ class Tracker:
     def check(cls, cfg: Config) -> None:
         """Before the run folder exists (the module imports): raise GanBenchError if it cannot start."""
 
+    @classmethod
+    def address(cls) -> str:
+        """Where its store is, for messages (" at http://host:5000"), or ""."""
+        return ""
+
     def __init__(self, run: RunFolder, cfg: Config, *, resumed: bool) -> None:
         self.run, self.cfg = run, cfg
 
@@ -62,8 +70,17 @@ class Tracker:
         """Always called last, also when training raised."""
 
 
-TRACKERS: Registry[type[Tracker], TrackerInfo] = Registry("tracker", TrackerInfo)
+def _is_tracker_class(entry: Entry) -> None:
+    """At registration: a tracker is a class the run builds, not a function (a plugin's import fails with
+    one line naming its file and line)."""
+    if not (isinstance(entry.obj, type) and issubclass(entry.obj, Tracker)):
+        raise TypeError(f"tracker {entry.name!r}: register a subclass of gan_bench.Tracker (its methods are what the run "
+                        f"calls), got {describe(entry.obj)}")
+
+
+TRACKERS: Registry[type[Tracker], TrackerInfo] = Registry("tracker", TrackerInfo, on_register=_is_tracker_class)
 register_names("train.trackers", "tracker", TRACKERS.names)
+CHECK_SECONDS = 30.0  # a tracker's check (reaching its store) that takes longer is reported, not waited for
 
 
 def tracker_names(cfg: Config) -> list[str]:
@@ -73,13 +90,38 @@ def tracker_names(cfg: Config) -> list[str]:
 def check_trackers(cfg: Config) -> None:
     """Before the run folder is made: every tracker's package imports and its own check passes."""
     for name in tracker_names(cfg):
-        entry = TRACKERS.entry(name)
+        check_tracker(name, cfg)
+
+
+def check_tracker(name: str, cfg: Config, *, seconds: float = CHECK_SECONDS) -> None:
+    """Tracker `name`'s contract and store: a Tracker subclass, its module importable, its check(cfg)
+    passing within `seconds` (an unreachable server is named in seconds, not after minutes of retries;
+    a plugin's check that raises is one line naming its file and line)."""
+    entry = TRACKERS.entry(name)
+    if not (isinstance(entry.obj, type) and issubclass(entry.obj, Tracker)):
+        raise broken(f"tracker {name!r}", entry.obj, describe(entry.obj), "a subclass of gan_bench.Tracker")
+    try:
+        importlib.import_module(entry.info.module)
+    except ImportError:
+        raise GanBenchError(f"train.trackers: {name} is not installed ({entry.info.module} cannot be imported); "
+                            f"{entry.info.install}, or take {name} out of train.trackers") from None
+    outcome: list[BaseException] = []
+
+    def run_check() -> None:
         try:
-            importlib.import_module(entry.info.module)
-        except ImportError:
-            raise GanBenchError(f"train.trackers: {name} is not installed ({entry.info.module} cannot be imported); "
-                                f"{entry.info.install}, or take {name} out of train.trackers") from None
-        entry.obj.check(cfg)
+            with plugin_call(f"tracker {name!r}: check(cfg)", entry.obj.check, expects="check(cls, cfg: Config) -> None"):
+                entry.obj.check(cfg)
+        except BaseException as e:  # noqa: BLE001  handed to the caller's thread
+            outcome.append(e)
+
+    worker = threading.Thread(target=run_check, name=f"check {name}", daemon=True)  # daemon: never holds the exit
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise GanBenchError(f"train.trackers: {name} did not finish checking its store within {seconds:g} s"
+                            f"{entry.obj.address()}; check that it is reachable, or take {name} out of train.trackers")
+    if outcome:
+        raise outcome[0]
 
 
 class Trackers:
@@ -177,6 +219,18 @@ class TensorBoard(Tracker):
         self.writer.close()
 
 
+@contextmanager
+def _env_default(**values: str) -> Iterator[None]:
+    """Environment variables set for a block where the user has not set them; put back after."""
+    added = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def _mlflow_experiment() -> str:
     return os.environ.get("MLFLOW_EXPERIMENT_NAME") or "gan-bench"
 
@@ -187,12 +241,20 @@ class MLflow(Tracker):
     STATUS = {"completed": "FINISHED", "interrupted": "KILLED"}  # anything else: FAILED
 
     @classmethod
+    def address(cls) -> str:
+        import mlflow
+
+        return f" (MLFLOW_TRACKING_URI {mlflow.get_tracking_uri()!r})"
+
+    @classmethod
     def check(cls, cfg: Config) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
-        try:  # reaches the store (a server, a database, a folder) before the run folder exists
-            MlflowClient().get_experiment_by_name(_mlflow_experiment())
+        try:  # reaches the store (a server, a database, a folder) before the run folder exists; one try of a few
+            # seconds, not MLflow's retries with backoff (minutes on an unreachable server); a user's own settings win
+            with _env_default(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="10"):
+                MlflowClient().get_experiment_by_name(_mlflow_experiment())
         except Exception as e:  # noqa: BLE001  MLflow raises many kinds (a missing driver, a refused connection)
             raise GanBenchError(f"train.trackers: mlflow cannot use its tracking store {mlflow.get_tracking_uri()!r} "
                                 f"({type(e).__name__}: {_first_line(e)}); set MLFLOW_TRACKING_URI to one that works "
