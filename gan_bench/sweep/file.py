@@ -11,6 +11,7 @@ A sweep file (YAML; config and data paths are relative to the folder you run fro
         name: quickdraw_lindcgan    # optional: the study's and folders' name (default the file's name)
         set: ["model.name=lindcgan"]
         space: {}                   # optional: keys only this config searches (conditional models' keys)
+        record: [cond_acc]          # optional: metrics recorded for this config only
     space:                          # searched for every config (space.py: loguniform, uniform, int, choice)
       train.lr_g: {loguniform: [1e-5, 1e-3]}
       train.loss: {choice: [bce, hinge, lsgan]}
@@ -45,6 +46,7 @@ class SweepConfig:
     name: Optional[str] = None
     set: list[str] = option([])
     space: dict = field(default_factory=dict)  # checked by parse_param, not the converter (any key)
+    record: list[str] = option([])             # more metrics for this config (cond_acc for a class model)
 
 
 @dataclass

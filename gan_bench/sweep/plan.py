@@ -38,6 +38,7 @@ class Base:
     deltas: list[dict[str, Any]]
     params: list[Param]
     cfg: Config
+    record: list[str]  # the metrics evaluated beside the objective: the sweep's and the config's own
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def bases(sweep: Sweep) -> list[Base]:
         try:
             deltas = [read_yaml(Path(c.config))] + [nest(*parse_set(s)) for s in sweep.set + c.set]
             cfg = build_config(deltas, name=c.name, plugins=sweep.plugins)
-            out.append(Base(c.name, deltas, sweep.params(c), cfg))
+            out.append(Base(c.name, deltas, sweep.params(c), cfg, list(dict.fromkeys(sweep.record + c.record))))
         except GanBenchError as e:
             raise ConfigError(f"{where}: {e}") from None
     return out
@@ -78,7 +79,8 @@ def sweep_where(sweep: Sweep) -> str:
 
 def check_sweep(sweep: Sweep, *, data: Optional[DataCache] = None) -> list[Base]:
     """Every check before the first trial (see the module docstring); returns the bases."""
-    for key, names in (("objective", [sweep.objective]), ("record", sweep.record)):
+    for key, names in (("objective", [sweep.objective]), ("record", sweep.record + [r for c in sweep.configs
+                                                                                    for r in c.record])):
         for n in names:
             try:
                 METRICS.entry(n)
@@ -94,7 +96,7 @@ def check_sweep(sweep: Sweep, *, data: Optional[DataCache] = None) -> list[Base]
         except GanBenchError as e:
             raise ConfigError(f"{where}{e}") from None
         try:  # the objective first: every probe below would fail on it, less clearly
-            check_metrics([sweep.objective, *sweep.record], labelled=splits.train.labelled,
+            check_metrics([sweep.objective, *b.record], labelled=splits.train.labelled,
                           draws_class=MODELS.info(cfg.model.name).draws_class)
         except ConfigError as e:
             raise ConfigError(f"{sweep_where(sweep)}objective {sweep.objective!r} is not computed for config "
@@ -129,7 +131,7 @@ def trial_config(sweep: Sweep, base: Base, values: dict[str, Any], *, seed: int,
     b, pruner = sweep.budget, sweep.pruner
     evaluations = pruner.evaluations if pruner else 1
     train: dict[str, Any] = {"seed": seed}
-    ev: dict[str, Any] = {"metrics": list(dict.fromkeys([sweep.objective, *sweep.record])), "every": 0}
+    ev: dict[str, Any] = {"metrics": list(dict.fromkeys([sweep.objective, *base.record])), "every": 0}
     if b.minutes is not None:
         train.update(max_minutes=b.minutes, max_steps=None, epochs=UNBOUNDED_EPOCHS)
         ev.update(every_steps=0, every_seconds=b.minutes * 60 / evaluations)
@@ -161,7 +163,7 @@ def fingerprint(sweep: Sweep, base: Base) -> dict[str, Any]:
     cfg = {k: v for k, v in base.resolved.items() if k not in ("name", "out", "plugins")}
     return {"config": cfg, "space": {p.key: p.as_dict() for p in base.params}, "objective": sweep.objective,
             "budget": sweep.budget.as_dict(), "seeds": list(sweep.seeds), "sampler": sweep.sampler,
-            "pruner": vars(sweep.pruner) if sweep.pruner else None, "record": list(sweep.record)}
+            "pruner": vars(sweep.pruner) if sweep.pruner else None, "record": base.record}
 
 
 def changes(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:

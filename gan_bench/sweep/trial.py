@@ -97,7 +97,7 @@ def _train_seeds(sweep: Sweep, base: Base, trial: optuna.Trial, folder: SweepFol
             raise optuna.TrialPruned(pruned)
         summary = run.read_summary()
         seconds += float(summary.get("train_seconds") or 0.0)
-        for metric in dict.fromkeys([sweep.objective, *sweep.record]):
+        for metric in dict.fromkeys([sweep.objective, *base.record]):
             scores.setdefault(metric, []).append(final_value(run, metric, step=int(summary["steps"])))
     extra = {"train_seconds": seconds, **{f"mean_{m}": statistics.fmean(v) for m, v in scores.items()}}
     return statistics.fmean(scores[sweep.objective]), extra
