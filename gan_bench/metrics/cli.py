@@ -1,12 +1,18 @@
-"""`gan-bench eval RUN` and `gan-bench classifier train`: thin wrappers over evaluate.py and classifier.py."""
+"""`gan-bench eval RUN`, `gan-bench score FAKE REAL` and `gan-bench classifier train`: thin wrappers over
+evaluate.py, score.py and classifier.py."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from gan_bench import args
 from gan_bench.errors import GanBenchError
+
+
+WEIGHTS_HELP = ("torch-fidelity's pt_inception-2015-12-05-6726825d.pth, which also gives inception_is (default: "
+                "the offline network of the `inception` extra)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,14 +25,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", default="last", choices=["last", "best"])
     e.add_argument("--g", default="ema", choices=["ema", "raw"],
                    help="a train.ema run's G: the weight average (default) or the raw G")
-    e.add_argument("--inception-weights", type=args.path, metavar="PATH",
-                   help="pt_inception-2015-12-05-6726825d.pth (default: cache folders, then download)")
+    e.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
     e.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--seed", type=args.seed, default=0, help="seed of the generated latents")
     e.add_argument("--classifier-epochs", type=args.positive, default=2, help="training epochs of the evaluation network")
     e.add_argument("--cache-dir", type=args.path, help="evaluation networks (default: <data.root>/.eval_nets)")
     e.add_argument("--list", action="store_true", help="list the metrics and exit")
     e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("score", help="metrics of two image sets (folders or .npz), e.g. the Inception FID of "
+                                     "images made by another tool")
+    s.add_argument("fake", type=args.path, help="the images to score: a folder of images or an .npz (x uint8)")
+    s.add_argument("real", type=args.path, help="the reference images: a folder or an .npz")
+    s.add_argument("--metrics", help="comma-separated names (default: inception_fid,inception_kid; with --dataset "
+                                     "that data set's default metrics); see `gan-bench eval --list`")
+    s.add_argument("--samples", type=args.samples, default=None, help="images of each set (seeded subset; default all)")
+    s.add_argument("--dataset", help="compute the domain metrics (fd, kid, ...) in this data set's evaluation network")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data key of --dataset, e.g. data.path=x.npz")
+    s.add_argument("--json", action="store_true", help="print one JSON object of the numbers on stdout")
+    s.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
+    s.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--seed", type=args.seed, default=0, help="seed of the --samples subsets and of KID's subsets")
+    s.add_argument("--classifier-epochs", type=args.positive, default=2, help="training epochs of the evaluation network")
+    s.add_argument("--cache-dir", type=args.path,
+                   help="evaluation networks and REAL's Inception features (default: <data.root>/.eval_nets with "
+                        "--dataset, else no cache)")
+    s.set_defaults(func=cmd_score)
 
     c = sub.add_parser("classifier", help="the evaluation networks of data sets")
     csub = c.add_subparsers(dest="classifier_command", required=True)
@@ -111,6 +136,42 @@ def print_table(records: list[dict[str, Any]]) -> None:
            if clf else "")
     g = {"ema": ", G's weight average", "raw": ", the raw G"}.get(r.get("g"), "")
     print(f"step {r['step']} ({r['checkpoint']}{g})" + (f", {n} generated images" if n else "") + net)
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from gan_bench.config import load_config
+    from gan_bench.metrics.evaluate import default_cache_dir
+    from gan_bench.metrics.inception import check_weights
+    from gan_bench.metrics.registry import METRICS
+    from gan_bench.metrics.score import score
+    from gan_bench.run.world import pick_device
+
+    if a.set and a.dataset is None:
+        raise GanBenchError("--set changes the data set of --dataset; name it with --dataset NAME")
+    if a.inception_weights is not None:
+        check_weights(a.inception_weights)
+    names = [n.strip() for n in a.metrics.split(",") if n.strip()] if a.metrics is not None else None
+    if names == []:
+        raise GanBenchError("--metrics is empty; give names such as inception_fid,fd or leave it out")
+    data, cache = None, a.cache_dir
+    if a.dataset is not None:
+        cfg = load_config(None, [f"data.name={a.dataset}", *a.set])
+        data, cache = cfg.data, a.cache_dir or default_cache_dir(cfg)
+    skipped: list[str] = []
+    results = score(a.fake, a.real, metrics=names, samples=a.samples, data=data, seed=a.seed,
+                    device=pick_device(a.device), cache_dir=cache, inception_weights=a.inception_weights,
+                    classifier_epochs=a.classifier_epochs, skipped=skipped.append)
+    for line in skipped:
+        print(line, file=sys.stderr)
+    if a.json:
+        print(json.dumps({"fake": str(a.fake), "real": str(a.real), "dataset": a.dataset, "metrics": results}))
+        return 0
+    print(f"{'metric':20s} {'value':>10s}  details")
+    for name, r in results.items():
+        key = METRICS.info(name).key
+        rest = ", ".join(f"{k}={_fmt(v)}" for k, v in r.items() if k != key and not isinstance(v, (dict, list)))
+        print(f"{name:20s} {_fmt(r[key]):>10s}  {rest}")
+    return 0
 
 
 def cmd_classifier_train(a: argparse.Namespace) -> int:

@@ -82,9 +82,13 @@ def sharded(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torc
 
 @dataclass
 class EvalContext:
-    """Inputs of one evaluation. `samples` generated images in all (per class: samples // K)."""
+    """Inputs of one evaluation. `samples` generated images in all (per class: samples // K).
 
-    gan: GAN
+    `gan-bench score` gives two image sets instead of a generator: `images` (FAKE, scored in place of
+    generated images; gan None) and `reference` (REAL, the reference of every metric in place of the
+    test split or the training images). There are no real-data floors then (no held-out images)."""
+
+    gan: Optional[GAN]
     splits: Splits
     samples: int
     seed: int = 0
@@ -94,10 +98,23 @@ class EvalContext:
     classifier_epochs: int = 2
     log: Callable[[str], None] = stderr_line
     shared: dict[str, Any] = field(default_factory=dict)  # results several metrics share
+    images: Optional[ImageData] = None
+    reference: Optional[ImageData] = None
 
     @property
     def draws_class(self) -> bool:
-        return self.gan.draws_class
+        return self.gan is not None and self.gan.draws_class
+
+    @property
+    def floors(self) -> bool:
+        """Whether real-data floors are measured: held-out real images scored as if generated."""
+        return self.reference is None
+
+    @property
+    def real(self) -> ImageData:
+        """The reference images of the evaluation network's metrics: the test split (never seen by the
+        network in training), or the REAL images of `gan-bench score`."""
+        return self.splits.test if self.reference is None else self.reference
 
     @property
     def per_class(self) -> int:
@@ -114,6 +131,8 @@ class EvalContext:
     @cached_property
     def fake(self) -> ImageData:
         """The generated images every metric uses: (samples, C, H, W) uint8, labelled if class-aware."""
+        if self.images is not None:
+            return self.images
         if self.draws_class and self.per_class < 1:
             raise ConfigError(f"--samples {self.samples} is fewer than the {self.gan.num_classes} classes; "
                               f"raise --samples")
@@ -122,9 +141,19 @@ class EvalContext:
 
     @cached_property
     def real_features(self) -> torch.Tensor:
-        """(N_test, FEATURE_DIM): the reference set is the real test split."""
+        """(N_test, FEATURE_DIM): the reference set is the real test split (`real`)."""
         clf = self.classifier  # every rank, before sharding: getting it may communicate, see sharded()
-        return sharded(lambda b: C.features(clf, b), self.splits.test.x)
+        return sharded(lambda b: C.features(clf, b), self.real.x)
+
+    @cached_property
+    def held_features(self) -> torch.Tensor:
+        """(min(generated, N_train), FEATURE_DIM): a seeded subset of real training images, as many as
+        the generated ones, scored in their place for the real-data floors: what a generator that drew
+        real images would score at the same N (the network trained on them: it has seen these)."""
+        clf, train = self.classifier, self.splits.train.x
+        g = torch.Generator().manual_seed(self.seed)
+        pick = torch.randperm(len(train), generator=g)[:len(self.fake)]
+        return sharded(lambda b: C.features(clf, b), train[pick])
 
     @cached_property
     def fake_features(self) -> torch.Tensor:
@@ -139,7 +168,14 @@ class EvalContext:
     def need(self, metric: str, minimum: int, *, generated: int, real: int, what: str = "",
              split: str = "test") -> None:
         """Too few generated images: ConfigError (raise --samples). Too few real reference images:
-        NotApplicable (the data's test split is too small; skipped when not asked for by name)."""
+        NotApplicable (the data's test split is too small; skipped when not asked for by name).
+        `gan-bench score`: too few images in either set is a ConfigError (give more images)."""
+        if self.reference is not None:
+            for which, n in (("FAKE", generated), ("REAL", real)):
+                if n < minimum:
+                    raise ConfigError(f"{metric} needs at least {minimum} images{what} in each set, {which} has {n}; "
+                                      f"give more images (or leave {metric} out of --metrics)")
+            return
         if real < minimum:  # first: no --samples can fix a test split that is too small
             raise NotApplicable(f"{metric} needs at least {minimum} real {split} images{what}, the {split} split "
                                 f"of {self.splits.name!r} has {real}; use a larger {split} split "

@@ -1,74 +1,120 @@
 """Metrics in the space of the data set's evaluation network (see classifier.py).
 
 The real reference set is the test split (never seen by the evaluation network in training);
-generated images are the context's `samples` images, class-balanced for class-aware models.
+generated images are the context's `samples` images, class-balanced for class-aware models. Beside
+each number, its line holds the real-data floor (MetricInfo.floor): the same number for as many real
+training images in place of the generated ones (EvalContext.held_features).
 """
 from __future__ import annotations
 
 import torch
 
-from gan_bench.metrics import classifier as C
 from gan_bench.metrics import stats
 from gan_bench.metrics.classifier import FEATURE_DIM
-from gan_bench.metrics.context import EvalContext, sharded
+from gan_bench.metrics.context import EvalContext
 from gan_bench.metrics.registry import metric
 
-PR_K = 3  # neighbourhood size of the k-NN manifolds (Kynkaanniemi et al. 2019 use k = 3)
+PR_K = 3  # neighbourhood size of precision/recall's k-NN manifolds (Kynkaanniemi et al. 2019 use k = 3)
+DC_K = 5  # and of density/coverage's (Naeem et al. 2020 recommend k = 5)
 
 
-@metric("fd", kind="domain", key="fd", better="lower", headline=True, label="FD")
+@metric("fd", kind="domain", key="fd", better="lower", headline=True, label="FD", floor="real_fd")
 def fd(ctx: EvalContext) -> dict:
     """Frechet distance between Gaussians fitted to real-test and generated features (float64)."""
-    ctx.need("fd", FEATURE_DIM, generated=len(ctx.fake), real=len(ctx.splits.test),
+    ctx.need("fd", FEATURE_DIM, generated=len(ctx.fake), real=len(ctx.real),
              what=f" (one per feature dimension, {FEATURE_DIM})")
-    return {"fd": stats.frechet_distance(ctx.real_features, ctx.fake_features)}
+    out = {"fd": stats.frechet_distance(ctx.real_features, ctx.fake_features)}
+    if ctx.floors and len(ctx.held_features) >= FEATURE_DIM:
+        out.update(real_fd=stats.frechet_distance(ctx.real_features, ctx.held_features),
+                   real_images=len(ctx.held_features))
+    return out
 
 
 @metric("kid", kind="domain", key="kid_mean", better="lower", headline=True, label="KID",
-        columns=("kid_mean", "kid_std"))
+        columns=("kid_mean", "kid_std"), floor="real_kid_mean")
 def kid(ctx: EvalContext) -> dict:
     """Unbiased MMD^2 with a cubic kernel over 100 subsets of up to 1,000 images; mean and std."""
-    ctx.need("kid", 2, generated=len(ctx.fake), real=len(ctx.splits.test))
+    ctx.need("kid", 2, generated=len(ctx.fake), real=len(ctx.real))
     mean, std = stats.kid(ctx.real_features, ctx.fake_features, subsets=100, subset_size=1000, seed=ctx.seed)
-    return {"kid_mean": mean, "kid_std": std}
+    out = {"kid_mean": mean, "kid_std": std}
+    if ctx.floors and len(ctx.held_features) >= 2:
+        mean, std = stats.kid(ctx.real_features, ctx.held_features, subsets=100, subset_size=1000, seed=ctx.seed)
+        out.update(real_kid_mean=mean, real_kid_std=std, real_images=len(ctx.held_features))
+    return out
 
 
-def _precision_recall(ctx: EvalContext) -> dict:
-    """Both numbers from one k-NN pass, on equal-size sets (the larger one is subsampled, seeded):
-    the k-NN radii depend on the set size, so unequal sets would bias one direction.
+@metric("fd_inf", kind="domain", key="fd_inf", better="lower", default=False, floor="real_fd_inf")
+def fd_inf(ctx: EvalContext) -> dict:
+    """FD-infinity (Chong & Forsyth 2020): fd fitted against 1/N over 15 sample sizes, read at 1/N = 0."""
+    ctx.need("fd_inf", stats.FD_INF_RANGE * FEATURE_DIM, generated=len(ctx.fake), real=len(ctx.real),
+             what=f" (fd at N from {FEATURE_DIM} up, fitted against 1/N)")
+    out = stats.fd_infinity(ctx.real_features, ctx.fake_features, seed=ctx.seed).record("fd_inf")
+    if ctx.floors and len(ctx.held_features) >= stats.FD_INF_RANGE * FEATURE_DIM:
+        floor = stats.fd_infinity(ctx.real_features, ctx.held_features, seed=ctx.seed)
+        out.update(real_fd_inf=floor.value, real_fd_inf_err=floor.stderr, real_images=len(ctx.held_features))
+    return out
 
-    Beside them, the same two numbers for real training images in place of the generated ones
-    (real_precision, real_recall): what a perfect generator would score in this feature space, the
-    ceiling to read a model's precision against (as cond_acc is read against real_acc). On the demo's
+
+def _knn(ctx: EvalContext) -> dict:
+    """Precision and recall (k = PR_K), density and coverage (k = DC_K) on equal-size sets (the larger
+    one is subsampled, seeded): the k-NN radii depend on the set size, so unequal sets would bias one
+    direction.
+
+    Beside them, the same numbers for real training images in place of the generated ones
+    (real_precision, ..., real_coverage): what a perfect generator would score in this feature space, the
+    ceiling to read a model's numbers against (as cond_acc is read against real_acc). On the demo's
     shapes, held-out real images score 0.92 / 0.94 where the 10-epoch demo model scores 0.045 / 0.39
     with cond_acc 0.95: its doodles are recognisable but not yet real-like, which precision sees."""
-    if "pr" not in ctx.shared:
-        ctx.need("precision/recall", PR_K + 1, generated=len(ctx.fake), real=len(ctx.splits.test))
+    if "knn" not in ctx.shared:
+        ctx.need("precision/recall", DC_K + 1, generated=len(ctx.fake), real=len(ctx.real))
         real, fake = ctx.real_features, ctx.fake_features
-        n = min(len(real), len(fake), len(ctx.splits.train))
+        held = ctx.held_features if ctx.floors else fake
+        n = min(len(real), len(fake), len(held))
         g = torch.Generator().manual_seed(ctx.seed)
-        real, fake = real[torch.randperm(len(real), generator=g)[:n]], fake[torch.randperm(len(fake), generator=g)[:n]]
-        p, r = stats.precision_recall(real, fake, k=PR_K)
-        clf, train = ctx.classifier, ctx.splits.train.x
-        held = sharded(lambda b: C.features(clf, b), train[torch.randperm(len(train), generator=g)[:n]])
-        p_real, r_real = stats.precision_recall(real, held, k=PR_K)
-        ctx.shared["pr"] = {"precision": p, "recall": r, "pr_images": n, "real_precision": p_real,
-                            "real_recall": r_real}
-    return ctx.shared["pr"]
+        real, fake, held = (f[torch.randperm(len(f), generator=g)[:n]] for f in (real, fake, held))
+        out = {**knn_scores(real, fake), "pr_images": n}
+        if ctx.floors:
+            out.update({f"real_{k}": v for k, v in knn_scores(real, held).items()})
+        ctx.shared["knn"] = out
+    return ctx.shared["knn"]
 
 
-@metric("precision", kind="domain", key="precision", better="higher", headline=True)
+def knn_scores(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """precision and recall with k = PR_K (Kynkaanniemi et al.), density and coverage with k = DC_K
+    (Naeem et al. recommend 5), from stats.prdc."""
+    pr, dc = stats.prdc(real, fake, k=PR_K), stats.prdc(real, fake, k=DC_K)
+    return {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"],
+            "coverage": dc["coverage"]}
+
+
+def _one(ctx: EvalContext, name: str) -> dict:
+    """A k-NN metric's line: its number, the set size, and its real-data ceiling when measured."""
+    r = _knn(ctx)
+    return {name: r[name], "pr_images": r["pr_images"], **({f"real_{name}": r[f"real_{name}"]} if ctx.floors else {})}
+
+
+@metric("precision", kind="domain", key="precision", better="higher", headline=True, floor="real_precision")
 def precision(ctx: EvalContext) -> dict:
     """Share of generated images inside the real k-NN manifold (fidelity)."""
-    pr = _precision_recall(ctx)
-    return {"precision": pr["precision"], "pr_images": pr["pr_images"], "real_precision": pr["real_precision"]}
+    return _one(ctx, "precision")
 
 
-@metric("recall", kind="domain", key="recall", better="higher", headline=True)
+@metric("recall", kind="domain", key="recall", better="higher", headline=True, floor="real_recall")
 def recall(ctx: EvalContext) -> dict:
     """Share of real test images inside the generated k-NN manifold (coverage)."""
-    pr = _precision_recall(ctx)
-    return {"recall": pr["recall"], "pr_images": pr["pr_images"], "real_recall": pr["real_recall"]}
+    return _one(ctx, "recall")
+
+
+@metric("density", kind="domain", key="density", better="higher", floor="real_density")
+def density(ctx: EvalContext) -> dict:
+    """Density (Naeem et al. 2020): real k-NN balls holding each generated image, about 1 for real-like sets."""
+    return _one(ctx, "density")
+
+
+@metric("coverage", kind="domain", key="coverage", better="higher", floor="real_coverage")
+def coverage(ctx: EvalContext) -> dict:
+    """Coverage (Naeem et al. 2020): share of real k-NN balls holding a generated image."""
+    return _one(ctx, "coverage")
 
 
 @metric("cond_acc", kind="domain", key="cond_acc", better="higher", needs_labels=True, needs_draws_class=True,

@@ -61,9 +61,17 @@ def evaluate(gan: GAN, splits: Splits, *, metrics: Optional[Sequence[str]] = Non
                  and not inapplicable_reason(e.name, labelled=labelled, draws_class=cm)]
     ctx = EvalContext(gan, splits, samples, seed=seed, device=device, cache_dir=cache_dir,
                       inception_weights=inception_weights, classifier_epochs=classifier_epochs, log=log)
+    return compute(ctx, names, explicit=explicit, skipped=skipped)
+
+
+def compute(ctx: EvalContext, names: Sequence[str], *, explicit: bool,
+            skipped: Optional[Callable[[str], None]] = None) -> dict[str, dict[str, Any]]:
+    """The metrics `names` of one context ({metric: its record}), as evaluate() describes; also the
+    loop of `gan-bench score`, whose context holds two image sets."""
     results: dict[str, dict[str, Any]] = {}
     said: set[str] = set()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    log = ctx.log
+    with torch.random.fork_rng(devices=[ctx.device] if ctx.device.type == "cuda" else []):
         for name in names:
             entry = METRICS.entry(name)
             try:  # a plugin's metric that raises, or returns what no record can hold, is one line

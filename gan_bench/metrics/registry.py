@@ -23,8 +23,9 @@ class MetricInfo:
     """A registered metric's record.
 
     kind               domain (features/predictions of the data set's evaluation network), retrain
-                       (trains new classifiers on generated images), inception (torch-fidelity), custom
-                       (its own computation from the context's images, such as a plugin's)
+                       (trains new classifiers on generated images), inception (Inception-v3 features,
+                       no data set needed), custom (its own computation from the context's images,
+                       such as a plugin's)
     key                its headline number in its dict (what training-time evaluation tracks)
     better             "lower" or "higher": which way `key` improves (picks checkpoints/best.pt)
     needs_labels       the data set must be labelled
@@ -33,6 +34,11 @@ class MetricInfo:
     headline           a key metric: shown first in tables, and on the gallery's index and cards
     label              its name in the gallery ("FD"); empty: the metric's name
     columns            the table columns it fills, headline first (default: just `key`)
+    floor              the field of its line that holds what held-out real images score in place of
+                       generated ones at the same N (its real-data floor; a ceiling when higher is
+                       better), shown beside `key` in tables; empty: none
+    needs_generator    draws its own images: `gan-bench score`, which scores two image sets, cannot
+                       compute it (nor a metric that needs_draws_class)
     """
 
     kind: str
@@ -44,6 +50,8 @@ class MetricInfo:
     headline: bool = False
     label: str = ""
     columns: tuple[str, ...] = ()
+    floor: str = ""
+    needs_generator: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,6 +65,11 @@ class MetricInfo:
     def uses_eval_network(self) -> bool:
         """Computed in the data set's evaluation network (its records name the network's fingerprint)."""
         return self.kind in ("domain", "retrain")
+
+    @property
+    def from_images(self) -> bool:
+        """Computed from a set of images alone, without asking a generator for more (`gan-bench score`)."""
+        return not (self.needs_generator or self.needs_draws_class)
 
     @property
     def lower_is_better(self) -> bool:

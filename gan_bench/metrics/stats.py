@@ -1,14 +1,16 @@
-"""Sample-set statistics for evaluation: Frechet distance, KID, precision/recall.
+"""Sample-set statistics for evaluation: Frechet distance, KID, precision/recall, density/coverage, FD-infinity.
 
 Pure functions on feature matrices of shape (N, D), given as numpy arrays or torch tensors.
 Means, covariances and kernel sums are accumulated in float64; only the k-NN distances of
-precision/recall use float32 (see there).
+precision/recall/density/coverage use float32 (see prdc).
 """
 from __future__ import annotations
 
-from typing import Union
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
+import scipy.stats
 import torch
 
 from gan_bench.errors import ConfigError
@@ -152,19 +154,26 @@ def _knn_radii(x: torch.Tensor, k: int, batch: int) -> torch.Tensor:
     return r
 
 
-def precision_recall(real: Features, fake: Features, *, k: int = 3, batch: int = 4096
-                     ) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019).
+def prdc(real: Features, fake: Features, *, k: int = 3, batch: int = 4096) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al.
+    2020), all from one pass of k-NN distances.
 
-    Each real sample's ball has radius = distance to its k-th nearest other real sample;
-    precision is the share of fakes inside at least one real ball. Recall is the same with
-    the roles swapped. Distances are float32 (torch.cdist on centred features; only compared
-    against radii, so 1e-7 relative error is harmless and halves time and memory), computed in
-    row blocks of `batch` so 10,000 x 10,000 needs ~0.2 GB at a time. Runs on the device of
-    `real` when it is a torch tensor. ConfigError if a set has <= k samples.
+    Each real sample's ball has radius = distance to its k-th nearest other real sample (its
+    k-NN ball); each fake's likewise among the fakes.
+      precision  share of fakes inside at least one real ball
+      recall     share of reals inside at least one fake ball
+      density    real balls holding a fake, counted with multiplicity, / (k * fakes): about 1 for
+                 identical distributions, and a fake in a dense real region cannot inflate it the
+                 way one outlier real sample's huge ball inflates precision
+      coverage   share of real balls holding at least one fake (about 1 - 2^-k for identical sets)
+    A point on a ball's surface counts as inside (<=; the prdc package uses <: the two agree on
+    features without exact ties). Distances are float32 (torch.cdist on centred features; only
+    compared against radii, so 1e-7 relative error is harmless and halves time and memory), computed
+    in row blocks of `batch` so 10,000 x 10,000 needs ~0.2 GB at a time. Runs on the device of `real`
+    when it is a torch tensor. ConfigError if a set has <= k samples.
     """
     if k < 1 or batch < 1:
-        raise ConfigError(f"precision_recall needs k >= 1 and batch >= 1, got {k}, {batch}")
+        raise ConfigError(f"precision/recall needs k >= 1 and batch >= 1, got {k}, {batch}")
     device = real.device if isinstance(real, torch.Tensor) else torch.device("cpu")
     r64 = _as_f64(real, "real")
     centre = r64.mean(axis=0)
@@ -176,11 +185,83 @@ def precision_recall(real: Features, fake: Features, *, k: int = 3, batch: int =
                 raise ConfigError(f"precision/recall with k={k} needs more than {k} {name} samples, "
                                   f"got {x.shape[0]}; raise --samples")
         r_real, r_fake = _knn_radii(xr, k, batch), _knn_radii(xf, k, batch)
-        fake_in_real = torch.zeros(xf.shape[0], dtype=torch.bool, device=device)
+        balls_per_fake = torch.zeros(xf.shape[0], dtype=torch.int64, device=device)
         real_in_fake = torch.empty(xr.shape[0], dtype=torch.bool, device=device)
-        # One pass over the real-fake distances serves both directions.
+        covered = torch.empty(xr.shape[0], dtype=torch.bool, device=device)
+        # One pass over the real-fake distances serves all four numbers.
         for i in range(0, xr.shape[0], batch):
-            d = torch.cdist(xr[i:i + batch], xf)
-            fake_in_real |= (d <= r_real[i:i + batch, None]).any(dim=0)
+            d = torch.cdist(xr[i:i + batch], xf)                  # (real block, fakes)
+            inside = d <= r_real[i:i + batch, None]               # fake j in real ball i
+            balls_per_fake += inside.sum(dim=0)
+            covered[i:i + batch] = inside.any(dim=1)
             real_in_fake[i:i + batch] = (d <= r_fake[None, :]).any(dim=1)
-    return fake_in_real.float().mean().item(), real_in_fake.float().mean().item()
+    share = lambda b: b.double().mean().item()  # noqa: E731  (float32 would print 0.448000013)
+    return {"precision": share(balls_per_fake > 0), "recall": share(real_in_fake),
+            "density": balls_per_fake.double().sum().item() / (k * xf.shape[0]), "coverage": share(covered)}
+
+
+def precision_recall(real: Features, fake: Features, *, k: int = 3, batch: int = 4096
+                     ) -> tuple[float, float]:
+    """(precision, recall) of prdc()."""
+    out = prdc(real, fake, k=k, batch=batch)
+    return out["precision"], out["recall"]
+
+
+# ---- FD-infinity: the Frechet distance extrapolated to infinitely many samples ----------------------
+
+FD_INF_POINTS = 15    # sample sizes of the fit (Chong & Forsyth use 15)
+FD_INF_SPAN = 10      # the smallest size is the largest / 10 (their 5,000 .. 50,000) ...
+FD_INF_RANGE = 2      # ... but at least D, so the largest must be at least 2 D
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """A least-squares line of a statistic against 1/N, read at 1/N = 0."""
+
+    value: float                # the intercept: the statistic at infinitely many samples
+    stderr: Optional[float]     # the intercept's standard error from the fit's residuals (None: 2 points)
+    slope: float                # the bias per 1/N
+    sizes: tuple[int, ...]      # N of each point
+    values: tuple[float, ...]   # the statistic at each N
+
+    def record(self, name: str) -> dict:
+        """{name: value, name_err: stderr, name_slope, name_sizes: [lowest, highest, points]}."""
+        return {name: self.value, f"{name}_err": self.stderr, f"{name}_slope": self.slope,
+                f"{name}_sizes": [self.sizes[0], self.sizes[-1], len(self.sizes)]}
+
+
+def fd_infinity_sizes(n: int, dim: int, *, points: int = FD_INF_POINTS, what: str = "fd_inf") -> list[int]:
+    """The sample sizes of the fit: `points` evenly spaced from max(dim, n // 10) to n (fewer when
+    they round to the same integer). ConfigError when n < 2 dim: a covariance needs dim samples, and
+    a line through 1/N needs N to vary at least twofold."""
+    if n < FD_INF_RANGE * dim:
+        raise ConfigError(f"{what} fits FD against 1/N for N from {dim} (the feature dimension) to at least "
+                          f"{FD_INF_RANGE * dim}, so it needs at least {FD_INF_RANGE * dim} images per set, got {n}; "
+                          f"raise --samples")
+    lo = max(dim, n // FD_INF_SPAN)
+    return sorted({int(round(v)) for v in np.linspace(lo, n, points)})
+
+
+def fd_infinity(feats1: Features, feats2: Features, *, points: int = FD_INF_POINTS, seed: int = 0,
+                what: str = "fd_inf", min_size: Optional[int] = None) -> Extrapolation:
+    """FD-infinity (Chong & Forsyth 2020): the Frechet distance is biased upwards by about c / N, so
+    FD_N is measured at several N (fd_infinity_sizes of the smaller set) and a line fitted against
+    1/N (scipy.stats.linregress) is read at 1/N = 0, with the intercept's standard error.
+
+    Unlike the reference code, which draws only generated subsets against fixed statistics of 50,000
+    real images, both sets are subsampled to N (without replacement, np.random.default_rng(seed)):
+    here the real reference set is finite too, and its covariance is as biased as the generated one.
+    The two biases add, each about linear in 1/N, so the one intercept removes both. min_size: the
+    smallest N (default the feature dimension D, the fewest samples of a full-rank covariance).
+    """
+    x1, x2 = _as_f64(feats1, "feats1"), _as_f64(feats2, "feats2")
+    _same_dim(x1.shape, x2.shape)
+    sizes = fd_infinity_sizes(min(len(x1), len(x2)), min_size or x1.shape[1], points=points, what=what)
+    rng = np.random.default_rng(seed)
+    fds = []
+    for n in sizes:
+        a, b = x1[rng.choice(len(x1), n, replace=False)], x2[rng.choice(len(x2), n, replace=False)]
+        fds.append(frechet_distance_from_stats(*feature_stats(a), *feature_stats(b)))
+    fit = scipy.stats.linregress(1.0 / np.asarray(sizes, np.float64), np.asarray(fds))
+    stderr = float(fit.intercept_stderr) if len(sizes) > 2 else None  # two points: no residuals
+    return Extrapolation(float(fit.intercept), stderr, float(fit.slope), tuple(sizes), tuple(fds))
