@@ -101,6 +101,11 @@ def headline_columns() -> list[str]:
     return [c for e in METRICS if e.info.headline for c in e.info.table_columns]
 
 
+def floor_columns() -> dict[str, str]:
+    """{a metric's headline key: the field of its line holding its real-data floor} (fd -> real_fd)."""
+    return {e.info.key: e.info.floor for e in METRICS if e.info.floor}
+
+
 def default_metrics() -> list[str]:
     """The metrics `gan-bench eval` computes when none are named (those that apply to a run)."""
     return [e.name for e in METRICS if e.info.default]

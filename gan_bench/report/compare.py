@@ -13,7 +13,7 @@ import pandas as pd
 
 from gan_bench.atomic import output_folder, write_text
 from gan_bench.errors import GanBenchError
-from gan_bench.metrics.registry import METRICS, default_metrics, direction, headline_columns
+from gan_bench.metrics.registry import METRICS, default_metrics, direction, floor_columns, headline_columns
 from gan_bench.report import levers, ranking, timing
 from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
 from gan_bench.report.records import RunRecord, runs_under, to_stderr
@@ -44,9 +44,13 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
                      "budget": budget_of(s, r.config),
                      "arch": s.get("model"), "config": s.get("name"), "run": r.rel})
     df = pd.DataFrame(rows, columns=None if rows else KEY_COLUMNS + TAIL_COLUMNS)
-    first = headline_columns()  # the key metrics' columns first, in registry order; others alphabetically
-    metrics = sorted((c for c in df.columns if c not in KEY_COLUMNS + TAIL_COLUMNS),
-                     key=lambda c: (first.index(c) if c in first else len(first), c))
+    first = headline_columns()  # the key metrics' columns first, in registry order; others alphabetically,
+    owner = {f: k for k, f in floor_columns().items()}  # each real-data floor right after its metric's number
+
+    def order(c: str) -> tuple:
+        base = owner.get(c, c)
+        return (first.index(base) if base in first else len(first), base, c != base, c)
+    metrics = sorted((c for c in df.columns if c not in KEY_COLUMNS + TAIL_COLUMNS), key=order)
     return df[KEY_COLUMNS + metrics + TAIL_COLUMNS]
 
 
@@ -130,10 +134,13 @@ def seed_values(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return done[["dataset", "model", column]].rename(columns={column: "value"}).reset_index(drop=True)
 
 
-def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.DataFrame:
+def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain",
+               floor: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """data set x model cells "mean ± std" (just the mean for one seed). style "md" or "html" marks
     the best mean of each data set row in bold (for columns whose direction is known) and, for
-    "html", escapes the names."""
+    "html", escapes the names. floor: (dataset, value) rows of the column's real-data floor
+    (MetricInfo.floor) of every completed run, shown as a last column "real data", mean ± std over the
+    runs of each data set: what held-out real images score at the same N."""
     esc = html.escape if style == "html" else str
     lower = lower_is_better(column.split("@")[0])
     cells: dict[str, dict[str, str]] = {}
@@ -145,8 +152,15 @@ def pivot_grid(long: pd.DataFrame, column: str, *, style: str = "plain") -> pd.D
                 text = f"**{text}**" if style == "md" else f"<b>{text}</b>"
             cells.setdefault(esc(str(row["model"])), {})[esc(str(ds))] = text
     grid = pd.DataFrame(cells).sort_index().sort_index(axis=1)
+    if floor is not None and not floor.empty:
+        real = floor.groupby("dataset")["value"].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+        grid[REAL_DATA] = pd.Series({esc(str(ds)): mean_std(r["mean"], r["std"] if r["n"] > 1 else None)
+                                     for ds, r in real.iterrows()})
     grid.index.name = "dataset"
     return grid.fillna("")
+
+
+REAL_DATA = "real data"  # the pivot's floor column
 
 
 def lower_is_better(column: str) -> Optional[bool]:
@@ -166,9 +180,15 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
         long = pivot_long(df, column)
         stem = "pivot_" + column.replace("@", "_at_")
         out[f"{stem}.csv"] = long.to_csv(index=False)
-        out[f"{stem}.md"] = (f"{column}: mean ± std over seeds (completed runs)\n\n" + mixed_compute_note(df)
-                             + to_markdown(pivot_grid(long, column, style="md"), index=True))
-        grid = pivot_grid(long, column, style="html").to_html(escape=False)
+        base, at, ckpt = column.partition("@")
+        floor_col = floor_columns().get(base)
+        floor_col = floor_col and floor_col + at + ckpt  # fd@best's floor is real_fd@best
+        floor = seed_values(df, floor_col) if floor_col in df.columns else None
+        said = (f"; {REAL_DATA}: {floor_col}, held-out real images in place of generated ones at the same N"
+                if floor is not None else "")
+        out[f"{stem}.md"] = (f"{column}: mean ± std over seeds (completed runs){said}\n\n" + mixed_compute_note(df)
+                             + to_markdown(pivot_grid(long, column, style="md", floor=floor), index=True))
+        grid = pivot_grid(long, column, style="html", floor=floor).to_html(escape=False)
         out[f"{stem}.html"] = html_page(f"{column}: mean ± std over seeds", grid)
         lower = lower_is_better(column.split("@")[0])
         if lower is not None:  # a ranking needs a direction
