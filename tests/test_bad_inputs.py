@@ -8,12 +8,18 @@ a few rows run again through the real `python -m gan_bench` entry point in subpr
 """
 from __future__ import annotations
 
+import builtins
+import errno
 import hashlib
+import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -331,6 +337,120 @@ def _sweep_changed_under_its_study(tmp: Path) -> list[str]:
 
 def _no_dashboard(mp, tmp: Path) -> None:
     mp.setitem(sys.modules, "optuna_dashboard", None)  # `import optuna_dashboard` now raises ImportError
+
+# ---- issue 33: writes that fail part-way, files that lie about their size, inputs once accepted silently ----
+
+EXAMPLE_PLUGIN = str(Path(__file__).resolve().parents[1] / "examples" / "resnet_gan.py")
+
+
+def npz_declaring(n: int) -> Callable[[Path], list[str]]:
+    """bad.npz of about 1 KB whose x header declares n 28x28 images (numpy would allocate them all first)."""
+    def setup(tmp: Path) -> list[str]:
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": "|u1", "fortran_order": False, "shape": (n, 28, 28)})
+        with zipfile.ZipFile(tmp / "bad.npz", "w") as z:
+            z.writestr("x.npy", head.getvalue() + bytes(1000))
+        return run_args(tmp, npz="bad.npz")
+    return setup
+
+
+def _fails_writing(err: int, *, unlink: bool = False) -> Callable:
+    """A patch: every temporary file (.NAME.tmp-PID) opened for writing fails with errno err; unlink: removing
+    one fails too, as on a read-only file system, which answers EROFS even for a file that was never made."""
+    def patch(mp, tmp: Path) -> None:
+        real_open, real_unlink = builtins.open, Path.unlink
+
+        def opening(file, mode="r", *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and ".tmp-" in os.fspath(file) and set(mode) & set("wax+"):
+                raise OSError(err, os.strerror(err), os.fspath(file))
+            return real_open(file, mode, *args, **kwargs)
+
+        def unlinking(self, missing_ok=False):
+            if unlink and ".tmp-" in self.name:
+                raise OSError(err, os.strerror(err), str(self))
+            return real_unlink(self, missing_ok=missing_ok)
+        mp.setattr(builtins, "open", opening)
+        mp.setattr(Path, "unlink", unlinking)
+    return patch
+
+
+def _eval_records_refuse(mp, tmp: Path) -> None:
+    """eval.jsonl cannot be opened for appending (chmod does not stop root, so the refusal is patched in)."""
+    from gan_bench.run import files
+
+    def opening(file, mode="r", *args, **kwargs):
+        if str(file).endswith("eval.jsonl") and "a" in mode:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+    mp.setattr(files, "open", opening, raising=False)
+
+
+def _mlflow_unreachable(mp, tmp: Path) -> None:
+    mp.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+
+
+def _looping_checkpoint(run: Path) -> None:
+    (run / "checkpoints" / "last.pt").unlink()
+    os.symlink("last.pt", run / "checkpoints" / "last.pt")  # a link to itself
+
+
+def _old_gallery(run: Path) -> None:
+    (run.parent / "gal").mkdir()
+    (run.parent / "gal" / "notes.txt").write_text("the user's own file\n")
+
+
+TWO_METRICS = """import torch
+from gan_bench import register_metric
+
+
+@register_metric("plug_good", kind="custom", key="good", better="lower")
+def good(ctx):
+    return {"good": 1.0}
+
+
+@register_metric("plug_bad", kind="custom", key="bad", better="lower")
+def bad(ctx):
+    return {"bad": torch.tensor(1.0)}
+"""
+
+
+def _bomb_png(path: Path) -> None:
+    """A PNG header of 30000 x 30000 pixels in a few bytes: Pillow's decompression-bomb check refuses it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def csv_run(content: bytes, *, bomb: bool = False) -> Callable[[Path], list[str]]:
+    """A run of the example plugin's csv_images data set over bad.csv holding `content`."""
+    def setup(tmp: Path) -> list[str]:
+        (tmp / "bad.csv").write_bytes(content)
+        if bomb:
+            _bomb_png(tmp / "bomb.png")
+        return run_args(tmp, "data.name=csv_images", "data.path=bad.csv") + ["--plugin", EXAMPLE_PLUGIN]
+    return setup
+
+
+DATA_PLUGIN = IMPORT_API + """import torch
+from gan_bench import ImageData, Splits
+
+
+@register_dataset("plug_d")
+def load(cfg):
+    x = torch.zeros(6, 1, 28, 28, dtype=torch.uint8)
+    train = ImageData(x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
+    return {ret}
+"""
+TRACKER_PLUGIN = IMPORT_API + """
+
+@register_tracker("plug_t", module="json", install="nothing to install")
+class Refused(Tracker):
+    @classmethod
+    def check(cls, cfg):
+        raise ConnectionError("server at localhost:1 refused")
+"""
+
 
 # ---- the table: (setup -> argv, words the one stderr line must hold) ------------------------
 
@@ -835,6 +955,65 @@ CASES = {
     "sweep: --jobs 0": (lambda t: sweep_file(t, "--jobs", "0"), ["--jobs must be at least 1"]),
     "sweep: --dashboard without optuna-dashboard": (patched(lambda t: sweep_file(t, "--dashboard"), _no_dashboard),
                                                     ["--dashboard needs optuna-dashboard", "[dashboard]"]),
+    # issue 33: core tracebacks, misleading messages, leftovers, the example plugin, a slow failure
+    "npz header declaring ten million images in 1 KB": (
+        npz_declaring(10_000_000), ["bad.npz: x declares 10,000,000 x 28 x 28 uint8 (7.3 GiB) but the file holds 1000 "
+                                    "bytes of it", "truncated or corrupt"]),
+    "sample: a read-only file system": (patched(in_run("sample", "RUN", "--out", "x.png"),
+                                                _fails_writing(errno.EROFS, unlink=True)),
+                                        ["could not write x.png", "Read-only file system", "writable"]),
+    "sample: a checkpoint that is a symlink loop": (in_run("sample", "RUN", "--out", "x.png", change=_looping_checkpoint),
+                                                    ["last.pt is a symbolic link to nothing readable", "restore the file"]),
+    "resume: a checkpoint that is a symlink loop": (resumed(lambda r, _: _looping_checkpoint(r)),
+                                                    ["last.pt is a symbolic link to nothing readable"]),
+    "eval: eval.jsonl read-only, found before any network trains": (
+        patched(in_run("eval", "RUN", change=lambda r: (r / "eval.jsonl").write_text("")), _eval_records_refuse),
+        ["cannot add evaluation records to run/eval.jsonl", "Permission denied", "make it writable"]),
+    "eval: a metric whose value no record holds, after one that worked (no half evaluation)": (
+        in_run("eval", "RUN", "--metrics", "plug_good,plug_bad", "--plugin", "m.py",
+               change=lambda r: (r.parent / "m.py").write_text(TWO_METRICS)),
+        ["metric 'plug_bad' (m.py:", "returned 'bad': a float32 tensor of shape ()", "a finite int or float"]),
+    "classifier: no test images": (
+        lambda t: (write_npz(t / "tiny.npz"), ["classifier", "train", "--dataset", "npz", "--set", "data.path=tiny.npz",
+                                              "--set", "data.test_fraction=0", "--cache-dir", "nets"])[1],
+        ["has no test images", "accuracy cannot be measured", "data.test_fraction above 0"]),
+    "suite: --slurm key given twice": (suite(*SLURM, "--slurm", "partition=a,timeout_min=5,partition=b"),
+                                       ["--slurm: key 'partition' appears twice", "'partition=a' and 'partition=b'",
+                                        "keep one"]),
+    "gallery: a disk that fills, into a folder that was there (no half report)": (
+        patched(in_run("gallery", "run", "--out", "gal", change=_old_gallery), _fails_writing(errno.ENOSPC)),
+        ["could not write gal/", "No space left on device", "free disk space"]),
+    "compare: a disk that fills (no half report)": (patched(in_run("compare", "run", "--out", "rep"),
+                                                            _fails_writing(errno.ENOSPC)),
+                                                    ["No space left on device", "free disk space"]),
+    "example plugin: a Latin-1 CSV": (csv_run("path,label\nimage_\xe9.png,a\n".encode("latin-1")),
+                                      ["bad.csv is not UTF-8 text (byte 0xe9", "save the CSV as UTF-8"]),
+    "example plugin: a CSV row without its label": (csv_run(b"path,label\na.png,a\nb.png\n"),
+                                                    ["bad.csv line 3: no value in column 'label'", "fill it in"]),
+    "example plugin: a decompression-bomb PNG": (csv_run(b"path,label\nbomb.png,a\n", bomb=True),
+                                                 ["bomb.png is too large to decode safely", "900000000 pixels",
+                                                  "resize it"]),
+    "mlflow: a tracking server that does not answer": (
+        patched(lambda t: run_args(t, "train.trackers=[mlflow]"), _mlflow_unreachable),
+        ["mlflow cannot use its tracking store 'http://127.0.0.1:9'", "set MLFLOW_TRACKING_URI"]),
+    # plugins' contracts that every command checks (those of models, losses and augmentations: the run plan's)
+    "plugin data set returning a tuple": (plugin(DATA_PLUGIN.format(ret="train, train"), "data.name=plug_d"),
+                                          ["data set 'plug_d' (plug.py:7) returned a tuple of 2", "expected Splits"]),
+    "plugin data set labels beyond its class names": (
+        plugin(DATA_PLUGIN.format(ret="Splits('d', ImageData(x, torch.arange(6), ['a', 'b', 'c']), train)"),
+               "data.name=plug_d"), ["data set 'plug_d' (plug.py:7) returned training labels in 0..5 with 3 class names"]),
+    "plugin data set test split of another size": (
+        plugin(DATA_PLUGIN.format(ret="Splits('d', train, ImageData(torch.zeros(2, 1, 32, 32, dtype=torch.uint8), "
+                                      "torch.tensor([0, 1]), ['a', 'b', 'c']))"), "data.name=plug_d"),
+        ["returned test images of 32x32 px with 1 channel beside training images of 28x28 px"]),
+    "plugin data set raising": (plugin(DATA_PLUGIN.format(ret="train.x.view(-1, 5)"), "data.name=plug_d"),
+                                ["data set 'plug_d': plug.py:10 raised RuntimeError", "GAN_BENCH_DEBUG=1"]),
+    "plugin tracker registered as a function": (
+        plugin(IMPORT_API + "register_tracker('plug_t', module='json', install='-')(print)\n", "train.trackers=[plug_t]"),
+        ["failed at line 2", "tracker 'plug_t': register a subclass of gan_bench.Tracker", "got function print"]),
+    "plugin tracker whose check raises": (plugin(TRACKER_PLUGIN, "train.trackers=[plug_t]"),
+                                          ["tracker 'plug_t': check(cfg): plug.py:8 raised ConnectionError: server at "
+                                           "localhost:1 refused"]),
 }
 
 
@@ -852,11 +1031,10 @@ def tree(root: Path) -> dict[str, tuple]:
 
 
 def _setup(case, tmp: Path, request) -> list[str]:
-    if hasattr(case, "patch"):
+    runs = request.getfixturevalue("runs") if getattr(case, "needs_runs", False) else None  # before a patch
+    if hasattr(case, "patch"):  # (a patched full or read-only disk would otherwise fail the runs' training)
         case.patch(request.getfixturevalue("monkeypatch"), tmp)
-    if getattr(case, "needs_runs", False):
-        return case(tmp, request.getfixturevalue("runs"))
-    return case(tmp)
+    return case(tmp, runs) if runs is not None else case(tmp)
 
 
 @pytest.mark.parametrize("setup, words", CASES.values(), ids=CASES.keys())

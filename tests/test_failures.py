@@ -244,3 +244,89 @@ def test_two_commands_into_one_output_folder_write_two_run_folders(tmp_path):
     for run in runs:
         assert json.loads((run / "summary.json").read_text())["steps"] == 2
         assert [r[0] for r in _records(run)] == [2]  # each folder holds one run's records, not both
+
+
+# ---- issue 33: garbage records, first checkpoints, read-only files, caches and reports left half-made ----
+
+def test_a_garbage_line_in_the_middle_of_a_record_file_is_named_and_kept_on_resume(tmp_path, capsys):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    path = run.records_path("metrics")
+    good = [json.dumps({"step": s, "loss_d": 0.5}) for s in (1, 2, 3, 4)]
+    original = "\n".join([good[0], "\x00garbage{", good[1], good[2], good[3]]) + "\n" + '{"step": 5, "lo'
+    path.write_text(original)
+    kept = run.truncate_records(max_step=3)
+    err = capsys.readouterr().err
+    assert kept == [path.with_name("metrics.jsonl.corrupt")] and kept[0].read_text() == original
+    assert err.count("\n") == 1 and f"{path} line 2 is not a JSON record and was dropped" in err
+    assert "metrics.jsonl.corrupt" in err and "line 6" not in err  # a torn last line (a kill) goes silently
+    assert path.read_text().splitlines() == good[:3]
+    run.truncate_records(max_step=3)  # clean now: nothing said, no second copy
+    assert capsys.readouterr().err == "" and not path.with_name("metrics.jsonl.corrupt.1").exists()
+
+
+def test_a_full_disk_at_the_first_checkpoint_does_not_claim_a_previous_one(tmp_path, monkeypatch):
+    run = RunFolder(tmp_path / "run").prepare()
+    monkeypatch.setattr(torch, "save", _no_space)
+    with pytest.raises(rf.GanBenchError) as e:
+        run.save_checkpoint({"step": 1})
+    msg = str(e.value)
+    assert "no checkpoint was written before this one" in msg and "start the run again" in msg
+    assert "intact" not in msg and "--resume" not in msg and not run.has_checkpoint()
+
+
+def test_a_read_only_record_file_is_not_told_to_free_disk_space(tmp_path, monkeypatch):
+    path = tmp_path / "eval.jsonl"
+    path.write_text("")
+
+    def refuse(*_a, **_k):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(rf.GanBenchError) as e:
+        rf.append_jsonl_all(path, [{"metric": "fd", "fd": 1.0}, {"metric": "kid", "kid_mean": 0.1}])
+    assert "Permission denied" in str(e.value) and "make the file and its folder writable" in str(e.value)
+    assert "free disk space" not in str(e.value)
+
+
+def test_an_evaluation_whose_value_cannot_be_written_writes_none_of_its_lines(tmp_path):
+    path = tmp_path / "eval.jsonl"
+    with pytest.raises(TypeError):
+        rf.append_jsonl_all(path, [{"metric": "fd", "fd": 1.0}, {"metric": "x", "x": object()}])
+    assert not path.exists()
+
+
+def test_a_read_only_file_system_is_one_line_not_the_cleanups_traceback(tmp_path, monkeypatch):
+    """Where nothing can be written, removing the temporary file that was never made fails with EROFS too."""
+    from gan_bench.atomic import atomic_path
+
+    def read_only(self, missing_ok=False):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(rf.GanBenchError) as e:
+        with atomic_path(tmp_path / "a.txt") as tmp:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp))
+    assert "Read-only file system" in str(e.value) and "writable" in str(e.value)
+
+
+def test_a_full_disk_as_an_evaluation_network_is_cached_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
+    from gan_bench.metrics import classifier
+
+    net = classifier.EvalNet(channels=1, resolution=28, num_outputs=3, width=4)
+    monkeypatch.setattr(torch, "save", _no_space)
+    with pytest.raises(rf.GanBenchError, match="No space left on device.*free disk space"):
+        classifier._save(tmp_path / "nets" / "deep" / "tiny-0.pt", net, {"test_acc": 0.5})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_into_a_folder_that_was_there_leaves_only_what_was_there(tmp_path):
+    from gan_bench.atomic import output_folder
+
+    out = tmp_path / "gal"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(rf.GanBenchError, match="No space left on device.*free disk space"):
+        with output_folder(out):
+            (out / "runs" / "a").mkdir(parents=True)
+            (out / "runs" / "a" / "final.png").write_bytes(b"png")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"

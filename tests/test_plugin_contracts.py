@@ -353,3 +353,12 @@ def test_a_metric_value_with_per_class_numbers_and_text_is_kept():
     assert check_metric_value(info, value, name="intra_fd") is value
     with pytest.raises(PluginError, match="'intra_fd': nan"):
         check_metric_value(info, {"intra_fd": float("nan")}, name="intra_fd")
+
+
+def test_eval_list_shows_a_plugin_metric_without_a_docstring(tmp_path: Path, monkeypatch, capsys, isolated_registries):
+    from gan_bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.py").write_text(METRIC.format(ret="{'gap': 0.5}"))  # gap() has a comment, no docstring
+    assert main(["eval", "--list", "--plugin", "m.py"]) == 0
+    assert any(line.split()[:2] == ["x", "custom"] for line in capsys.readouterr().out.splitlines())
