@@ -17,8 +17,10 @@ In one process, alternating (the order rotates every repetition), on the same mo
              warm-up step is not counted.
 Each starts from a freshly built model with the same seed. The medians give ratio = trainer /
 reference and overhead = 1 - trainer / bare. Then, with the device's speed switches: the bare step at batch
-128, 512 and 2048, classDCGAN at K = 1, 2, 5, 10 pairs, and the speed table (none, all, all but
-one, all plus one not on by default). The JSON goes to benchmarks/results/<device>-<date>.json.
+128, 512 and 2048, classDCGAN at K = 1, 2, 5, 10 pairs, the speed table (none, all, all but
+one, all plus one not on by default) and the compile table (all, all + torch.compile; on CUDA also
+compile's CUDA graphs, mode reduce-overhead, and the whole D+G step captured as one CUDA graph). The JSON
+goes to benchmarks/results/<device>-<date>.json, rewritten after each part.
 """
 from __future__ import annotations
 
@@ -101,9 +103,12 @@ def sync(device: torch.device) -> None:
 # ---- the three loops -----------------------------------------------------------------------------
 
 def run_deltas(*, data_path: Optional[Path], model: str, width: int, batch_size: int, device: str,
-               seed: int = 0) -> dict[str, Any]:
-    """Config deltas shared by all three loops (the npz file, or the built-in shapes data)."""
-    data = {"name": "npz", "path": str(data_path)} if data_path else {"name": "shapes"}
+               seed: int = 0, resolution: Optional[int] = None) -> dict[str, Any]:
+    """Config deltas shared by all three loops (the npz file, or the built-in shapes data; resized to
+    resolution at load time when given)."""
+    data: dict[str, Any] = {"name": "npz", "path": str(data_path)} if data_path else {"name": "shapes"}
+    if resolution:
+        data["resolution"] = resolution
     return {"data": data, "model": {"name": model, "width": width},
             "train": {"batch_size": batch_size, "device": device, "seed": seed, "progress": False}}
 
@@ -146,30 +151,65 @@ def synthetic_batch(spec: DataSpec, *, batch_size: int, per_class: bool, conditi
     return x, torch.randint(0, k, (n,), device=device) if conditional else None
 
 
-def time_bare(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
-              speed: Optional[SpeedSwitches] = None, seed: int = 0, warmup: int = 1) -> dict[str, float]:
-    """The trainer's step alone on synthetic on-device inputs: seconds per step and images/s.
-    speed: the trainer's for this device unless given."""
+def bare_step(model: ModelConfig, spec: DataSpec, *, batch_size: int, device: torch.device,
+              speed: Optional[SpeedSwitches] = None, seed: int = 0, graph: bool = False,
+              warmup: int = 3) -> tuple[Callable[[], Any], int]:
+    """(one call = one trainer step on synthetic on-device inputs, images per step). speed: the
+    trainer's for this device unless given. graph (CUDA): the whole D+G step captured once as one CUDA
+    graph (after `warmup` steps) and replayed, Adam made capturable: every kernel's launch cost gone."""
     speed = SpeedSwitches.for_device(device) if speed is None else speed
     torch.manual_seed(seed)
     gan = apply_speed(build_model(model, spec).to(device), speed)
-    opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
-    opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
+    if graph:  # capturable: Adam's step count stays on the GPU, so a replay advances it
+        opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True, capturable=True)
+                        for m in (gan.G, gan.D))
+    else:
+        opt_g = adam(gan.G.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
+        opt_d = adam(gan.D.parameters(), lr=2e-4, betas=(0.5, 0.999), speed=speed)
     x, y = synthetic_batch(spec, batch_size=batch_size, per_class=gan.per_class, conditional=gan.conditional,
                            device=device)
     x = speed.input(x)
     recipe = Recipe.of(TrainConfig()).on(amp_dtype=speed.amp_dtype, pairs=spec.num_classes if gan.per_class else 1)
     gan.train()
+
+    def step() -> Any:
+        return gan_step(recipe, gan, opt_d, opt_g, x, y)
+
+    return (capture(step, warmup=warmup) if graph else step), len(x)
+
+
+def time_bare(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, device: torch.device,
+              speed: Optional[SpeedSwitches] = None, seed: int = 0, warmup: int = 1,
+              graph: bool = False) -> dict[str, float]:
+    """The trainer's step alone (bare_step) on synthetic on-device inputs: seconds per step and images/s;
+    `warmup` steps not counted."""
+    step, n = bare_step(model, spec, batch_size=batch_size, device=device, speed=speed, seed=seed, graph=graph,
+                        warmup=max(3, warmup))
     for _ in range(warmup):
-        gan_step(recipe, gan, opt_d, opt_g, x, y)
+        step()
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        gan_step(recipe, gan, opt_d, opt_g, x, y)
+        step()
     sync(device)
     seconds = time.perf_counter() - t0
-    return {"img_per_sec": steps * len(x) / seconds, "sec_per_step": seconds / steps, "steps": steps,
-            "images_per_step": len(x)}
+    return {"img_per_sec": steps * n / seconds, "sec_per_step": seconds / steps, "steps": steps,
+            "images_per_step": n}
+
+
+def capture(step: Callable[[], Any], *, warmup: int) -> Callable[[], None]:
+    """step captured as one CUDA graph (warmed up on a side stream first, as torch's docs do: cudnn's
+    algorithm search and the optimiser state happen outside the capture); returns its replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    return g.replay
 
 
 _SPECS: dict[str, DataSpec] = {}
@@ -249,16 +289,17 @@ def class_sweep(*, width: int, resolution: int, channels: int, ks: Sequence[int]
 
 
 # the speed switches each device's table varies (cudnn_benchmark means nothing on a CPU; async_log is not in the
-# table: the bare step logs nothing, it shows in the trainer's figure)
-SPEED = {"cuda": ("channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile"),
-          "cpu": ("channels_last", "bf16", "fused_adam", "compile")}
+# table: the bare step logs nothing, it shows in the trainer's figure; compile has a table of its own, as
+# compiling takes minutes where the other rows take seconds)
+SPEED = {"cuda": ("channels_last", "bf16", "fused_adam", "cudnn_benchmark"),
+         "cpu": ("channels_last", "bf16", "fused_adam")}
 
 
 def speed_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, reps: int,
                  device: torch.device, log: Log) -> list[dict[str, Any]]:
-    """The bare step with no switch, the device's switches ("all": CUDA with compile), all but each switch
+    """The bare step with no switch, the device's switches ("all": the trainer's), all but each switch
     that is on, and all plus each one that is off by default (why it is off); reps alternating rounds."""
-    full = SpeedSwitches.for_device(device, compile=device.type == "cuda")
+    full = SpeedSwitches.for_device(device)
     rows = [("none", SpeedSwitches()), ("all", full)]
     for n in SPEED.get(device.type, ()):
         rows.append((f"all but {n}", full.without(n)) if getattr(full, n)
@@ -281,41 +322,89 @@ def speed_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: i
     return out
 
 
+def compile_table(model: ModelConfig, spec: DataSpec, *, batch_size: int, steps: int, reps: int,
+                  device: torch.device, log: Log,
+                  save: Callable[[list[dict[str, Any]]], None] = lambda rows: None) -> list[dict[str, Any]]:
+    """The trainer's switches ("all") against, on CUDA, the whole D+G step as one CUDA graph, and
+    all + torch.compile of G and D (train.compile, the device's mode) and, on CUDA, compile's own CUDA
+    graphs (mode reduce-overhead). Row after row, reps runs each (a compiled row recompiles its fresh
+    model, which the caches make quick after the first), the cheap rows first and save(rows) after each,
+    as compiling can take minutes; a row that fails (a graph that cannot be captured) keeps its error."""
+    full = SpeedSwitches.for_device(device)
+    rows: list[tuple[str, SpeedSwitches, bool]] = [("all", full, False)]
+    if device.type == "cuda":
+        rows.append(("all + whole step as one CUDA graph", full, True))
+    rows.append(("all + compile", SpeedSwitches.for_device(device, compile=True), False))
+    if device.type == "cuda":
+        rows.append(("all + compile, CUDA graphs (reduce-overhead)",
+                     dataclasses.replace(full, compile=True, compile_mode="reduce-overhead"), False))
+    out: list[dict[str, Any]] = []
+    for name, sw, graph in rows:
+        times, error = [], None
+        for _ in range(reps):
+            torch.backends.cudnn.benchmark = False
+            try:
+                times.append(time_bare(model, spec, batch_size=batch_size, steps=steps, device=device, speed=sw,
+                                       warmup=3, graph=graph)["img_per_sec"])
+            except Exception as e:  # noqa: BLE001  the row says why it has no figure
+                error = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                break
+        ips = statistics.median(times) if times and error is None else None
+        base = out[0]["img_per_sec"] if out else ips
+        out.append({"speed": name, "img_per_sec": ips, "reps": times, "set": sw.record(), "graph": graph,
+                    "vs_all": ips / base if ips and base else None, **({"error": error} if error else {})})
+        log(f"{name:46s} " + (f"{ips:10.1f} img/s" if ips else f"failed: {error}"))
+        save(out)
+    return out
+
+
 # ---- main ----------------------------------------------------------------------------------------
 
-def measure(args: argparse.Namespace, *, log: Log = print) -> dict[str, Any]:
+def measure(args: argparse.Namespace, *, log: Log = print,
+            save: Callable[[dict[str, Any]], None] = lambda report: None) -> dict[str, Any]:
+    """Every part asked for; save(report) after each one, so a run stopped midway keeps what it measured."""
     torch.set_num_threads(args.threads)
     data_path = None if args.shapes else Path(args.data)
     if data_path is not None and not data_path.exists():
         log(f"{data_path} not found: using the built-in shapes data")
         data_path = None
     deltas = run_deltas(data_path=data_path, model=args.model, width=args.width, batch_size=args.batch_size,
-                        device=args.device)
+                        device=args.device, resolution=args.resolution)
     device = pick_device(args.device)
     load_start = wait_for_quiet(max_load=args.max_load, timeout_s=args.wait, log=log) if args.wait else None
     report: dict[str, Any] = {"machine": machine(device), "load_avg_start": list(os.getloadavg()),
                               "load_1min_when_started": load_start}
     report["trainer_speed"] = SpeedSwitches.for_device(device).record()
     report["settings"] = {"model": args.model, "width": args.width, "batch_size": args.batch_size,
-                          "data": str(data_path) if data_path else "shapes", "steps": args.steps or "one epoch",
+                          "data": str(data_path) if data_path else "shapes", "resolution": args.resolution,
+                          "steps": args.steps or "one epoch",
                           "reps": args.reps, "reference_num_workers": args.workers, "parts": list(args.parts)}
     if "compare" in args.parts:
         log(f"== reference vs trainer vs bare: {args.model} width {args.width}, batch {args.batch_size}")
         report["compare"] = compare(deltas, steps=args.steps, reps=args.reps, num_workers=args.workers, log=log)
+        save(report)
     spec, model = load_spec(deltas), ModelConfig(name=args.model, width=args.width)
     if "batch" in args.parts:
         log("== bare step by batch size")
         report["batch_sweep"] = batch_sweep(model, spec, batches=args.batches, device=device,
                                             images_per_point=args.sweep_images, log=log)
+        save(report)
     if "classes" in args.parts:
         log("== classDCGAN: K pairs in one step")
         report["class_sweep"] = class_sweep(width=args.width, resolution=spec.resolution, channels=spec.channels,
                                             ks=args.ks, batch_size=args.batch_size, steps=args.class_steps,
                                             device=device, log=log)
+        save(report)
     if "speed" in args.parts:
         log(f"== speed (bare step): {args.model} {spec.resolution}x{spec.resolution} width {args.width}")
         report["speed"] = speed_table(model, spec, batch_size=args.batch_size, steps=args.speed_steps,
                                         reps=args.speed_reps, device=device, log=log)
+        save(report)
+    if "compile" in args.parts:
+        log(f"== compile (bare step): {args.model} {spec.resolution}x{spec.resolution} width {args.width}")
+        report["compile"] = compile_table(model, spec, batch_size=args.batch_size, steps=args.speed_steps,
+                                          reps=args.speed_reps, device=device, log=log,
+                                          save=lambda rows: save({**report, "compile": rows}))
     report["load_avg_end"] = list(os.getloadavg())
     report.update(peaks(device, cpu_reset=False))  # of the whole benchmark process
     return report
@@ -369,6 +458,10 @@ def tables(report: dict[str, Any]) -> str:
     if report.get("speed"):
         lines += ["", "| speed switches (bare step) | images/s (median) | vs none |", "| --- | ---: | ---: |"]
         lines += [f"| {r['speed']} | {r['img_per_sec']:.1f} | {r['vs_none']:.2f} |" for r in report["speed"]]
+    if report.get("compile"):
+        lines += ["", "| compile (bare step) | images/s (median) | vs all |", "| --- | ---: | ---: |"]
+        lines += [f"| {r['speed']} | {r['img_per_sec']:.1f} | {r['vs_all']:.2f} |" if r["img_per_sec"] else
+                  f"| {r['speed']} | failed: {r.get('error', '')} | |" for r in report["compile"]]
     return "\n".join(lines) + "\n"
 
 
@@ -394,13 +487,14 @@ def write_readme_tables(paths: Sequence[Path], readme: Path = HERE / "README.md"
     readme.write_text(head + begin + "\n" + body + end + rest.split(end, 1)[1])
 
 
-PARTS = ("compare", "batch", "classes", "speed")
+PARTS = ("compare", "batch", "classes", "speed", "compile")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(SHARED_QUICKDRAW), help="training .npz (default: shared Quick, Draw!)")
     p.add_argument("--shapes", action="store_true", help="use the built-in shapes data instead")
+    p.add_argument("--resolution", type=int, help="resize the images to this size at load time (data.resolution)")
     p.add_argument("--model", default="cdcgan")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=128)
@@ -418,7 +512,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a 1-minute load average below this")
     p.add_argument("--wait", type=float, default=1200, help="seconds to wait for it (0: do not wait)")
     p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
-                   help="what to measure (default: all): the loops, the batch sweep, the K sweep, the speed-switch table")
+                   help="what to measure (default: all): the loops, the batch sweep, the K sweep, the speed-switch "
+                        "table, the compile table")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 steps, 1 repetition")
     p.add_argument("--tables", type=Path, nargs="+", metavar="JSON",
@@ -436,16 +531,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
         args.width, args.steps, args.reps, args.wait = 8, 3, 1, 0
         args.sweep_images, args.class_steps, args.speed_steps, args.batches = 256, 1, 3, [32, 128]
         args.speed_reps = 1
-    report = measure(args)
-    for line in summary_lines(report):
-        print(line)
     args.out.mkdir(parents=True, exist_ok=True)
-    date = report["machine"]["date"][:10]
+    m = machine(pick_device(args.device))
     # the default measurement is named by machine and date; others say what they hold
     extra = ([args.model] if args.model != "cdcgan" else []) + ([] if list(args.parts) == list(PARTS) else list(args.parts))
     extra += ["quick"] if args.quick else []
-    path = args.out / ("-".join([slug(report["machine"]["device"]), date, *extra]) + ".json")
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = args.out / ("-".join([slug(m["device"]), m["date"][:10], *extra]) + ".json")
+
+    def save(report: dict[str, Any]) -> None:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(path)
+
+    report = measure(args, save=save)
+    save(report)
+    for line in summary_lines(report):
+        print(line)
     print(f"wrote {path}")
     return path
 

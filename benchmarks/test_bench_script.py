@@ -53,13 +53,17 @@ def test_bench_writes_every_figure(tmp_path: Path, tiny_npz: Path, monkeypatch):
     assert r["peak_cpu_mb"] > 0
     rows = {row["speed"]: row for row in r["speed"]}  # CPU: none, all, all but / all + each switch
     assert list(rows)[:2] == ["none", "all"] and rows["none"]["vs_none"] == 1.0
-    assert len(rows) == 6 and all(len(row["reps"]) == 1 for row in rows.values())
+    assert len(rows) == 5 and all(len(row["reps"]) == 1 for row in rows.values())
     assert rows["all"]["set"] == r["trainer_speed"] and not any(rows["none"]["set"].values())
-    for switch in ("channels_last", "bf16", "fused_adam", "compile"):  # each switch flipped from the default
+    for switch in ("channels_last", "bf16", "fused_adam"):  # each switch flipped from the default
         on = r["trainer_speed"][switch]
         assert rows[f"all but {switch}" if on else f"all + {switch}"]["set"][switch] is (not on)
+    comp = {row["speed"]: row for row in r["compile"]}  # CPU: the trainer's switches, then with compile
+    assert list(comp) == ["all", "all + compile"] and comp["all"]["vs_all"] == 1.0
+    assert comp["all"]["set"] == r["trainer_speed"] and comp["all + compile"]["set"]["compile"] is True
+    assert all(row["img_per_sec"] > 0 and "error" not in row for row in comp.values())
     text = bench.tables(r)
-    assert "trainer, train.fast=false" in text and "| all + compile |" in text
+    assert "trainer, train.fast=false" in text and "| all + compile |" in text and "| compile (bare step) |" in text
 
 
 def test_bench_parts_measure_only_what_is_asked(tmp_path: Path, tiny_npz: Path, monkeypatch):
@@ -72,7 +76,8 @@ def test_bench_parts_measure_only_what_is_asked(tmp_path: Path, tiny_npz: Path, 
     assert "compare" not in r and "batch_sweep" not in r and "class_sweep" not in r
     assert r["settings"]["parts"] == ["speed"] and all(len(row["reps"]) == 2 for row in r["speed"])
     text = bench.tables(r)
-    assert "| speed (bare step) |" in text and "| loop |" not in text and "parts: speed" in text
+    assert "| speed switches (bare step) |" in text and "| loop |" not in text and "parts: speed" in text
+    assert "compile" not in r and not list(tmp_path.glob("*.tmp"))  # saved whole after each part, no leftovers
 
 
 def test_reference_sees_the_trainers_pixels_and_trains_the_same_modules():
