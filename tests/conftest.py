@@ -31,6 +31,45 @@ def write_npz(path: Path, *, n_per_class: int = 12, classes=("a", "b", "c"), siz
     return path
 
 
+# ---- comparing runs: a resumed or longer run against an uninterrupted one ------------------------
+
+RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")  # what a step computed (no timings)
+
+
+def records(run: Path, keys: tuple = RECORD) -> list[tuple]:
+    """metrics.jsonl's lines as tuples of `keys`: equal for two runs that computed the same steps."""
+    from gan_bench.run.files import read_jsonl
+
+    return [tuple(r[k] for k in keys) for r in read_jsonl(run / "metrics.jsonl")]
+
+
+def records_without_timing(run: Path) -> list[dict]:
+    """metrics.jsonl's lines without the timings (sec_per_step, img_per_sec), every other key kept."""
+    from gan_bench.run.files import read_jsonl
+
+    return [{k: v for k, v in r.items() if k not in ("sec_per_step", "img_per_sec")}
+            for r in read_jsonl(run / "metrics.jsonl")]
+
+
+def assert_same_samples(a: Path, b: Path, frames: int) -> None:
+    """Two runs' sample grids: the same file names (`frames` of them), pixel for pixel."""
+    from PIL import Image
+
+    names = sorted(p.name for p in (a / "samples").glob("*.png"))
+    assert names == sorted(p.name for p in (b / "samples").glob("*.png")) and len(names) == frames
+    for name in names:
+        assert np.array_equal(np.asarray(Image.open(a / "samples" / name)), np.asarray(Image.open(b / "samples" / name)))
+
+
+def assert_same_weights(a: dict, b: dict, parts=("G", "D")) -> None:
+    """Two checkpoints' tensors of `parts` bit for bit (the same keys, torch.equal)."""
+    import torch
+
+    for part in parts:
+        assert a[part].keys() == b[part].keys(), f"{part}: other keys"
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), f"{part} differs"
+
+
 def tiny_overrides(npz: Path, model: str = "cdcgan", **train) -> dict:
     t = {"epochs": 2, "batch_size": 8, "log_every": 2, "checkpoint_every": 3, "progress": False}
     t.update(train)

@@ -19,9 +19,8 @@ from gan_bench.run import RunFolder
 from gan_bench.run import files as rf
 from gan_bench.cli import main
 from gan_bench.train.batches import BatchSource
-from conftest import cli, cli_env, tiny_overrides, write_npz
+from conftest import cli, cli_env, records, tiny_overrides, write_npz
 
-RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
 
 
 def _config(tmp: Path, **train_over) -> str:
@@ -34,10 +33,6 @@ def _config(tmp: Path, **train_over) -> str:
 def _run_folder(out: Path) -> Path:
     (run,) = (out / "t").iterdir()
     return run
-
-
-def _records(run: Path) -> list[tuple]:
-    return [tuple(r[k] for k in RECORD) for r in rf.read_jsonl(run / "metrics.jsonl")]
 
 
 def _temp_files(run: Path) -> list[Path]:
@@ -79,7 +74,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
     assert summary["status"] == "failed" and "non-finite loss at step 6" in summary["reason"]
     assert summary["steps"] == 6
     assert _finite_checkpoint(run)["step"] == 4  # checkpoints at 2 and 4; step 6 is never saved
-    recs = _records(run)
+    recs = records(run)
     assert [r[0] for r in recs] == [1, 2, 3, 4, 5]  # the NaN record is not written
     assert not _temp_files(run)
 
@@ -127,7 +122,7 @@ def test_running_out_of_gpu_memory_is_one_line_with_the_fix_and_keeps_the_checkp
     run = _run_folder(tmp_path / "res")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["reason"].startswith("out of GPU memory at step 5")
-    assert _finite_checkpoint(run)["step"] == 4 and [r[0] for r in _records(run)] == [1, 2, 3, 4]
+    assert _finite_checkpoint(run)["step"] == 4 and [r[0] for r in records(run)] == [1, 2, 3, 4]
     assert not _temp_files(run)
 
 
@@ -139,7 +134,7 @@ def _no_space(*_a, **_k):
 
 def _reference(tmp: Path, cfg: str) -> list[tuple]:
     assert main(["run", cfg, "--out", str(tmp / "full")]) == 0
-    return _records(_run_folder(tmp / "full"))
+    return records(_run_folder(tmp / "full"))
 
 
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, capsys):
@@ -167,7 +162,7 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, m
 
     monkeypatch.setattr(torch, "save", real_save)  # space freed: the run resumes and ends as if never stopped
     assert main(["run", "--resume", str(run)]) == 0
-    assert _records(run) == full
+    assert records(run) == full
 
 
 def test_full_disk_while_writing_a_sample_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
@@ -243,7 +238,7 @@ def test_two_commands_into_one_output_folder_write_two_run_folders(tmp_path):
     assert sorted(o.strip().removeprefix("run finished: ") for o, _ in outs) == [str(r) for r in runs]
     for run in runs:
         assert json.loads((run / "summary.json").read_text())["steps"] == 2
-        assert [r[0] for r in _records(run)] == [2]  # each folder holds one run's records, not both
+        assert [r[0] for r in records(run)] == [2]  # each folder holds one run's records, not both
 
 
 # ---- issue 33: garbage records, first checkpoints, read-only files, caches and reports left half-made ----

@@ -19,15 +19,10 @@ import torch
 import yaml
 
 from gan_bench.run.files import read_jsonl, remove_stale_temp_files
-from conftest import cli, cli_env, tiny_overrides, write_npz
+from conftest import cli, cli_env, records, tiny_overrides, write_npz
 
-RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
 TOTAL = 80          # 20 epochs x 4 steps
 KILLS = 4           # kill-and-resume cycles (a kill before the first checkpoint does not count)
-
-
-def _records(run: Path) -> list[tuple]:
-    return [tuple(r[k] for k in RECORD) for r in read_jsonl(run / "metrics.jsonl")]
 
 
 def _n_records(out: Path) -> tuple[Path | None, int]:
@@ -49,7 +44,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
                          capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
     (full,) = (tmp_path / "full" / "t").iterdir()
-    assert len(_records(full)) == TOTAL
+    assert len(records(full)) == TOTAL
 
     rng = random.Random(20240607)
     out = tmp_path / "cut"
@@ -85,7 +80,7 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
     assert kills >= 3, f"only {kills} kills after a checkpoint in {starts} starts"
     r = subprocess.run(cli("run", "--resume", str(run)), env=cli_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert _records(run) == _records(full)
+    assert records(run) == records(full)
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == TOTAL and all(json.loads(line) for line in lines)
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"

@@ -7,10 +7,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from gan_bench.config import build_config
 from gan_bench.errors import Interrupted
@@ -19,7 +17,7 @@ from gan_bench.train import loop as loop_module
 from gan_bench.train.loop import train
 from gan_bench.train.setup import build
 from gan_bench.train.step import gan_step
-from conftest import tiny_overrides
+from conftest import assert_same_samples, assert_same_weights, records_without_timing, tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,11 +56,6 @@ def _stopped_at(step: int, monkeypatch) -> None:
     monkeypatch.setattr(loop_module, "gan_step", stepping)
 
 
-def _records(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("sec_per_step", "img_per_sec")}
-            for r in read_jsonl(run / "metrics.jsonl")]
-
-
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("stop", [STOP_AT - 1, STOP_AT])
 def test_resume_equals_uninterrupted(tmp_path: Path, tiny_npz: Path, monkeypatch, case: str, stop: int):
@@ -77,18 +70,12 @@ def test_resume_equals_uninterrupted(tmp_path: Path, tiny_npz: Path, monkeypatch
     assert len(read_jsonl(cut / "metrics.jsonl")) == stop
     assert train(_cfg(tiny_npz, tmp_path / "cut", model, train_keys, model_keys), resume=cut) == cut
 
-    assert _records(cut) == _records(full) and len(_records(full)) > stop
-    frames = sorted(p.name for p in (full / "samples").glob("*.png"))
-    assert frames == sorted(p.name for p in (cut / "samples").glob("*.png")) and len(frames) == 4
-    for name in frames:
-        assert np.array_equal(np.asarray(Image.open(full / "samples" / name)),
-                              np.asarray(Image.open(cut / "samples" / name)))
+    assert records_without_timing(cut) == records_without_timing(full) and len(records_without_timing(full)) > stop
+    assert_same_samples(full, cut, frames=4)
     a, b = (torch.load(r / "checkpoints" / "last.pt", weights_only=False) for r in (full, cut))
     parts = [k for k in ("G", "D", "G_ema") if k in a]
     assert ("G_ema" in parts) == ("ema" in train_keys) and parts == [k for k in ("G", "D", "G_ema") if k in b]
-    for part in parts:
-        assert a[part].keys() == b[part].keys()
-        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), f"{part} differs after resume"
+    assert_same_weights(a, b, parts)
     for opt in ("opt_g", "opt_d"):
         for s, t in zip(a[opt]["state"].values(), b[opt]["state"].values()):
             assert all(torch.equal(s[k], t[k]) for k in s)

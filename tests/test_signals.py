@@ -19,13 +19,8 @@ import torch
 import yaml
 
 from gan_bench.run.files import read_jsonl
-from conftest import cli, cli_env, sigint_as_in_a_terminal, tiny_overrides, write_npz
+from conftest import cli, cli_env, records, sigint_as_in_a_terminal, tiny_overrides, write_npz
 
-RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
-
-
-def _records(run: Path) -> list[tuple]:
-    return [tuple(r[k] for k in RECORD) for r in read_jsonl(run / "metrics.jsonl")]
 
 
 def _wait_for_records(out: Path, n: int, p: subprocess.Popen) -> Path:
@@ -57,13 +52,13 @@ def test_sigterm_checkpoints_the_current_step_and_resumes_exactly(tmp_path: Path
     assert err.strip() == f"gan-bench: interrupted; checkpoint saved. Resume with: gan-bench run --resume {run}"
     summary = json.loads((run / "summary.json").read_text())
     ckpt = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-    recs = _records(run)
+    recs = records(run)
     # the step under way when the signal came was finished, logged and checkpointed
     assert summary["status"] == "interrupted" and summary["steps"] == ckpt["step"] == recs[-1][0] < 160
 
     r = subprocess.run(cli("run", "--resume", str(run)), env=cli_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert _records(run) == _records(full)
+    assert records(run) == records(full)
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 

@@ -29,12 +29,11 @@ from gan_bench.suite.cluster_job import ClusterJob
 from gan_bench.suite.executors import split_items
 from gan_bench.suite.submitted import Ledger
 from gan_bench.train.loop import train
-from conftest import ROOT, fake_slurm, tiny_overrides, write_npz
+from conftest import fake_slurm, records, ROOT, tiny_overrides, write_npz
 
 submitit = pytest.importorskip("submitit", reason="the slurm extra (pip install -e '.[slurm]') is not installed")
 from submitit.core.utils import DelayedSubmission, cloudpickle_dump  # noqa: E402
 
-RECORD = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
 OPTIONS = "partition=gpu,gpus_per_node=1,timeout_min=240,array_parallelism=2,account=lab,setup=[module load cuda]"
 
 
@@ -64,10 +63,6 @@ def _broken_npz(folder: Path) -> Path:
     data = write_npz(folder / "whole.npz").read_bytes()
     (folder / "broken.npz").write_bytes(data[: len(data) // 2])
     return folder / "broken.npz"
-
-
-def _records(run: Path) -> list[tuple]:
-    return [tuple(r[k] for k in RECORD) for r in read_jsonl(run / "metrics.jsonl")]
 
 
 # ---- SLURM itself, through stand-ins of its commands ----------------------------------------------
@@ -258,7 +253,7 @@ def test_a_killed_job_resumes_and_a_preempted_one_requeues_with_the_records_of_o
               == "completed")
     log = (out / "slurm" / str(job()) / f"{job()}_0_log.out").read_text()
     assert "Calling checkpoint method" in log and "Requeued job" in log and log.count("resume (from step") == 2
-    assert _records(run) == _records(ref)  # no step lost or logged twice
+    assert records(run) == records(ref)  # no step lost or logged twice
 
 
 def test_failed_runs_are_reported_and_not_submitted_again_until_asked(here: Path, tiny_npz: Path):

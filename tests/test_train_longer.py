@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.run.files import read_jsonl
 from gan_bench.train.loop import train
-from conftest import tiny_overrides
+from conftest import assert_same_samples, assert_same_weights, records_without_timing, tiny_overrides
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,11 +23,6 @@ def _cfg(npz: Path, out: Path, epochs: int):
     # the G average (its ramp reads the steps taken, not the total) and the matching-aware D, on
     over = tiny_overrides(npz, "cdcgan", epochs=epochs, log_every=1, checkpoint_every=4, ema=0.9, mismatch=0.5)
     return build_config([over, {"out": str(out)}], name="t")
-
-
-def _records(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("sec_per_step", "img_per_sec")}
-            for r in read_jsonl(run / "metrics.jsonl")]
 
 
 def _files(run: Path) -> dict[Path, bytes]:
@@ -47,15 +40,10 @@ def test_a_complete_run_trained_longer_equals_one_trained_that_long(tmp_path: Pa
     assert b["status"] == "completed" and b["steps"] == a["steps"] == 2 * steps_short
     assert b["config_hash"] == a["config_hash"]  # the longer run is the run of the longer config
     assert yaml.safe_load((short / "config.yaml").read_text())["train"]["epochs"] == 4
-    assert _records(short) == _records(full)
-    frames = sorted(p.name for p in (full / "samples").glob("*.png"))
-    assert frames == sorted(p.name for p in (short / "samples").glob("*.png")) and len(frames) == 4
-    for name in frames:
-        assert np.array_equal(np.asarray(Image.open(full / "samples" / name)),
-                              np.asarray(Image.open(short / "samples" / name)))
+    assert records_without_timing(short) == records_without_timing(full)
+    assert_same_samples(full, short, frames=4)
     ca, cb = (torch.load(r / "checkpoints" / "last.pt", weights_only=False) for r in (full, short))
-    for part in ("G", "D", "G_ema"):
-        assert all(torch.equal(ca[part][k], cb[part][k]) for k in ca[part]), f"{part} differs"
+    assert_same_weights(ca, cb, ("G", "D", "G_ema"))
     events = read_jsonl(short / "events.jsonl")
     assert [(e["event"], e["step"]) for e in events] == [("budget", steps_short)]
     assert "train.epochs=2" in events[0]["message"] and "train.epochs=4" in events[0]["message"]

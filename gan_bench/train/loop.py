@@ -7,6 +7,7 @@ plots, the summary of what was measured).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -15,6 +16,7 @@ from typing import Optional
 
 import torch
 
+from gan_bench import threads
 from gan_bench.config import Config
 from gan_bench.data import Splits
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
@@ -45,7 +47,9 @@ def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Opt
     batch (train/distributed.py); rank 0 alone writes the run folder, whose path every rank returns.
     """
     plan = make_plan(plan) if isinstance(plan, Config) else plan
-    with joined(pick_device(plan.cfg.train.device)) as (world, device):
+    with joined(pick_device(plan.cfg.train.device)) as (world, device), contextlib.ExitStack() as cpu:
+        if device.type == "cpu":  # the cores shared out among the trainings on this machine (threads.py)
+            cpu.enter_context(threads.share())
         t = build(plan, device=device, world=world, run_dir=run_dir, resume=resume, data=data)
         loop = Loop(t)
         try:
