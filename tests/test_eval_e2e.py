@@ -73,3 +73,21 @@ def test_eval_errors_are_one_line(run: Path, capsys, args, message):
 def test_eval_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_eval_inception_metrics_offline_through_the_cli(run: Path, capsys, monkeypatch):
+    """`gan-bench eval RUN --metrics inception_fid,inception_kid` with the `inception` extra and no network:
+    lines that name the network, its resize and range, beside their real-data floor."""
+    from gan_bench.metrics import inception, inception_net
+
+    if inception_net.wheel_file() is None:
+        pytest.skip(f"needs the inception extra: {inception_net.EXTRA}")
+    monkeypatch.setattr(inception, "FID_DIM", 4)  # 10 images at 299 px (one per class), not 2,048 (a CPU's hour)
+    assert main(["eval", str(run), "--metrics", "inception_fid,inception_kid", "--samples", "10", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    recs = read_jsonl(run / "eval.jsonl")[-2:]
+    assert [r["metric"] for r in recs] == ["inception_fid", "inception_kid"] and "inception_fid" in out
+    for r in recs:
+        assert r["inception_sha256"] == inception_net.WHEEL_SHA256 and r["reference_images"] == 10
+        assert "nv_bilinear_float" in r["inception_resize"] and r["inception_range"].startswith("[-1, 0.9921875]")
+    assert recs[0]["inception_fid"] > recs[0]["real_inception_fid"] > 0 and recs[0]["real_images"] == 10
