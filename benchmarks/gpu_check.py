@@ -64,7 +64,7 @@ class Part:
     run: Callable[[Check, float], dict[str, Any]]
 
 
-PARTS = [Part(1, "tests", 50, 90, part_tests), Part(2, "configs", 110, 90, part_configs),
+PARTS = [Part(1, "tests", 60, 90, part_tests), Part(2, "configs", 110, 90, part_configs),
          Part(3, "bench", 190, 120, part_bench), Part(4, "sync_bn", 20, 40, part_sync_bn),
          Part(5, "quality", 110, 60, part_quality), Part(6, "suite", None, 90, part_suite),
          Part(7, "profile", PROFILE_RESERVE_S, 60, part_profile)]
@@ -138,7 +138,8 @@ def summary(c: Check) -> str:
 def headline(name: str, r: dict[str, Any]) -> str:
     f = r.get("figures", {})
     if name == "tests":
-        return f"{f.get('passed', 0)} passed, {f.get('failed', 0) + f.get('error', 0)} failed, {f.get('skipped', 0)} skipped"
+        return (f"{f.get('passed', 0)} passed, {f.get('failed', 0) + f.get('error', 0)} failed, {f.get('skipped', 0)} "
+                f"skipped; {len(f.get('collection_errors', []))} test modules not importable here")
     if name == "configs":
         runs = f.get("runs", [])
         mem = "peak_gpu_mb" if any(x.get("peak_gpu_mb") is not None for x in runs) else "peak_cpu_mb"
