@@ -116,7 +116,7 @@ def test_staging_copies_whole_files_in_order_then_the_first_images_that_fit(tmp_
 
 @pytest.mark.parametrize("args, words", [
     (["--stage-data", "{tmp}/staged", "--shared", "{tmp}/nowhere"], "shared data folder"),
-    (["--stage-data", "{tmp}/own"], "not a staged-data folder"),
+    (["--stage-data", "{tmp}/own", "--shared", "{tmp}"], "not a staged-data folder"),
     (["--smoke", "--out", "{tmp}/a_file"], "cannot write to --out"),
     (["--smoke", "--out", "{tmp}/o", "--budget", "0"], "--budget 0.0: expected seconds > 0"),
     (["--smoke", "--out", "{tmp}/o", "--suite-runs", "0"], "--suite-runs 0"),
