@@ -144,6 +144,10 @@ def _checkpointed_trials(sw: Path) -> list[Path]:
             and not (p / "summary.json").exists()]
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    return path.stat().st_ino, path.stat().st_mtime_ns
+
+
 def test_kill_9_of_a_two_worker_sweep_then_rerun_counts_every_trial_once(tmp_path: Path):
     write_sweep(tmp_path, steps=30, trials=4)
     cmd = [sys.executable, "-c", MAIN, "sweep", "s.yaml", "--jobs", "2"]
@@ -155,7 +159,7 @@ def test_kill_9_of_a_two_worker_sweep_then_rerun_counts_every_trial_once(tmp_pat
     os.killpg(p.pid, signal.SIGKILL)  # the command and both its workers, mid-trial
     p.communicate(timeout=60)
     assert p.returncode == -9, "the sweep ended before the kill; give its trials more steps"
-    killed = {int(t.parent.name.split("-")[1]) for t in _checkpointed_trials(tmp_path / "sw")}
+    killed = {int(t.parent.name.split("-")[1]): _stamp(t / "config.yaml") for t in _checkpointed_trials(tmp_path / "sw")}
     assert killed and {t.state for t in study(tmp_path).get_trials() if t.number in killed} == {
         optuna.trial.TrialState.RUNNING}
 
@@ -171,9 +175,29 @@ def test_kill_9_of_a_two_worker_sweep_then_rerun_counts_every_trial_once(tmp_pat
         assert last.state == optuna.trial.TrialState.COMPLETE
         assert all(t.state == optuna.trial.TrialState.FAIL and "is gone" in t.user_attrs["reason"] for t in before)
         assert bool(before) or slot not in killed  # a trial killed mid-run was retried
+        if slot in killed:  # from its checkpoint: a run started afresh writes a new config.yaml
+            assert _stamp(tmp_path / "sw" / "t" / f"trial-{slot:04d}" / "seed0" / "config.yaml") == killed[slot]
         run = RunFolder(tmp_path / "sw" / "t" / f"trial-{slot:04d}" / "seed0")
         steps = [r["step"] for r in run.records("metrics")]
         assert steps == sorted(set(steps)) and steps[-1] == 30  # each step logged once
         assert run.read_config().train.lr_g == last.params["train.lr_g"] == attempts[0].params["train.lr_g"]
     assert sorted(p.name for p in (tmp_path / "sw" / "t").iterdir()) == [f"trial-{i:04d}" for i in sorted(latest)]
     assert (tmp_path / "sw" / "report" / "README.md").exists()
+
+
+def test_pruned_trials_are_shorter_runs_and_the_report_names_them(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_sweep(tmp_path, steps=8, trials=4, pruner={"name": "median", "evaluations": 2, "startup_trials": 1},
+                space={"train.lr_g": {"loguniform": [1e-5, 1e-1]}})
+    assert sweep_cli("sweep", "s.yaml") == 0
+    trials = study(tmp_path).get_trials()
+    pruned = [t.number for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t.number for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 4 and sorted(pruned + complete) == [0, 1, 2, 3] and 0 in complete  # trial 0: startup
+    for t in trials:
+        summary = RunFolder(tmp_path / "sw" / "t" / f"trial-{t.number:04d}" / "seed0").read_summary()
+        assert (t.number in pruned) == (summary["steps"] == 4) and (summary["steps"] == 8) == (t.number in complete)
+        assert (summary["reason"] or "").startswith("pruned by the sweep's pruner (median) at evaluation 1 of 2") \
+            == (t.number in pruned)
+    line = next(x for x in (tmp_path / "sw" / "report" / "README.md").read_text().splitlines() if "pruned" in x)
+    assert f"{len(pruned)} pruned" in line and all(str(n) in line for n in pruned)

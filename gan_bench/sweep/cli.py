@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_sweep(a: argparse.Namespace) -> int:
     from gan_bench.sweep import SweepFolder, load_sweep, prepare, run_sweep
     from gan_bench.sweep.confirm import confirm
+    from gan_bench.sweep.plan import DataCache
     from gan_bench.sweep.report import write_report
 
     acting = [f for f, on in (("--report", a.report), ("--confirm", a.confirm is not None),
@@ -53,9 +54,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
                             f"`gan-bench sweep {a.sweep}` first")
     try:
         if a.report or a.confirm is not None:
-            built, storage = prepare(sweep, folder, a.storage)
+            data = DataCache()  # loaded once for the checks and the confirming runs
+            built, storage = prepare(sweep, folder, a.storage, data=data)
             if a.confirm is not None:
-                confirm(sweep, built, storage, folder, a.confirm)
+                confirm(sweep, built, storage, folder, a.confirm, data=data)
             write_report(sweep, built, storage, folder)
             return 0
         progress = run_sweep(sweep, folder=folder, storage_url=a.storage, jobs=a.jobs)
