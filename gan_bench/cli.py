@@ -28,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", type=args.path, metavar="RUN",
                    help="continue a run folder from its last checkpoint; with --set train.epochs=N (or train.max_steps, "
                         "train.max_minutes), train a run longer, complete ones included")
-    r.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    r.add_argument("--dry-run", action="store_true", help="check the config, print it and the run plan, and exit")
 
-    sub.add_parser("list", help="data sets, models and shipped configs")
+    sub.add_parser("list", help="data sets, models, metrics, losses, augmentations, trackers and shipped configs")
 
     s = sub.add_parser("sample", help="draw images from a trained run")
     s.add_argument("run", type=args.path)
@@ -100,6 +100,9 @@ def cmd_list(_: argparse.Namespace) -> int:
     from gan_bench import plugins
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
+    from gan_bench.metrics import METRICS
+    from gan_bench.train.augment import AUGMENTS
+    from gan_bench.train.losses import LOSSES
     from gan_bench.train.trackers import TRACKERS
 
     def src(obj) -> str:  # which plugin an entry comes from
@@ -115,6 +118,16 @@ def cmd_list(_: argparse.Namespace) -> int:
         res = "/".join(str(r) for r in e.info.resolutions)
         kind = "per-class pairs" if e.info.per_class else "conditional" if e.info.conditional else "unconditional"
         print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.info.description}{src(e.obj)}")
+    print("metrics (eval.metrics; * opt-in):")
+    for e in METRICS:
+        opt = "" if e.info.default else " *"
+        print(f"  {e.name + opt:20s} {e.info.kind:9s} {e.info.better + ' is better':16s} {first_doc_line(e.obj)}{src(e.obj)}")
+    print("losses (train.loss):")
+    for e in LOSSES:
+        print(f"  {e.name:14s} {e.info.description}{src(e.obj.d)}")
+    print("augmentations (train.diffaug):")
+    for e in AUGMENTS:
+        print(f"  {e.name:14s} {e.info.description}{src(e.obj)}")
     print("trackers (train.trackers):")
     for e in TRACKERS:
         print(f"  {e.name:14s} {e.info.description}{src(e.obj)}")
@@ -122,12 +135,20 @@ def cmd_list(_: argparse.Namespace) -> int:
         print("plugins:")
         for p in plugins.loaded():
             print(f"  {p.source}" + (f"  sha256 {p.sha256[:12]}" if p.sha256 else ""))
-    configs = sorted(Path("configs").glob("*.yaml"))
+    # the configs beside the package (a clone's configs/), or those of the folder the command runs in
+    shipped = Path(__file__).resolve().parents[1] / "configs"
+    configs = sorted(Path("configs").glob("*.yaml")) or sorted(shipped.glob("*.yaml"))
     if configs:
         print("configs:")
         for c in configs:
             print(f"  {c}")
     return 0
+
+
+def first_doc_line(obj) -> str:
+    """An entry's docstring's first line ("" without one: a plugin's metric need not have one)."""
+    lines = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
@@ -149,7 +170,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 # Modules with a `register(subparsers)` function adding their sub-commands (set_defaults(func=...)).
-COMMAND_MODULES: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli", "gan_bench.suite.cli"]
+COMMAND_MODULES: list[str] = ["gan_bench.report.cli", "gan_bench.metrics.cli", "gan_bench.suite.cli", "gan_bench.sweep.cli"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import reprlib
 import types
 import typing
@@ -346,7 +347,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         except OverflowError:  # an int beyond float range
             raise bad from None
         if not math.isfinite(value):
-            raise bad
+            raise ConfigError(f"{key}: expected a finite number, got {_show(value)}; .nan and .inf are refused "
+                              f"(write a number such as 2e-4)")
         return value
     if tp is str:
         if not isinstance(value, str):
@@ -548,6 +550,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  a SafeLoader that refuses duplicate keys
     except _DuplicateKey as e:
         raise ConfigError(f"{path}: {e}") from None
+    except yaml.constructor.ConstructorError as e:
+        raise ConfigError(_tag_message(path, e)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -559,6 +563,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
     return data
+
+
+def _tag_message(path: Path, e: yaml.constructor.ConstructorError) -> str:
+    """A YAML tag the safe loader refuses: valid YAML, refused for safety (!!python/...) or unknown."""
+    m = re.search(r"tag '([^']+)'", e.problem or "")
+    if not m:
+        return f"{path}: malformed YAML; fix the syntax there"
+    tag, line = m.group(1).replace("tag:yaml.org,2002:", "!!"), e.problem_mark.line + 1 if e.problem_mark else "?"
+    why = ("it would run Python code as the file is read, so gan-bench's safe YAML loader refuses it"
+           if tag.startswith("!!python/") else "gan-bench reads no such tag")
+    return (f"{path}: line {line}: the tag {tag} is valid YAML, but {why}; write a plain value "
+            f"(code belongs in a plugin: `plugins: [my_plugin.py]`)")
 
 
 def load_config(path: Optional[Path], overrides: list[str] = (), *, plugins: Iterable[Plugin | str] = ()) -> Config:

@@ -16,7 +16,6 @@ from torch import nn
 from gan_bench.config import ModelConfig, register_names
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
-from gan_bench.models.spectral import spectral_norm_d
 from gan_bench.registry import Registry
 
 
@@ -52,6 +51,9 @@ class ModelInfo:
     needs_labels   refused on unlabelled data without being conditional or per-class
     export_classes what a completed run also writes, one checkpoint per class: gan -> {class name:
                    payload}; the run folder writes each as checkpoints/classes/<class>.pt
+    dcgan_init     re-initialise every weight as the DCGAN recipe does (N(0, 0.02), BatchNorm N(1, 0.02))
+                   after the factory: the built-in DCGANs' choice; a plugin keeps its own initialisation
+                   unless it asks for this
     description    one line for `gan-bench list`
     """
 
@@ -60,6 +62,7 @@ class ModelInfo:
     per_class: bool = False
     needs_labels: bool = False
     export_classes: Optional[Callable[["GAN"], dict[str, dict[str, Any]]]] = None
+    dcgan_init: bool = False
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -121,22 +124,6 @@ def check_compatible(model_name: str, spec: DataSpec) -> None:
 def compatible_models(spec: DataSpec) -> list[str]:
     return [e.name for e in MODELS
             if spec.resolution in e.info.resolutions and (spec.labelled or not e.info.labels_required)]
-
-
-def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:
-    """The model cfg names, sized for spec (the run plan checked that it fits: train/plan.py), initialised;
-    model.spectral_norm applied to its D. What the model reads is its registry record's: a GAN built
-    with other conditional/per_class flags than its ModelInfo declares is refused."""
-    info = MODELS.info(cfg.name)
-    gan = MODELS.get(cfg.name)(spec, cfg)
-    if isinstance(gan, GAN) and (gan.conditional, gan.per_class) != (info.conditional, info.per_class):
-        raise ConfigError(f"model {cfg.name!r} is registered with conditional={info.conditional}, per_class="
-                          f"{info.per_class} but built a GAN with conditional={gan.conditional}, per_class="
-                          f"{gan.per_class}; make its register_model(...) fields and GAN(...) agree")
-    init_weights(gan)
-    if cfg.spectral_norm:  # after the init: SN's power iteration starts from the initialised weights
-        spectral_norm_d(gan.D)
-    return gan
 
 
 def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:

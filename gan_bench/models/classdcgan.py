@@ -49,7 +49,7 @@ def export_pairs(gan: GAN) -> dict[str, dict]:
     return out
 
 
-@MODELS.register("classdcgan", per_class=True, resolutions=RESOLUTIONS, export_classes=export_pairs,
+@MODELS.register("classdcgan", dcgan_init=True, per_class=True, resolutions=RESOLUTIONS, export_classes=export_pairs,
                  description="one independent convDCGAN pair per class, trained together (grouped convs)")
 def classdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, groups=spec.num_classes)

@@ -110,14 +110,14 @@ def check_layout(n: int, y: torch.Tensor | None, k: int) -> int:
     return n // k
 
 
-@MODELS.register("convdcgan", conditional=False, resolutions=RESOLUTIONS,
+@MODELS.register("convdcgan", dcgan_init=True, conditional=False, resolutions=RESOLUTIONS,
                  description="DCGAN paper's all-convolutional pair (5-layer G at 64 px)")
 def convdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution)
     return GAN(ConvG(nz=cfg.nz, **kw), ConvD(**kw), nz=cfg.nz, spec=spec, conditional=False)
 
 
-@MODELS.register("cdcgan", conditional=True, resolutions=RESOLUTIONS,
+@MODELS.register("cdcgan", dcgan_init=True, conditional=True, resolutions=RESOLUTIONS,
                  description="conditional DCGAN of the Quick, Draw! seed (one-hot label on G and D inputs)")
 def cdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, num_classes=spec.num_classes)

@@ -55,7 +55,7 @@ class LinD(nn.Module):
         return self.net(x).flatten()
 
 
-@MODELS.register("lindcgan", conditional=False, resolutions=RESOLUTIONS,
+@MODELS.register("lindcgan", dcgan_init=True, conditional=False, resolutions=RESOLUTIONS,
                  description="DCGAN with a Linear projection in G and a Linear logit in D")
 def lindcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution)

@@ -47,7 +47,7 @@ class MlpD(nn.Module):
         return self.net(x).flatten()
 
 
-@MODELS.register("mlpgan", conditional=False, resolutions=RESOLUTIONS,
+@MODELS.register("mlpgan", dcgan_init=True, conditional=False, resolutions=RESOLUTIONS,
                  description="DoodleGAN seed's fully connected GAN (2048-unit G, dropout D)")
 def mlpgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
     kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution)

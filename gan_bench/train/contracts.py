@@ -48,6 +48,11 @@ def check_loss(loss: object, *, name: str, device: torch.device | str = "cpu", p
         real, fake = (torch.randn(n, generator=g).to(device) for _ in range(2))
         ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
         fake.requires_grad_(True)
+        if not loss.both_sides:  # each side's value first: two Nones would fail in the step's sum
+            for logits, targets in ((real, ones), (fake.detach(), zeros)):
+                with plugin_call(f"{what}: d", loss.d, expects=_form(loss, "d")):
+                    side = loss.d(logits, targets)
+                _scalar(side, what + ": d", loss.d, n)
         with plugin_call(f"{what}: d", loss.d, expects=_form(loss, "d")):
             out_d = d_loss(loss, real, fake.detach(), ones, zeros, pairs=pairs)
         _scalar(out_d, what + ": d", loss.d, n)

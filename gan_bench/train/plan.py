@@ -18,14 +18,16 @@ from typing import Optional
 import torch
 
 from gan_bench.config import Config
-from gan_bench.data import DATASETS, DatasetInfo, DataSpec, Splits
+from gan_bench.data import DATASETS, DatasetInfo, DataSpec, Splits, from_uint8
 from gan_bench.errors import ConfigError
 from gan_bench.metrics.registry import METRICS, check_metrics
 from gan_bench.models import MODELS, ModelInfo
-from gan_bench.models.base import build_model, check_compatible
+from gan_bench.models import build_model, check_compatible
+from gan_bench.models.contract import check_model
 from gan_bench.run.world import World, pick_device
 from gan_bench.train.augment import parse_policy
 from gan_bench.train.budget import Budget
+from gan_bench.train.contracts import check_augments, check_loss
 from gan_bench.train.losses import LOSSES
 from gan_bench.train.recipe import Recipe
 from gan_bench.train.speed import SpeedSwitches
@@ -80,8 +82,15 @@ class RunPlan:
         _check_batches(cfg, data, per_class=self.model.per_class, ranks=world.size)
         _check_evaluation(cfg, self.evaluation, labelled=spec.labelled, draws_class=self.model.draws_class,
                           test_images=len(data.test))
-        with torch.random.fork_rng(devices=[]):  # the run's own draws start from its seed, untouched
-            build_model(cfg.model, spec)  # a model plugin's factory runs once, before anything is written
+        # the plugins' contracts on a tiny batch, before anything is written: the model (a copy built on the
+        # CPU: the run's own draws start from its seed, untouched), the loss on D's logits, the augmentations
+        with torch.random.fork_rng(devices=[]):
+            gan = build_model(cfg.model, spec)
+            real = from_uint8(data.train.x[:2 * max(spec.num_classes, 1)])
+            check_model(gan, spec, cfg.model.nz, torch.device("cpu"), name=cfg.model.name,
+                        factory=MODELS.get(cfg.model.name), real=None if self.model.per_class else real)
+            check_loss(self.recipe.loss, name=cfg.train.loss, pairs=spec.num_classes if self.model.per_class else 1)
+            check_augments(cfg.train.diffaug, real[:2])
         if world.is_main:
             check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
         speed = SpeedSwitches.for_device(device, compile=cfg.train.compile) if cfg.train.fast else SpeedSwitches()
@@ -117,6 +126,10 @@ def make_plan(cfg: Config, *, device: bool = True) -> RunPlan:
     if t.mismatch and not model.conditional:
         raise ConfigError(f"train.mismatch={t.mismatch:g} shows D real images with a wrong label, but model "
                           f"{cfg.model.name!r} reads no label; set it to 0 or use a conditional model (cdcgan)")
+    if t.mismatch and LOSSES.get(t.loss).both_sides:
+        raise ConfigError(f"train.mismatch={t.mismatch:g} adds D's loss on real images with a wrong label, one side "
+                          f"at a time, but loss {t.loss!r} compares the two sides; set train.mismatch=0 or use bce, "
+                          f"hinge or lsgan")
     if cfg.model.d_label != "planes" and not model.conditional:
         raise ConfigError(f"model.d_label={cfg.model.d_label} is how a conditional D reads the label, but model "
                           f"{cfg.model.name!r} has no label input; remove it or use a conditional model (cdcgan)")

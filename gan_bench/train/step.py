@@ -14,6 +14,7 @@ import torch
 from gan_bench.models import GAN
 from gan_bench.train.augment import augment
 from gan_bench.train.distributed import no_sync
+from gan_bench.train.losses import d_loss, g_loss, side_loss
 from gan_bench.train.recipe import Recipe
 
 
@@ -59,7 +60,9 @@ def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torc
 
     Data-parallel (train/distributed.py): x and y are rank's rows of a global batch of len(x) * ranks,
     and gan's G and D are in DDP. Every rank draws the global random tensors and keeps its rows, so
-    the ranks together take the step of one process; the losses are this rank's shard means.
+    the ranks together take the step of one process; the losses are this rank's shard means (a loss of
+    both sides, such as ragan, compares each image with the mean of the other side over this rank's shard,
+    so under torchrun it is not exactly one process's loss).
     """
     r = recipe
     b, device, ranks = len(x), x.device, r.ranks
@@ -82,13 +85,13 @@ def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torc
     with amp:
         d_real = gan.D(d_input(x), y)
         d_fake = gan.D(d_input(fake.detach()), y)
-    loss_d = r.loss.d(d_real.float(), t_real) + r.loss.d(d_fake.float(), t_fake)
+    loss_d = d_loss(r.loss, d_real.float(), d_fake.float(), t_real, t_fake, pairs=r.pairs)
     if r.mismatch > 0:
         k = gan.num_classes  # another class for every row: y + 1..K-1 (mod K), a global draw
         wrong = (y + torch.randint(1, k, (b * ranks,), device=device)[own]) % k
         with amp:
             d_wrong = gan.D(d_input(x), wrong)
-        loss_d = loss_d + r.mismatch * r.loss.d(d_wrong.float(), torch.zeros(b, device=device))
+        loss_d = loss_d + r.mismatch * side_loss(r.loss, d_wrong.float(), torch.zeros(b, device=device))
     opt_d.zero_grad(set_to_none=True)
     # per-class pairs: K times the mean, the sum of the pairs' mean losses, so each pair's gradient is its own
     (loss_d * r.pairs if r.pairs > 1 else loss_d).backward()
@@ -97,7 +100,9 @@ def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torc
     # D's gradients from this backward are thrown away (opt_d zeroes them): no all-reduce under DDP
     with amp, no_sync(gan.D):
         d_gen = gan.D(d_input(fake), y)
-    loss_g = r.loss.g(d_gen.float())
+        with torch.no_grad():  # a relativistic loss compares G's images with the real ones as D sees them now
+            d_now = gan.D(d_input(x), y) if r.loss.both_sides else None
+    loss_g = g_loss(r.loss, None if d_now is None else d_now.float(), d_gen.float(), pairs=r.pairs)
     opt_g.zero_grad(set_to_none=True)
     (loss_g * r.pairs if r.pairs > 1 else loss_g).backward()
     opt_g.step()

@@ -1,0 +1,28 @@
+"""Building a registered model: its factory called through its contract (contract.py), then the DCGAN
+recipe's initialisation (the built-ins', or a plugin's that asks for it: ModelInfo.dcgan_init) and
+model.spectral_norm (refused on a D that already has a parametrized weight: it would be normalised twice)."""
+from __future__ import annotations
+
+from torch.nn.utils import parametrize
+
+from gan_bench.config import ModelConfig
+from gan_bench.data.base import DataSpec
+from gan_bench.errors import ConfigError
+from gan_bench.models.base import GAN, MODELS, init_weights
+from gan_bench.models.contract import make_model
+from gan_bench.models.spectral import spectral_norm_d
+
+
+def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:
+    """The model cfg names, sized for spec (the run plan checked that it fits: train/plan.py), initialised;
+    model.spectral_norm applied to its D. The factory's result is checked to be a GAN as its ModelInfo
+    describes it (a plugin's broken factory is one line naming its file and line)."""
+    gan = make_model(cfg.name, spec, cfg)
+    if MODELS.info(cfg.name).dcgan_init:
+        init_weights(gan)
+    if cfg.spectral_norm:  # after the init: SN's power iteration starts from the initialised weights
+        if any(parametrize.is_parametrized(m, "weight") for m in gan.D.modules()):
+            raise ConfigError(f"model.spectral_norm=true, but model {cfg.name!r}'s D has weights that are already "
+                              f"parametrized (spectral norm of its own); set model.spectral_norm=false")
+        spectral_norm_d(gan.D)
+    return gan
