@@ -28,15 +28,11 @@ import pytest
 import torch
 import yaml
 
-from gan_bench import cli as gan_cli
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.train.loop import train
 from conftest import cli, cli_env, fake_slurm, tiny_overrides, write_npz
 from test_plugin_contracts import AUGMENT, LOSS, model
-
-# `gan-bench sweep` rows run before gan_bench.cli lists its module
-gan_cli.COMMAND_MODULES += [m for m in ["gan_bench.sweep.cli"] if m not in gan_cli.COMMAND_MODULES]
 
 
 # ---- helpers that lay out a case's files in its folder -------------------------------------

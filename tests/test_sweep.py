@@ -1,9 +1,6 @@
 """`gan-bench sweep`: a tiny sweep end to end (trials as run folders, the report, the best config, --confirm),
 a trial that cannot train, the pruner's stop, and a 2-worker sweep killed with kill -9 then rerun: every
 trial counted once.
-
-Until gan_bench.cli lists "gan_bench.sweep.cli" in COMMAND_MODULES, these tests append it themselves
-(sweep_cli below), in this process and in the child processes they start.
 """
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,20 +18,11 @@ import yaml
 from gan_bench import cli as gan_cli
 from gan_bench.config import load_config
 from gan_bench.run import RunFolder
-from conftest import cli_env, tiny_overrides, write_npz
+from conftest import cli, cli_env, tiny_overrides, write_npz
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SWEEP_CLI = "gan_bench.sweep.cli"
-# `python -m gan_bench`, with the sweep command listed whether or not gan_bench.cli lists it yet
-MAIN = ("import sys, gan_bench.cli as c\n"
-        f"c.COMMAND_MODULES += [m for m in [{SWEEP_CLI!r}] if m not in c.COMMAND_MODULES]\n"
-        "sys.exit(c.main(sys.argv[1:]))")
-
-
 def sweep_cli(*argv: str) -> int:
-    if SWEEP_CLI not in gan_cli.COMMAND_MODULES:
-        gan_cli.COMMAND_MODULES.append(SWEEP_CLI)
     return gan_cli.main(list(argv))
 
 
@@ -150,7 +137,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 def test_kill_9_of_a_two_worker_sweep_then_rerun_counts_every_trial_once(tmp_path: Path):
     write_sweep(tmp_path, steps=30, trials=4)
-    cmd = [sys.executable, "-c", MAIN, "sweep", "s.yaml", "--jobs", "2"]
+    cmd = cli("sweep", "s.yaml", "--jobs", "2")
     p = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          text=True, start_new_session=True)
     deadline = time.monotonic() + 240

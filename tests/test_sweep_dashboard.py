@@ -7,15 +7,14 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from test_sweep import MAIN, write_sweep
-from conftest import cli_env
+from test_sweep import write_sweep
+from conftest import cli, cli_env
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (pip install -e '.[dev]')")
 
@@ -46,7 +45,7 @@ def dashboard(tmp_path_factory) -> str:
     finally:
         os.chdir(here)
     port = _free_port()
-    p = subprocess.Popen([sys.executable, "-c", MAIN, "sweep", "s.yaml", "--dashboard", "--port", str(port)],
+    p = subprocess.Popen(cli("sweep", "s.yaml", "--dashboard", "--port", str(port)),
                          cwd=tmp, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
