@@ -972,6 +972,8 @@ CASES = {
                                            ["minutes are a budget on one machine; name it"]),
     "sweep: out in a read-only place": (lambda t: sweep_file(t, out=READ_ONLY), ["cannot create the sweep folder",
                                                                                  READ_ONLY]),
+    "sweep: a journal storage, out in a read-only place": (
+        lambda t: sweep_file(t, "--storage", "journal:j.log", out=READ_ONLY), ["cannot create the sweep folder"]),
     "sweep: storage unreachable": (lambda t: sweep_file(t, "--storage", "postgresql://nobody@127.0.0.1:9/none"),
                                    ["cannot open the sweep's storage 'postgresql://nobody@127.0.0.1:9/none'"]),
     "sweep: storage in a read-only place": (lambda t: sweep_file(t, "--storage", f"sqlite:///{READ_ONLY}/s.db"),

@@ -32,11 +32,10 @@ def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
     are made (or reopened, refused if the sweep file changed under them). Returns (bases, storage)."""
     built = check_sweep(sweep, data=data)
     where = storage_url or str(folder.path / folder.STUDY_DB)
-    if storage_url is None:
-        problem = cannot_write_under(folder.path)
-        if problem:
-            raise GanBenchError(f"cannot create the sweep folder {str(folder)!r} ({problem}); choose another `out` "
-                                f"or --out")
+    problem = cannot_write_under(folder.path)  # the trials' run folders go there, whatever the storage
+    if problem:
+        raise GanBenchError(f"cannot create the sweep folder {str(folder)!r} ({problem}); choose another `out` "
+                            f"or --out")
     storage = None
     if storage_url is not None or (folder.path / folder.STUDY_DB).exists():
         storage = open_storage(storage_url, folder)
