@@ -21,15 +21,11 @@ from gan_bench.data import Splits
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.registry import METRICS
 from gan_bench.run import RunFolder
-from gan_bench.run.world import joined, pick_device
 from gan_bench.sweep.file import Sweep
 from gan_bench.sweep.folder import SweepFolder
 from gan_bench.sweep.plan import Base, DataCache, budget_steps, trial_config
 from gan_bench.sweep.study import REASON, Heartbeat, requeue, slot, study_name
-from gan_bench.train.finish import finish
-from gan_bench.train.loop import Loop, train
-from gan_bench.train.plan import make_plan
-from gan_bench.train.setup import build
+from gan_bench.train.loop import train
 
 # on_eval(step) -> a reason to stop the run here (the pruner's), or None
 OnEval = Callable[[int], Optional[str]]
@@ -131,48 +127,22 @@ def _hash(run: RunFolder) -> Optional[str]:
         return None
 
 
-class _TrialLoop(Loop):
-    """The trainer's loop, asked after each in-training evaluation whether to go on (the pruner): a run it
-    stops ends there as a completed, shorter run whose summary gives the reason."""
-
-    def __init__(self, t, on_eval: OnEval) -> None:
-        super().__init__(t)
-        self.on_eval, self.pruned = on_eval, None
-
-    def evaluate(self) -> None:
-        super().evaluate()
-        self.pruned = self.on_eval(self.t.step)
-
-    def after_step(self, out, *, epoch: int, images: int):
-        outcome = super().after_step(out, epoch=epoch, images=images)
-        return ("completed", self.pruned) if outcome is None and self.pruned else outcome
-
-
 def train_run(cfg: Config, *, run_dir: Path, resume: bool, data: Splits,
               on_eval: Optional[OnEval] = None) -> Optional[str]:
-    """train.loop.train() with the data loaded already (a worker loads each data set once), and with
-    on_eval, train()'s body with a loop that asks on_eval after each in-training evaluation; returns the
-    reason on_eval stopped the run, or None. Raises TrainingFailed and Interrupted as train() does."""
+    """train.loop.train() with the data loaded already (a worker loads each data set once), asking on_eval
+    after each in-training evaluation; returns the reason on_eval stopped the run, or None. Raises
+    TrainingFailed and Interrupted as train() does."""
     where = {"run_dir": None, "resume": run_dir} if resume else {"run_dir": run_dir, "resume": None}
-    if on_eval is None:
-        train(cfg, data=data, **where)
-        return None
-    plan = make_plan(cfg)
-    with joined(pick_device(cfg.train.device)) as (world, device):
-        t = build(plan, device=device, world=world, data=data, **where)
-        loop = _TrialLoop(t, on_eval)
-        try:
-            status, reason = loop.run()
-            summary = finish(t, status=status, reason=reason, seconds=loop.train_time(),
-                             warnings=sorted(loop.watch.warned), out_of_time=loop.budget_spent)
-            loop.trackers.finish(summary)
-        finally:
-            loop.close()
-    if status == "failed":
-        raise TrainingFailed(f"run stopped: {reason}")
-    if status == "interrupted":
-        raise Interrupted(loop.stop[0], t.run.path)
-    return loop.pruned
+    stopped: list[str] = []
+
+    def asked(step: int) -> Optional[str]:
+        reason = on_eval(step) if on_eval is not None else None
+        if reason:
+            stopped.append(reason)
+        return reason
+
+    train(cfg, data=data, on_eval=asked if on_eval is not None else None, **where)
+    return stopped[-1] if stopped else None
 
 
 def _pruning(sweep: Sweep, trial: optuna.Trial, run: RunFolder) -> OnEval:

@@ -12,7 +12,7 @@ import math
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -37,11 +37,12 @@ RECORD_KEYS = ("step", "epoch", "loss_d", "loss_g", "d_x", "d_g_z", "sigma", "se
 
 
 def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Optional[Path] = None,
-          data: Optional[Splits] = None) -> Path:
+          data: Optional[Splits] = None, on_eval: Optional[Callable[[int], Optional[str]]] = None) -> Path:
     """Train one run of a plan (make_plan's; a Config is planned here). A new run folder is made under
     cfg.out (or at run_dir) unless resuming one. data: the plan's data set, loaded already (a sweep's
-    worker loads it once for all its trials). Returns the folder. Raises TrainingFailed (the run stopped
-    on its own) or Interrupted (a signal).
+    worker loads it once for all its trials). on_eval(step), asked after each in-training evaluation (a
+    sweep's pruner), returns None to go on or the reason to end the run there, completed. Returns the
+    folder. Raises TrainingFailed (the run stopped on its own) or Interrupted (a signal).
 
     Under torchrun every process calls this with the same arguments and trains a shard of each global
     batch (train/distributed.py); rank 0 alone writes the run folder, whose path every rank returns.
@@ -51,7 +52,7 @@ def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Opt
         if device.type == "cpu":  # the cores shared out among the trainings on this machine (threads.py)
             cpu.enter_context(threads.share())
         t = build(plan, device=device, world=world, run_dir=run_dir, resume=resume, data=data)
-        loop = Loop(t)
+        loop = Loop(t, on_eval=on_eval)
         try:
             status, reason = loop.run()
             if world.is_main:
@@ -74,8 +75,9 @@ def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Opt
 class Loop:
     """The training loop of one built run: steps until t.total, a signal, or a failure."""
 
-    def __init__(self, t: Training) -> None:
+    def __init__(self, t: Training, *, on_eval: Optional[Callable[[int], Optional[str]]] = None) -> None:
         self.t, cfg, main = t, t.cfg, t.world.is_main
+        self.on_eval, self.stopped_by_eval = on_eval, None  # train()'s on_eval, and the reason it gave
         self.z_fix, self.y_fix, self.nrow = fixed_inputs(t.gan, cfg, t.device)
         self.labels = t.data.spec.classes if t.plan.model.draws_class else None  # one class per grid row
         try:
@@ -163,7 +165,9 @@ class Loop:
             self.snapshot(epoch + 1)
         if self.clock.eval_due(t.step, last=last):
             self.evaluate()
-        if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping:
+            if self.on_eval is not None:
+                self.stopped_by_eval = self.on_eval(t.step)
+        if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping or self.stopped_by_eval:
             if not self.flush(wait=True):  # records up to the checkpoint are on disk before it is
                 return "failed", None
             if not all(torch.isfinite(p).all() for p in t.gan.parameters()):
@@ -171,6 +175,8 @@ class Loop:
             self.checkpoint()
         if stopping:
             return "interrupted", None
+        if self.stopped_by_eval:
+            return "completed", self.stopped_by_eval
         if self.budget_spent:
             return "completed", (f"time budget: train.max_minutes={cfg.train.max_minutes:g} reached at step {t.step} "
                                  f"of {t.total}")
