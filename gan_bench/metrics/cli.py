@@ -80,7 +80,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
             m = entry.info
             needs = "class model" if m.needs_draws_class else "labels" if m.needs_labels else ""
             doc = ((entry.obj.__doc__ or "").strip().splitlines() or [""])[0]  # a plugin's may have none
-            print(f"  {entry.name:14s} {m.kind:9s} {m.better + ' is better':17s} "
+            print(f"  {entry.name:19s} {m.kind:9s} {m.better + ' is better':17s} "
                   f"{needs or '-':12s} {'' if m.default else '(opt-in) '}{doc}")
         return 0
     if a.run is None:
