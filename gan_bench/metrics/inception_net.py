@@ -109,7 +109,8 @@ def fidelity_network(path: Path) -> InceptionNet:
     """torch-fidelity's InceptionV3 with a pt_inception-2015-12-05 weights file (already checked)."""
     st = Path(path).stat()
     return InceptionNet("inception-v3-compat", Path(path), _checked(Path(path), st.st_size, st.st_mtime),
-                        resize=f"torch-fidelity's TF1 bilinear to {SIZE}", input_range="[-1, 0.9921875] ((x - 128) / 128)",
+                        resize=f"torch-fidelity's TF1 bilinear to {SIZE}",
+                        input_range="[-1, 0.9921875] ((x - 128) / 128)",
                         has_logits=True)
 
 
