@@ -52,16 +52,17 @@ def test_no_code_asks_a_registered_name_what_its_record_knows():
 
 
 def test_images_seen_counts_the_batches_drawn(tmp_path: Path):
-    """33 images and batch 128: each step draws the 33 there are, so 2 steps see 66 images, not 256."""
+    """33 images and batch 16: an epoch is the 2 whole batches (the last partial one is dropped), so 2 epochs
+    are 4 steps that see 64 images, not the 66 of two passes over the data."""
     npz = tmp_path / "few.npz"
     x = np.random.default_rng(0).integers(0, 255, (33, 28, 28), dtype=np.uint8)
     np.savez(npz, x=x)
-    over = tiny_overrides(npz, model="convdcgan", epochs=2, batch_size=128)
+    over = tiny_overrides(npz, model="convdcgan", epochs=2, batch_size=16)
     over["data"]["test_path"] = str(npz)  # all 33 images train
     run = train(build_config([over, {"out": str(tmp_path / "res")}], name="few"))
     s = json.loads((run / "summary.json").read_text())
-    assert s["steps"] == 2 and s["images_seen"] == 66
-    assert s["img_per_sec"] == pytest.approx(66 / s["train_seconds"])
+    assert s["steps"] == 4 and s["images_seen"] == 64
+    assert s["img_per_sec"] == pytest.approx(64 / s["train_seconds"])
 
 
 def test_images_seen_survives_a_resume(tmp_path: Path, tiny_npz: Path):

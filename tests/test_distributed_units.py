@@ -12,11 +12,15 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from gan_bench.config import build_config
+from gan_bench.data.base import Splits
+from gan_bench.run.world import World
+from gan_bench.train.plan import make_plan
 from gan_bench import suite as S
 from gan_bench.run import RunFolder
 from gan_bench.suite import executor
 from gan_bench.cli import main
-from gan_bench.config import ModelConfig, build_config
+from gan_bench.config import ModelConfig
 from gan_bench.data.base import DataSpec, ImageData
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.models import build_model
@@ -51,10 +55,13 @@ def test_rank_shards_are_disjoint_and_make_up_the_global_batch(per_class: bool):
 
 
 def test_a_global_batch_that_does_not_split_is_a_config_error():
+    """The run plan, resolved for 4 processes, refuses a global batch of 10 before anything is built."""
+    data = Splits("s", _data(), _data())
+    plan = make_plan(build_config([{"data": {"name": "npz"}, "model": {"name": "convdcgan", "width": 4, "nz": 8},
+                                    "train": {"batch_size": 10}}]))
     with pytest.raises(ConfigError, match=r"train.batch_size is the global batch \(10\).*multiple of 4"):
-        BatchSource(_data(), batch_size=10, seed=0, per_class=False, device=torch.device("cpu"), rank=0, ranks=4)
-    with pytest.raises(ConfigError, match=r"\(24 \(the data set's 24 images\)\).*multiple of 5"):
-        BatchSource(_data(), batch_size=64, seed=0, per_class=False, device=torch.device("cpu"), rank=0, ranks=5)
+        plan.resolve(data, device=torch.device("cpu"), world=World(rank=0, size=4))
+    plan.resolve(data, device=torch.device("cpu"), world=World(rank=0, size=5))  # 10 splits among 5
 
 
 def test_each_rank_draws_its_rows_of_the_global_noise():

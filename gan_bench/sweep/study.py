@@ -81,13 +81,16 @@ def sampler(sweep: Sweep, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler()  # unseeded: each worker draws its own values
 
 
+# sweep.pruner.name -> the Optuna pruner it builds (the sweep file's converter checked the name)
+PRUNERS = {
+    "median": lambda p: optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=0),
+    "hyperband": lambda p: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=p.evaluations),
+}
+
+
 def pruner(sweep: Sweep) -> optuna.pruners.BasePruner:
     p = sweep.pruner
-    if p is None:
-        return optuna.pruners.NopPruner()
-    if p.name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=p.evaluations)
-    return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=0)
+    return optuna.pruners.NopPruner() if p is None else PRUNERS[p.name](p)
 
 
 def open_study(sweep: Sweep, base: Base, storage: optuna.storages.BaseStorage, *, where: str,
