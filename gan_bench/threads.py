@@ -9,7 +9,9 @@ fought over two cores and every barrier waited for a thread that was descheduled
   set is kept): an idle thread sleeps instead of spinning.
 - share(): while a process trains on the CPU it holds a claim (a file named by its pid in a folder of
   the machine's temporary directory) and takes cores // (trainings holding a claim) threads, at least
-  one; a claim of a process that is gone is ignored. OMP_NUM_THREADS set by the user wins.
+  one and never more than it had; a claim of a process that is gone is ignored. OMP_NUM_THREADS set by
+  the user wins. A training that started alone keeps its threads when a second one starts: the second
+  takes what is left, and passive waiting keeps the first from spinning against it.
 Nothing here reads or changes what a step computes: the thread count is recorded in summary.json's
 device ("cpu (..., N threads)").
 """
@@ -77,7 +79,7 @@ def share() -> Iterator[int]:
         others = [p for p in trainings() if p != os.getpid()]
     except OSError:  # a temporary directory that cannot be written: share nothing, train as before
         others, mine = [], None
-    n = threads_for(len(others))
+    n = min(before, threads_for(len(others)))  # never more than the process was given (torch.set_num_threads)
     torch.set_num_threads(n)
     try:
         yield n
