@@ -35,7 +35,7 @@ from gan_bench.train.step import gan_step
 from bench import bare_step, synthetic_batch  # beside this file
 
 SUMMARY_KEYS = ("status", "reason", "steps", "train_seconds", "img_per_sec", "peak_gpu_mb", "peak_cpu_mb",
-                "device", "train_images", "resolution", "levers")
+                "device", "train_images", "resolution", "speed")
 
 
 def append(path: Path, record: dict[str, Any]) -> None:

@@ -454,7 +454,7 @@ def _validate(cfg: Config) -> None:
     a = t.real_label_range
     if len(a) != 2 or not 0.0 <= a[0] <= a[1] <= 1.0:
         raise ConfigError(f"train.real_label_range: expected [a, b] with 0 <= a <= b <= 1, got {a}")
-    # train.loss and train.diffaug name registry entries: the trainer checks them (train/setup.py)
+    # train.loss, train.diffaug and eval.metrics name registry entries: the run plan checks them (train/plan.py)
     if not t.ema < 1.0:
         raise ConfigError(f"train.ema: expected a beta in [0, 1) (0: off; 0.999 is usual), got {t.ema}")
     if cfg.model.d_label not in D_LABELS:

@@ -12,7 +12,7 @@ from gan_bench.cli import _parser, main
 from gan_bench.config import build_config, load_config
 from gan_bench.data import load_data
 from gan_bench.errors import GanBenchError
-from gan_bench.train.plan import make_plan
+from gan_bench.train.plan import make_plan, preflight
 from gan_bench.train.setup import build
 from test_bad_inputs import CASES, _setup
 from conftest import tiny_overrides
@@ -37,7 +37,8 @@ def plan_only(argv: list[str]) -> None:
     cfg = load_config(a.config, a.set, plugins=a.plugin)
     if a.out:
         cfg.out = a.out
-    make_plan(cfg).resolve(load_data(cfg.data), device=torch.device("cpu"))
+    make_plan(cfg)  # what the CLI asks before anything is read
+    preflight(cfg, load_data(cfg.data))  # the plan, resolved for the CPU, and the plugins' contracts
 
 
 @pytest.mark.parametrize("name", list(run_rows()))

@@ -26,7 +26,7 @@ def check_metric_value(info: MetricInfo, value: object, *, name: str, fn: Option
         raise broken(what, fn, f"a dict of {sorted(map(str, value))[:6]}", expected)
     if not _number(value[info.key]):
         raise broken(what, fn, f"{info.key!r}: {describe(value[info.key])}",
-                     f"a finite int or float there (a tensor's .item(), a numpy number's float())")
+                     "a finite int or float there (a tensor's .item(), a numpy number's float())")
     for key, v in value.items():
         problem = "" if isinstance(key, str) else f"a key {describe(key)}"
         problem = problem or _unwritable(v)

@@ -21,8 +21,15 @@ def build_model(cfg: ModelConfig, spec: DataSpec) -> GAN:
     if MODELS.info(cfg.name).dcgan_init:
         init_weights(gan)
     if cfg.spectral_norm:  # after the init: SN's power iteration starts from the initialised weights
-        if any(parametrize.is_parametrized(m, "weight") for m in gan.D.modules()):
-            raise ConfigError(f"model.spectral_norm=true, but model {cfg.name!r}'s D has weights that are already "
-                              f"parametrized (spectral norm of its own); set model.spectral_norm=false")
+        if any(_has_spectral_norm(m) for m in gan.D.modules()):
+            raise ConfigError(f"model.spectral_norm=true, but model {cfg.name!r}'s D has spectral norm of its own; "
+                              f"set model.spectral_norm=false (a second one would normalise its weights twice)")
         spectral_norm_d(gan.D)
     return gan
+
+
+def _has_spectral_norm(m) -> bool:
+    """torch's spectral norm on m's weight: the parametrization, or the older hook (weight_orig)."""
+    if parametrize.is_parametrized(m, "weight"):
+        return any("SpectralNorm" in type(p).__name__ for p in m.parametrizations["weight"])
+    return hasattr(m, "weight_orig") and hasattr(m, "weight_u")

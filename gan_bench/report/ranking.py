@@ -135,7 +135,7 @@ def ranking_markdown(r: Ranking, column: str, lower: bool, note: str = "") -> st
                      "seeds needed": "" if p["distinguishable"] else
                      "no gap" if pd.isna(p["seeds_needed"]) else f"{int(p['seeds_needed']):,}"}
                     for _, p in pairs.iterrows()]
-            section += (f"\nPairs (difference of means, the better first; seeds needed: per model, for the observed "
-                        f"gap):\n\n" + to_markdown(pd.DataFrame(rows)))
+            section += ("\nPairs (difference of means, the better first; seeds needed: per model, for the observed "
+                        "gap):\n\n" + to_markdown(pd.DataFrame(rows)))
         lines.append(section)
     return "\n".join(lines)

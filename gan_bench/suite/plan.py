@@ -21,8 +21,11 @@ from gan_bench.run import RunFolder
 from gan_bench.suite.file import Suite, SuiteEval
 from gan_bench.train.plan import make_plan
 
-# --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds.
-QUICK_STEPS, QUICK_PER_CLASS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 16, 256
+# --quick: a smoke budget that still makes a few snapshots (so the GIFs move) on a CPU in seconds. Twice a
+# batch of images per class (or in all, where data.max_per_class caps the total, as CelebA's does), so a
+# test split of up to half still leaves a whole batch to train on (the plan refuses a batch the data lacks).
+QUICK_STEPS, QUICK_BATCH, QUICK_EVAL_SAMPLES = 30, 16, 256
+QUICK_PER_CLASS = 2 * QUICK_BATCH
 
 
 @dataclass

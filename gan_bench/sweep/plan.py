@@ -19,7 +19,7 @@ from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.registry import METRICS, check_metrics
 from gan_bench.models import MODELS
 from gan_bench.plugins import load as load_plugins
-from gan_bench.sweep.file import Sweep, SweepConfig
+from gan_bench.sweep.file import Sweep
 from gan_bench.sweep.space import Param, delta
 from gan_bench.train.plan import make_plan, preflight
 
@@ -145,15 +145,15 @@ def trial_config(sweep: Sweep, base: Base, values: dict[str, Any], *, seed: int,
 
 def budget_steps(sweep: Sweep, cfg: Config, data: Splits) -> Optional[int]:
     """A trial's steps: budget.steps, or budget.images over the images one step draws (the batch, of
-    every class for a per-class model; the batch is at most the data), or None for a minutes budget."""
+    every class for a per-class model), or None for a minutes budget. A batch larger than the data is the
+    run plan's to refuse: a failed trial with its reason."""
     b = sweep.budget
     if b.steps is not None:
         return b.steps
     if b.images is None:
         return None
     per_class = MODELS.info(cfg.model.name).per_class
-    batch = cfg.train.batch_size if per_class else min(cfg.train.batch_size, len(data.train))
-    per_step = batch * (data.spec.num_classes if per_class else 1)
+    per_step = cfg.train.batch_size * (data.spec.num_classes if per_class else 1)
     return max(1, math.ceil(b.images / per_step))
 
 

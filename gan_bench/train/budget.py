@@ -48,8 +48,9 @@ class Budget:
         would end it at once, rewriting its summary for nothing."""
         total = self.total_steps(steps_per_epoch)
         if step >= total:
-            raise ConfigError(f"the new budget is {total} steps and the run has trained {step}: set train.epochs "
-                              f"({steps_per_epoch} steps each) or train.max_steps above that")
+            raise ConfigError(f"the new budget is {total} steps and the run has trained {step}: set "
+                              + (f"train.max_steps above {step}" if self.max_steps else
+                                 f"train.epochs ({steps_per_epoch} steps each) or train.max_steps above that"))
         if self.seconds and seconds >= self.seconds:
             raise ConfigError(f"the run has trained {seconds / 60:.1f} minutes and its budget is train.max_minutes="
                               f"{self.max_minutes:g}: to train longer, raise it above {seconds / 60:.1f}")

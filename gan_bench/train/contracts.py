@@ -17,21 +17,20 @@ Each check leaves the caller's random numbers as they were.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 
-from gan_bench.config import Config
 from gan_bench.data.contract import check_dataset
 from gan_bench.metrics.contract import check_metric_value
 from gan_bench.models.contract import check_model, make_model
 from gan_bench.plugins import broken, describe, plugin_call
 from gan_bench.train.augment import AUGMENTS, Augment, Draws
-from gan_bench.train.losses import LOSSES, Loss, d_loss, g_loss
+from gan_bench.train.losses import Loss, d_loss, g_loss
 from gan_bench.train.trackers import check_tracker
 
 __all__ = ["check_dataset", "check_model", "make_model", "check_metric_value", "check_loss", "check_augment",
-           "check_augments", "check_tracker", "check_plugins"]
+           "check_augments", "check_tracker"]
 
 AUGMENT = "fn(x (B, C, H, W) float, draws: Draws) -> the same shape, dtype and device"
 
@@ -97,19 +96,3 @@ def check_augments(policy: str, x: torch.Tensor) -> None:
     """Each augmentation of a train.diffaug policy ("a,b") on x, in turn (one's output is the next's input)."""
     for n in (n.strip() for n in policy.split(",") if n.strip()):
         x = check_augment(AUGMENTS.get(n), x, name=n)
-
-
-def check_plugins(cfg: Config, gan: object, spec, *, device: torch.device,
-                  real: Optional[torch.Tensor] = None) -> None:
-    """The checks of one run, in the order a user wants to hear about them: the model (its factory's result,
-    G and D on a tiny batch), the loss on D's logits, the augmentations on a batch, the trackers. The data
-    set was checked as it loaded, a metric's value is checked before its line is written."""
-    check_model(gan, spec, cfg.model.nz, device, name=cfg.model.name, factory=None, real=real)
-    pairs = spec.num_classes if getattr(gan, "per_class", False) else 1
-    check_loss(LOSSES.get(cfg.train.loss), name=cfg.train.loss, pairs=pairs)
-    shape = (2, spec.channels, spec.resolution, spec.resolution)
-    x = real[:2].to(device).float() if real is not None and len(real) >= 2 else torch.zeros(shape, device=device)
-    check_augments(cfg.train.diffaug, x)
-    for name in dict.fromkeys([*cfg.train.trackers, *(["tensorboard"] if cfg.train.tensorboard else [])]):
-        check_tracker(name, cfg)
-

@@ -49,9 +49,9 @@ def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Opt
     """
     plan = make_plan(plan) if isinstance(plan, Config) else plan
     with joined(pick_device(plan.cfg.train.device)) as (world, device), contextlib.ExitStack() as cpu:
-        if device.type == "cpu":  # the cores shared out among the trainings on this machine (threads.py)
-            cpu.enter_context(threads.share())
         t = build(plan, device=device, world=world, run_dir=run_dir, resume=resume, data=data)
+        if device.type == "cpu":  # the cores shared out among the trainings on this machine (threads.py)
+            cpu.enter_context(threads.share(threads=t.threads))
         loop = Loop(t, on_eval=on_eval)
         try:
             status, reason = loop.run()
@@ -158,15 +158,16 @@ class Loop:
             healthy, stopping = t.world.agree(healthy, stopping)
             if stopping and not self.stop:
                 self.stop.append(signal.SIGTERM)
-        if not healthy:
-            return "failed", None  # the reason is the failure flush() recorded
+        if not healthy:  # the reason is the failure flush() recorded, or another process's
+            return "failed", None if self.failure else "another process of this torchrun job saw a non-finite loss"
         end_of_epoch = t.step % t.source.steps_per_epoch == 0 or last
         if end_of_epoch and ((epoch + 1) % cfg.train.snapshot_every == 0 or last):
             self.snapshot(epoch + 1)
         if self.clock.eval_due(t.step, last=last):
             self.evaluate()
-            if self.on_eval is not None:
-                self.stopped_by_eval = self.on_eval(t.step)
+            if self.on_eval is not None:  # rank 0 asks; every rank stops at the same step
+                reason = self.on_eval(t.step) if t.world.is_main else None
+                self.stopped_by_eval = t.world.broadcast(reason)
         if end_of_epoch or t.step % cfg.train.checkpoint_every == 0 or stopping or self.stopped_by_eval:
             if not self.flush(wait=True):  # records up to the checkpoint are on disk before it is
                 return "failed", None

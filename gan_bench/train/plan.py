@@ -11,18 +11,19 @@ plan), a suite's preflight, build(), the loop and gan_step all read a plan; none
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from gan_bench.config import Config
 from gan_bench.data import DATASETS, DatasetInfo, DataSpec, Splits, from_uint8
 from gan_bench.errors import ConfigError
 from gan_bench.metrics.registry import METRICS, check_metrics
-from gan_bench.models import MODELS, ModelInfo
-from gan_bench.models import build_model, check_compatible
+from gan_bench.models import GAN, MODELS, ModelInfo, build_model, check_compatible
 from gan_bench.models.contract import check_model
 from gan_bench.run.world import World, pick_device
 from gan_bench.train.augment import parse_policy
@@ -82,21 +83,29 @@ class RunPlan:
         _check_batches(cfg, data, per_class=self.model.per_class, ranks=world.size)
         _check_evaluation(cfg, self.evaluation, labelled=spec.labelled, draws_class=self.model.draws_class,
                           test_images=len(data.test))
-        # the plugins' contracts on a tiny batch, before anything is written: the model (a copy built on the
-        # CPU: the run's own draws start from its seed, untouched), the loss on D's logits, the augmentations
-        with torch.random.fork_rng(devices=[]):
-            gan = build_model(cfg.model, spec)
-            real = from_uint8(data.train.x[:2 * max(spec.num_classes, 1)])
-            check_model(gan, spec, cfg.model.nz, torch.device("cpu"), name=cfg.model.name,
-                        factory=MODELS.get(cfg.model.name), real=None if self.model.per_class else real)
-            check_loss(self.recipe.loss, name=cfg.train.loss, pairs=spec.num_classes if self.model.per_class else 1)
-            check_augments(cfg.train.diffaug, real[:2])
         if world.is_main:
             check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
         speed = SpeedSwitches.for_device(device, compile=cfg.train.compile) if cfg.train.fast else SpeedSwitches()
         pairs = spec.num_classes if self.model.per_class else 1
         recipe = self.recipe.on(pairs=pairs, amp_dtype=speed.amp_dtype, rank=world.rank, ranks=world.size)
         return dataclasses.replace(self, spec=spec, device=device, speed=speed, world=world, recipe=recipe)
+
+    def check_plugins(self, gan: GAN, data: Splits) -> None:
+        """The plugins' contracts on a tiny batch, before anything is written (build() calls it on the model
+        it built, on the run's device): the model (G and D on two latent vectors and two real images), the
+        loss on D's logits, the augmentations on the batch. Every random state is left as it was, so the
+        run's own draws start from its seed."""
+        cfg, spec, device = self.cfg, data.spec, next((p.device for p in gan.parameters()), torch.device("cpu"))
+        state = np.random.get_state(), random.getstate()
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                real = from_uint8(data.train.x[:2 * max(spec.num_classes, 1)]).to(device)
+                check_model(gan, spec, cfg.model.nz, device, name=cfg.model.name, factory=MODELS.get(cfg.model.name),
+                            real=None if self.model.per_class else real)
+                check_loss(self.recipe.loss, name=cfg.train.loss, device=device, pairs=self.recipe.pairs)
+                check_augments(cfg.train.diffaug, real[:2])
+        finally:
+            np.random.set_state(state[0]), random.setstate(state[1])
 
     def describe(self) -> str:
         """What --dry-run prints: the resolved config (YAML), then the plan as YAML comments."""
@@ -156,10 +165,13 @@ def make_plan(cfg: Config, *, device: bool = True) -> RunPlan:
 
 def preflight(cfg: Config, data: Splits) -> RunPlan:
     """Every check a run makes before it writes anything (the device, the loaded data, the model built for
-    it, the evaluation), on the CPU and without a folder: a suite runs it on each distinct config before
-    the first run starts, so bad data stops the suite at once, not one run at a time. data: cfg.data loaded
-    (a suite's configs share a few data sets)."""
-    return make_plan(cfg).resolve(data, device=torch.device("cpu"))
+    it and the plugins' contracts, the evaluation), on the CPU and without a folder: a suite runs it on each
+    distinct config before the first run starts, so bad data stops the suite at once, not one run at a
+    time. data: cfg.data loaded (a suite's configs share a few data sets)."""
+    plan = make_plan(cfg).resolve(data, device=torch.device("cpu"))
+    with torch.random.fork_rng(devices=[]):
+        plan.check_plugins(build_model(cfg.model, plan.spec), data)
+    return plan
 
 
 def _check_evaluation(cfg: Config, ev: EvalPlan, *, labelled: bool, draws_class: bool,

@@ -46,6 +46,7 @@ class Training:
     images_seen: int = 0      # images drawn for training so far, all ranks, counted batch by batch
     prior_time: float = 0.0   # training seconds before the resume
     best: float = math.inf    # eval.primary of checkpoints/best.pt (lower is better)
+    threads: Optional[int] = None  # a resumed CPU run's threads, as its checkpoint recorded (threads.py)
 
     @property
     def cfg(self) -> Config:
@@ -75,7 +76,9 @@ class Training:
         payload = {"G": self.gan.G.state_dict(), "D": self.gan.D.state_dict(), "opt_g": self.opt_g.state_dict(),
                    "opt_d": self.opt_d.state_dict(), "step": self.step, "images_seen": self.images_seen,
                    "rng": rng_state(self.device), "config_hash": self.cfg.hash(), "config": self.cfg.to_dict(),
-                   "spec": vars(self.data.spec), "train_time": train_time, "best": self.best}
+                   "spec": vars(self.data.spec), "train_time": train_time, "best": self.best,
+                   # the order of a CPU's float sums follows the threads: a resume takes the same count
+                   "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
         if self.ema is not None:
             payload[EMA_G] = self.shown().G.state_dict()  # statistics recomputed: what sampling loads
         return payload
@@ -95,6 +98,7 @@ def build(plan: RunPlan | Config, *, device: torch.device, world: World = World(
     data = load_data(cfg.data) if data is None else data
     plan = plan.resolve(data, device=device, world=world)
     gan = build_model(cfg.model, plan.spec).to(device)
+    plan.check_plugins(gan, data)  # before the run folder: a broken model, loss or augmentation is one line
     speed = plan.speed
     # the average is copied before compiling: it runs eagerly, only for pictures and metrics
     ema = GeneratorAverage(gan, beta=cfg.train.ema, rampup=cfg.train.ema_rampup) if cfg.train.ema else None
@@ -137,6 +141,7 @@ def _restore(t: Training, ckpt: dict[str, Any]) -> None:
     t.opt_g.load_state_dict(ckpt["opt_g"]), t.opt_d.load_state_dict(ckpt["opt_d"])
     match_state_layout(t.opt_g), match_state_layout(t.opt_d)
     t.step, t.prior_time, t.best = ckpt["step"], ckpt.get("train_time", 0.0), ckpt.get("best", math.inf)
+    t.threads = ckpt.get("threads")
     # checkpoints before images_seen was recorded: every earlier step drew a full batch
     t.images_seen = ckpt.get("images_seen", t.step * t.source.global_batch_images)
     set_rng_state(ckpt["rng"], t.device)
