@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +31,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from gan_bench.atomic import atomic_path, cannot_write_under, fix_for
 from gan_bench.data.base import ImageData, Splits, from_uint8
@@ -222,9 +224,13 @@ def fit(net: EvalNet, data: ImageData, *, recipe: Recipe, device: torch.device) 
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / total)
     net.train()
+    # minutes on a CPU the first time a data set is evaluated: a bar where someone watches (a terminal)
+    bar = tqdm(total=total, desc="evaluation network", unit="step", file=sys.stderr, leave=False,
+               disable=not sys.stderr.isatty())
     for _ in range(epochs):
         order = torch.randperm(len(data), generator=g)
         for i in range(steps_per_epoch):
+            bar.update(1)
             idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             x = augment(data.x[idx], recipe, g)
             if recipe.task == "rotation":
@@ -236,6 +242,7 @@ def fit(net: EvalNet, data: ImageData, *, recipe: Recipe, device: torch.device) 
             loss.backward()
             opt.step()
             sched.step()
+    bar.close()
     net.eval()
 
 
