@@ -474,6 +474,8 @@ CASES = {
     "YAML python tag": (lambda t: ["run", config(t, text="train: {lr_g: !!python/object/apply:os.system [echo]}\n"),
                                    "--out", "res"], ["tag !!python/object/apply:os.system is valid YAML",
                                                      "would run Python code", "plugin"]),
+    "run on a full disk: no run folder left": (patched(lambda t: run_args(t), _fails_writing(errno.ENOSPC)),
+                                               ["config.yaml", "No space left"]),
     "batch larger than the data": (lambda t: run_args(t, "train.batch_size=500"),
                                    ["train.batch_size=500 is larger than the 33 training images", "at most 33"]),
     "in-training evaluation without test images": (lambda t: run_args(t, "eval.every_steps=2", "data.test_fraction=0.0"),

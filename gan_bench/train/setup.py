@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,23 @@ def _restore(t: Training, ckpt: dict[str, Any]) -> None:
 
 
 def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
+    home = Path(run_dir) if run_dir is not None else Path(cfg.out) / cfg.name
+    made = [p for p in (home, *home.parents) if not p.exists()]  # the folders this run adds
     run = RunFolder(run_dir).prepare() if run_dir is not None else RunFolder.create(cfg.out, cfg.name)
-    run.write_config(cfg)
+    try:
+        run.write_config(cfg)
+    except BaseException:  # a full disk at config.yaml: no empty run folder, nor its parents, left behind
+        if run_dir is None or home in made:  # a folder given that existed (a suite's, with its log) stays
+            run.discard()
+        for p in made:
+            shutil.rmtree(p, ignore_errors=True) if p == home else _rmdir_empty(p)
+        raise
     return run
+
+
+def _rmdir_empty(p: Path) -> None:
+    try:
+        p.rmdir()
+    except OSError:  # not empty (another run's), or gone
+        pass
 
