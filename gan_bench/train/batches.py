@@ -49,8 +49,9 @@ class BatchSource:
         self.x = data.x.to(home)  # (N, C, H, W) uint8 stays uint8, on the device when resident
         self.y = None if data.y is None else data.y.to(home)
         self.seed, self.per_class, self.device = seed, per_class, device
-        # the run plan checked the batch against the data, the classes and the processes (train/plan.py)
-        self.batch_size = batch_size
+        # the run plan checked the batch against the data, the classes and the processes (train/plan.py); a
+        # run resumed from before that check trained the batches its data gave, and still does
+        self.batch_size = batch_size if per_class else min(batch_size, len(data))
         if per_class:
             self.class_index = [(data.y == c).nonzero().flatten() for c in range(data.num_classes)]
             # one epoch = each pair sees its largest class once

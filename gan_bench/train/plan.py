@@ -75,12 +75,14 @@ class RunPlan:
     speed: SpeedSwitches = SpeedSwitches()
     world: World = World()
 
-    def resolve(self, data: Splits, *, device: torch.device, world: World = World()) -> "RunPlan":
+    def resolve(self, data: Splits, *, device: torch.device, world: World = World(),
+                resuming: bool = False) -> "RunPlan":
         """The plan for this data on this device: the checks that need them, then the recipe bound to the
-        run (class pairs, autocast dtype, rank) and the device's speed switches."""
+        run (class pairs, autocast dtype, rank) and the device's speed switches. resuming: a run folder made
+        before the batch was checked against the data (it trained whatever batch the data gave) resumes."""
         cfg, spec = self.cfg, data.spec
         check_compatible(cfg.model.name, spec)
-        _check_batches(cfg, data, per_class=self.model.per_class, ranks=world.size)
+        _check_batches(cfg, data, per_class=self.model.per_class, ranks=world.size, resuming=resuming)
         _check_evaluation(cfg, self.evaluation, labelled=spec.labelled, draws_class=self.model.draws_class,
                           test_images=len(data.test))
         if world.is_main:
@@ -195,7 +197,7 @@ def _check_evaluation(cfg: Config, ev: EvalPlan, *, labelled: bool, draws_class:
                           f"(data.test_fraction, data.test_path) or turn in-training evaluation off")
 
 
-def _check_batches(cfg: Config, data: Splits, *, per_class: bool, ranks: int) -> None:
+def _check_batches(cfg: Config, data: Splits, *, per_class: bool, ranks: int, resuming: bool = False) -> None:
     """Batches the loaded data can give: every class has images for a per-class model, a batch is not
     larger than the data (it would silently train smaller batches than config.yaml says), and under
     torchrun the global batch splits evenly among the processes."""
@@ -209,7 +211,7 @@ def _check_batches(cfg: Config, data: Splits, *, per_class: bool, ranks: int) ->
         if empty:
             raise ConfigError(f"class {', '.join(repr(c) for c in empty)} has no training images, and a per-class "
                               f"model trains one pair per class; give every class images, or drop that class")
-    elif batch > len(train):
+    elif batch > len(train) and not resuming:
         raise ConfigError(f"train.batch_size={batch} is larger than the {len(train)} training images of data set "
                           f"{cfg.data.name!r}; set train.batch_size to at most {len(train)}")
 

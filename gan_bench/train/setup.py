@@ -97,7 +97,7 @@ def build(plan: RunPlan | Config, *, device: torch.device, world: World = World(
     cpu_peak_reset = memory.reset_peaks(device)  # this run's peaks, not those of earlier runs in the process
     torch.manual_seed(cfg.train.seed), np.random.seed(cfg.train.seed), random.seed(cfg.train.seed)
     data = load_data(cfg.data) if data is None else data
-    plan = plan.resolve(data, device=device, world=world)
+    plan = plan.resolve(data, device=device, world=world, resuming=resume is not None)
     gan = build_model(cfg.model, plan.spec).to(device)
     plan.check_plugins(gan, data)  # before the run folder: a broken model, loss or augmentation is one line
     speed = plan.speed
