@@ -43,11 +43,14 @@ ARCH_VERSION = 1  # bump when EvalNet or the recipe changes: old cache files are
 ROTATIONS = 4
 
 
+EPOCHS = 2  # the evaluation network's training epochs, unless --classifier-epochs says otherwise
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything besides the data that determines the trained network (part of the fingerprint)."""
 
-    epochs: int = 2
+    epochs: int = EPOCHS
     seed: int = 0
     width: int = 32
     batch_size: int = 128
@@ -140,7 +143,7 @@ def fingerprint(splits: Splits, recipe: Recipe) -> str:
     return h.hexdigest()[:16]
 
 
-def train_classifier(splits: Splits, *, epochs: int = 2, seed: int = 0, device: str | torch.device = "cpu",
+def train_classifier(splits: Splits, *, epochs: int = EPOCHS, seed: int = 0, device: str | torch.device = "cpu",
                      cache_dir: Optional[Path] = None, log: Callable[[str], None] = print) -> Classifier:
     """The evaluation network of a data set: loaded from cache_dir when this data and recipe were
     trained before, else trained on splits.train (Adam, light augmentation), tested on splits.test

@@ -9,6 +9,7 @@ from typing import Any
 
 from gan_bench import args
 from gan_bench.errors import GanBenchError
+from gan_bench.metrics import classifier as C
 
 
 WEIGHTS_HELP = ("torch-fidelity's pt_inception-2015-12-05-6726825d.pth, which also gives inception_is (default: "
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
     e.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--seed", type=args.seed, default=0, help="seed of the generated latents")
-    e.add_argument("--classifier-epochs", type=args.positive, default=2, help="training epochs of the evaluation network")
+    e.add_argument("--classifier-epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the evaluation network")
     e.add_argument("--cache-dir", type=args.path, help="evaluation networks (default: <data.root>/.eval_nets)")
     e.add_argument("--list", action="store_true", help="list the metrics and exit")
     e.set_defaults(func=cmd_eval)
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
     s.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--seed", type=args.seed, default=0, help="seed of the --samples subsets and of KID's subsets")
-    s.add_argument("--classifier-epochs", type=args.positive, default=2, help="training epochs of the evaluation network")
+    s.add_argument("--classifier-epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the evaluation network")
     s.add_argument("--cache-dir", type=args.path,
                    help="evaluation networks and REAL's Inception features (default: <data.root>/.eval_nets with "
                         "--dataset, else no cache)")
@@ -60,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--config", type=args.path, help="a run config whose data section to use")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key, e.g. data.path=x.npz")
-    t.add_argument("--epochs", type=args.positive, default=2, help="training epochs of the network")
+    t.add_argument("--epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the network")
     t.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--cache-dir", type=args.path, help="default: <data.root>/.eval_nets")
     t.set_defaults(func=cmd_classifier_train)

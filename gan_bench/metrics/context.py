@@ -95,7 +95,7 @@ class EvalContext:
     device: torch.device = torch.device("cpu")
     cache_dir: Optional[Path] = None            # evaluation networks; None: train, keep in memory
     inception_weights: Optional[Path] = None
-    classifier_epochs: int = 2
+    classifier_epochs: int = C.EPOCHS
     log: Callable[[str], None] = stderr_line
     shared: dict[str, Any] = field(default_factory=dict)  # results several metrics share
     images: Optional[ImageData] = None

@@ -23,6 +23,7 @@ from gan_bench.data import ImageData, Splits, load_data
 from gan_bench.data.image_folder import EXTENSIONS, GRAY_MODES, parallel_map, to_array, to_mode
 from gan_bench.data.npz import read_npz
 from gan_bench.errors import ConfigError, DataError, GanBenchError
+from gan_bench.metrics.classifier import EPOCHS
 from gan_bench.metrics.context import EvalContext, stderr_line
 from gan_bench.metrics.evaluate import compute
 from gan_bench.metrics.registry import METRICS
@@ -93,7 +94,7 @@ def _subset(x: ImageData, n: Optional[int], seed: int, what: str) -> ImageData:
 
 def score(fake: Path, real: Path, *, metrics: Optional[Sequence[str]] = None, samples: Optional[int] = None,
           data: Optional[DataConfig] = None, seed: int = 0, device: str | torch.device = "cpu",
-          cache_dir: Optional[Path] = None, inception_weights: Optional[Path] = None, classifier_epochs: int = 2,
+          cache_dir: Optional[Path] = None, inception_weights: Optional[Path] = None, classifier_epochs: int = EPOCHS,
           log: Callable[[str], None] = stderr_line,
           skipped: Optional[Callable[[str], None]] = None) -> dict[str, dict[str, Any]]:
     """{metric: its numbers} of FAKE against REAL. metrics None: inception_fid and inception_kid, or
