@@ -101,6 +101,7 @@ def cmd_list(_: argparse.Namespace) -> int:
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
     from gan_bench.metrics import METRICS
+    from gan_bench.registry import first_doc_line
     from gan_bench.train.augment import AUGMENTS
     from gan_bench.train.losses import LOSSES
     from gan_bench.train.trackers import TRACKERS
@@ -143,12 +144,6 @@ def cmd_list(_: argparse.Namespace) -> int:
         for c in configs:
             print(f"  {c}")
     return 0
-
-
-def first_doc_line(obj) -> str:
-    """An entry's docstring's first line ("" without one: a plugin's metric need not have one)."""
-    lines = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-    return lines[0] if lines else ""
 
 
 def cmd_sample(a: argparse.Namespace) -> int:

@@ -28,6 +28,12 @@ def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
     return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)]
 
 
+def first_doc_line(obj: object) -> str:
+    """An entry's docstring's first line, for listings ("" without one: a plugin's need not have one)."""
+    lines = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def unknown_name_message(kind: str, name: str, choices: list[str]) -> str:
     near = closest(name, choices) if name else []
     hint = f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""

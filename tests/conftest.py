@@ -70,6 +70,20 @@ def assert_same_weights(a: dict, b: dict, parts=("G", "D")) -> None:
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), f"{part} differs"
 
 
+def make_sweep_studies(folder: Path, sweep_file: str = "s.yaml") -> None:
+    """The studies of folder/sweep_file made, as the sweep's first run makes them (its paths are relative to
+    the folder it runs in)."""
+    from gan_bench.sweep import SweepFolder, load_sweep, prepare
+
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        sweep = load_sweep(Path(sweep_file))
+        prepare(sweep, SweepFolder(sweep.out_path), None)
+    finally:
+        os.chdir(here)
+
+
 def tiny_overrides(npz: Path, model: str = "cdcgan", **train) -> dict:
     t = {"epochs": 2, "batch_size": 8, "log_every": 2, "checkpoint_every": 3, "progress": False}
     t.update(train)

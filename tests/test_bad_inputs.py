@@ -31,7 +31,7 @@ import yaml
 from gan_bench.cli import main
 from gan_bench.config import build_config
 from gan_bench.train.loop import train
-from conftest import cli, cli_env, fake_slurm, tiny_overrides, write_npz
+from conftest import cli, cli_env, fake_slurm, make_sweep_studies, tiny_overrides, write_npz
 from test_plugin_contracts import AUGMENT, LOSS, model
 
 
@@ -319,16 +319,8 @@ def sweep_space(key: str, spec, **keys) -> Callable[[Path], list[str]]:
 
 def _sweep_changed_under_its_study(tmp: Path) -> list[str]:
     """The sweep's study made (as its first run makes it), then the file's range changed."""
-    from gan_bench.sweep import SweepFolder, load_sweep, prepare
-
     sweep_file(tmp)
-    here = os.getcwd()
-    os.chdir(tmp)  # the sweep file's paths are relative to where it runs
-    try:
-        sweep = load_sweep(Path("s.yaml"))
-        prepare(sweep, SweepFolder(sweep.out_path), None)
-    finally:
-        os.chdir(here)
+    make_sweep_studies(tmp)
     return sweep_file(tmp, space={"train.lr_g": {"loguniform": [1e-5, 1e-3]}})
 
 

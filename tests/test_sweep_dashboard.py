@@ -4,7 +4,6 @@ installed)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from test_sweep import write_sweep
-from conftest import cli, cli_env
+from conftest import cli, cli_env, make_sweep_studies
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (pip install -e '.[dev]')")
 
@@ -33,17 +32,9 @@ def _get(url: str) -> str:
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> str:
     """`gan-bench sweep s.yaml --dashboard` over a sweep whose study exists (as its first run makes it): its URL."""
-    from gan_bench.sweep import SweepFolder, load_sweep, prepare
-
     tmp = tmp_path_factory.mktemp("dashboard")
     write_sweep(tmp)
-    here = os.getcwd()
-    os.chdir(tmp)  # the sweep file's paths are relative to where it runs
-    try:
-        sweep = load_sweep(Path("s.yaml"))
-        prepare(sweep, SweepFolder(sweep.out_path), None)
-    finally:
-        os.chdir(here)
+    make_sweep_studies(tmp)
     port = _free_port()
     p = subprocess.Popen(cli("sweep", "s.yaml", "--dashboard", "--port", str(port)),
                          cwd=tmp, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

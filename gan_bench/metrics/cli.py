@@ -10,6 +10,7 @@ from typing import Any
 from gan_bench import args
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics import classifier as C
+from gan_bench.registry import first_doc_line
 
 
 WEIGHTS_HELP = ("torch-fidelity's pt_inception-2015-12-05-6726825d.pth, which also gives inception_is (default: "
@@ -80,7 +81,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         for entry in METRICS:
             m = entry.info
             needs = "class model" if m.needs_draws_class else "labels" if m.needs_labels else ""
-            doc = ((entry.obj.__doc__ or "").strip().splitlines() or [""])[0]  # a plugin's may have none
+            doc = first_doc_line(entry.obj)  # a plugin's may have none
             print(f"  {entry.name:19s} {m.kind:9s} {m.better + ' is better':17s} "
                   f"{needs or '-':12s} {'' if m.default else '(opt-in) '}{doc}")
         return 0

@@ -124,11 +124,12 @@ class Loop:
                         raise
                     return self.flushed("failed", _out_of_memory(t.cfg, t.data.spec.resolution, t.step + 1))
                 t.step += 1
-                t.images_seen += len(x) * t.world.size  # images per step, all ranks (b * K for per-class pairs)
+                images = len(x) * t.world.size  # images per step, all ranks (b * K for per-class pairs)
+                t.images_seen += images
                 if t.ema is not None:
                     t.ema.update(t.gan.G, t.step)
                 self.bar.update(1)
-                outcome = self.after_step(out, epoch=epoch, images=len(x) * t.world.size)
+                outcome = self.after_step(out, epoch=epoch, images=images)
                 if outcome is not None:
                     return self.flushed(*outcome)
         except BaseException as e:

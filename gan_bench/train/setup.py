@@ -155,17 +155,10 @@ def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
     try:
         run.write_config(cfg)
     except BaseException:  # a full disk at config.yaml: no empty run folder, nor its parents, left behind
-        if run_dir is None or home in made:  # a folder given that existed (a suite's, with its log) stays
+        if made:  # everything under the outermost folder this run made is this run's
+            shutil.rmtree(made[-1], ignore_errors=True)
+        elif run_dir is None:  # a new stamped folder in one that was there (a given one that existed stays)
             run.discard()
-        for p in made:
-            shutil.rmtree(p, ignore_errors=True) if p == home else _rmdir_empty(p)
         raise
     return run
-
-
-def _rmdir_empty(p: Path) -> None:
-    try:
-        p.rmdir()
-    except OSError:  # not empty (another run's), or gone
-        pass
 

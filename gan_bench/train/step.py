@@ -94,7 +94,7 @@ def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torc
         loss_d = loss_d + r.mismatch * side_loss(r.loss, d_wrong.float(), torch.zeros(b, device=device))
     opt_d.zero_grad(set_to_none=True)
     # per-class pairs: K times the mean, the sum of the pairs' mean losses, so each pair's gradient is its own
-    (loss_d * r.pairs if r.pairs > 1 else loss_d).backward()
+    (loss_d * r.pairs).backward()
     opt_d.step()
     # ---- G step -----------------------------------------------------------------------------------
     # D's gradients from this backward are thrown away (opt_d zeroes them): no all-reduce under DDP
@@ -104,6 +104,6 @@ def gan_step(recipe: Recipe, gan: GAN, opt_d: torch.optim.Optimizer, opt_g: torc
             d_now = gan.D(d_input(x), y) if r.loss.both_sides else None
     loss_g = g_loss(r.loss, None if d_now is None else d_now.float(), d_gen.float(), pairs=r.pairs)
     opt_g.zero_grad(set_to_none=True)
-    (loss_g * r.pairs if r.pairs > 1 else loss_g).backward()
+    (loss_g * r.pairs).backward()
     opt_g.step()
     return StepOutput(loss_d.detach(), loss_g.detach(), d_real, d_fake)
