@@ -96,7 +96,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(_: argparse.Namespace) -> int:
+def catalog() -> dict[str, list[dict]]:
+    """What `gan-bench list` shows of each registry, one row (a dict) per entry; the documentation's
+    reference pages render the same rows, so the listing and the manual cannot disagree."""
     from gan_bench import plugins
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
@@ -106,32 +108,48 @@ def cmd_list(_: argparse.Namespace) -> int:
     from gan_bench.train.losses import LOSSES
     from gan_bench.train.trackers import TRACKERS
 
-    def src(obj) -> str:  # which plugin an entry comes from
-        return f" (plugin {plugins.origin(obj)})" if plugins.origin(obj) else ""
+    def row(e, obj=None, **columns) -> dict:  # plugin: the file or module an entry comes from ("" built in)
+        return {"name": e.name, **columns, "plugin": plugins.origin(e.obj if obj is None else obj) or ""}
 
+    return {
+        "data sets": [row(e, resolutions="/".join(str(r) for r in e.info.resolutions) or "any",
+                          labels={True: "labelled", False: "unlabelled", None: "labels optional"}[e.info.labelled],
+                          description=e.info.description, options=e.info.options) for e in DATASETS],
+        "models": [row(e, resolutions="/".join(str(r) for r in e.info.resolutions),
+                       kind="per-class pairs" if e.info.per_class else "conditional" if e.info.conditional
+                       else "unconditional", description=e.info.description) for e in MODELS],
+        "metrics": [row(e, kind=e.info.kind, better=e.info.better, default=e.info.default,
+                        needs_draws_class=e.info.needs_draws_class, needs_labels=e.info.needs_labels,
+                        floor=e.info.floor, headline=e.info.headline, description=first_doc_line(e.obj))
+                    for e in METRICS],
+        "losses": [row(e, e.obj.d, description=e.info.description) for e in LOSSES],
+        "augmentations": [row(e, description=e.info.description) for e in AUGMENTS],
+        "trackers": [row(e, description=e.info.description) for e in TRACKERS],
+    }
+
+
+def cmd_list(_: argparse.Namespace) -> int:
+    from gan_bench import plugins
+
+    def src(r: dict) -> str:
+        return f" (plugin {r['plugin']})" if r["plugin"] else ""
+
+    rows = catalog()
     print("data sets:")
-    for e in DATASETS:
-        res = "/".join(str(r) for r in e.info.resolutions) or "any"
-        lab = {True: "labelled", False: "unlabelled", None: "labels optional"}[e.info.labelled]
-        print(f"  {e.name:14s} {res + ' px':12s} {lab:16s} {e.info.description}{src(e.obj)}")
+    for r in rows["data sets"]:
+        print(f"  {r['name']:14s} {r['resolutions'] + ' px':12s} {r['labels']:16s} {r['description']}{src(r)}")
     print("models:")
-    for e in MODELS:
-        res = "/".join(str(r) for r in e.info.resolutions)
-        kind = "per-class pairs" if e.info.per_class else "conditional" if e.info.conditional else "unconditional"
-        print(f"  {e.name:14s} {res + ' px':12s} {kind:16s} {e.info.description}{src(e.obj)}")
+    for r in rows["models"]:
+        print(f"  {r['name']:14s} {r['resolutions'] + ' px':12s} {r['kind']:16s} {r['description']}{src(r)}")
     print("metrics (eval.metrics; * opt-in):")
-    for e in METRICS:
-        opt = "" if e.info.default else " *"
-        print(f"  {e.name + opt:20s} {e.info.kind:9s} {e.info.better + ' is better':16s} {first_doc_line(e.obj)}{src(e.obj)}")
-    print("losses (train.loss):")
-    for e in LOSSES:
-        print(f"  {e.name:14s} {e.info.description}{src(e.obj.d)}")
-    print("augmentations (train.diffaug):")
-    for e in AUGMENTS:
-        print(f"  {e.name:14s} {e.info.description}{src(e.obj)}")
-    print("trackers (train.trackers):")
-    for e in TRACKERS:
-        print(f"  {e.name:14s} {e.info.description}{src(e.obj)}")
+    for r in rows["metrics"]:
+        opt = "" if r["default"] else " *"
+        print(f"  {r['name'] + opt:20s} {r['kind']:9s} {r['better'] + ' is better':16s} {r['description']}{src(r)}")
+    for title, key in (("losses (train.loss)", "losses"), ("augmentations (train.diffaug)", "augmentations"),
+                       ("trackers (train.trackers)", "trackers")):
+        print(f"{title}:")
+        for r in rows[key]:
+            print(f"  {r['name']:14s} {r['description']}{src(r)}")
     if plugins.loaded():
         print("plugins:")
         for p in plugins.loaded():
