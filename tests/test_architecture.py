@@ -75,23 +75,29 @@ def test_images_seen_survives_a_resume(tmp_path: Path, tiny_npz: Path):
     assert ckpt["images_seen"] == whole["images_seen"]
 
 
-def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    m = re.search(r"<!-- extension example -->\n```python\n(.*?)```", text, re.S)
-    assert m, "README.md lost its extension example"
-    return m.group(1)
+def _manual_examples() -> dict[str, str]:
+    """{file name: code} of the manual's plugin examples: docs/*.md's ```python blocks headed `# file: NAME.py`
+    (tests/test_docs_examples.py runs each through the CLI)."""
+    found = {m.group(2): m.group(1) for page in sorted((ROOT / "docs").glob("*.md"))
+             for m in re.finditer(r"```python\n(# file: (\S+\.py)\n.*?)```", page.read_text(), re.S)}
+    assert {"stripes.py", "tinymlp.py"} <= set(found), "docs/plugins.md lost its data set or model example"
+    return found
 
 
-def test_the_readme_extension_example_adds_a_data_set_and_a_model(tmp_path: Path, isolated_registries):
-    """The README's example, saved as a plugin file as written: one data set and one model from one file
-    through the public API, then a two-step run of the new model on the new data through the ordinary trainer."""
+def test_the_manuals_examples_add_a_data_set_and_a_model(tmp_path: Path, isolated_registries):
+    """The manual's data set and model examples (docs/plugins.md), saved as plugin files as written: a data set
+    and a model through the public API, each a short file, then a two-step run of the new model on the new data
+    through the ordinary trainer."""
     from gan_bench.data import DATASETS
     from gan_bench.models import MODELS
 
-    code = _readme_example()
-    assert len([line for line in code.splitlines() if line.strip()]) <= 25
-    (tmp_path / "stripes.py").write_text(code)
-    build_config([], plugins=[str(tmp_path / "stripes.py")])
+    files = []
+    for name in ("stripes.py", "tinymlp.py"):
+        code = _manual_examples()[name]
+        assert len([line for line in code.splitlines() if line.strip()]) <= 25, name
+        (tmp_path / name).write_text(code)
+        files.append(str(tmp_path / name))
+    build_config([], plugins=files)
     assert "stripes" in DATASETS and "tinymlp" in MODELS
     cfg = build_config([{"data": {"name": "stripes", "per_class": 8}, "model": {"name": "tinymlp", "nz": 8},
                          "train": {"max_steps": 2, "batch_size": 8, "progress": False},
@@ -103,14 +109,14 @@ def test_the_readme_extension_example_adds_a_data_set_and_a_model(tmp_path: Path
 
 
 def test_plugins_need_only_the_public_api():
-    """The example plugin and the README's import nothing of gan-bench but `gan_bench` (api.py), and every
-    name the API lists is there."""
+    """The example plugin and every example of the manual import nothing of gan-bench but `gan_bench`
+    (api.py), and every name the API lists is there."""
     import ast
 
     import gan_bench
 
     for name, code in (("examples/resnet_gan.py", (ROOT / "examples" / "resnet_gan.py").read_text()),
-                       ("README.md", _readme_example())):
+                       *_manual_examples().items()):
         modules = {n.module for n in ast.walk(ast.parse(code)) if isinstance(n, ast.ImportFrom)}
         modules |= {a.name for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Import) for a in n.names}
         assert {m for m in modules if m and m.startswith("gan_bench")} == {"gan_bench"}, name
