@@ -32,15 +32,21 @@ SEPARATORS = ("&&", "||", ";", "|")
 @dataclass(frozen=True)
 class Shown:
     """One command as a page shows it: where, its arguments after `gan-bench`, and the error the page shows
-    it ending in ("" when it shows none): the `gan-bench: error: ...` line right after it."""
+    it ending in ("" when it shows none): the `gan-bench: error: ...` line right after it. problem: why a
+    line that runs gan-bench could not be read as a command (then argv is empty)."""
 
     page: str
     line: int
     argv: tuple[str, ...]
     error: str = ""
+    problem: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
 
     def __str__(self) -> str:
-        return f"{self.page}:{self.line}: gan-bench {shlex.join(self.argv)}"
+        return f"{self.where}: gan-bench {shlex.join(self.argv)}"
 
 
 def commands_in(line: str) -> Iterator[tuple[str, ...]]:
@@ -66,11 +72,10 @@ def _is_command(text: str) -> bool:
 ERROR = "gan-bench: error: "
 
 
-def shown_commands(pages: list[Path] = PAGES, root: Path = ROOT) -> list[Shown | tuple[str, int, str]]:
-    """Every gan-bench command in the pages' code blocks (fenced or indented); a line the shell could not
-    split is returned as (page, line, why) so that it fails too."""
+def shown_commands(pages: list[Path] = PAGES, root: Path = ROOT) -> list[Shown]:
+    """Every gan-bench command in the pages' code blocks (fenced or indented), pages named relative to root."""
     md = markdown_it.MarkdownIt("commonmark")
-    found: list[Shown | tuple[str, int, str]] = []
+    found: list[Shown] = []
     for path in pages:
         page = path.relative_to(root).as_posix()
         for tok in md.parse(path.read_text(encoding="utf-8")):
@@ -92,7 +97,7 @@ def shown_commands(pages: list[Path] = PAGES, root: Path = ROOT) -> list[Shown |
                 try:
                     found += [Shown(page, first + n, argv, error) for argv in commands_in(text)]
                 except ValueError as e:  # unbalanced quotes
-                    found.append((page, first + n, f"the shell cannot split {text.strip()!r} ({e})"))
+                    found.append(Shown(page, first + n, (), problem=f"the shell cannot split {text.strip()!r} ({e})"))
     return found
 
 
@@ -100,7 +105,7 @@ SHOWN = shown_commands()
 
 
 def test_the_readme_shows_commands():
-    assert any(isinstance(s, Shown) and s.page == "README.md" for s in SHOWN), \
+    assert any(s.page == "README.md" for s in SHOWN), \
         "no gan-bench command found in README.md's code blocks: is the extraction broken?"
 
 
@@ -111,8 +116,10 @@ def test_commands_are_found_in_fenced_and_indented_blocks_chains_and_continued_l
                     "```bash\n$ gan-bench list\npip install x && gan-bench run configs/demo.yaml --dry-run  # why\n"
                     "gan-bench run configs/demo.yaml \\\n    --set train.epochs=1\n```\n\n"
                     "    gan-bench eval RUN\n    gan-bench: error: RUN is not a run folder\n"
-                    "    gan_bench/            the package; gan-bench's \"layout\n", encoding="utf-8")
-    shown = shown_commands([page], tmp_path)
+                    "    gan_bench/            the package; gan-bench's \"layout\n"
+                    "    gan-bench run \"unclosed\n", encoding="utf-8")
+    *shown, unreadable = shown_commands([page], tmp_path)
+    assert unreadable.where == "docs/probe.md:13" and "cannot split" in unreadable.problem
     assert [str(s) for s in shown] == [
         "docs/probe.md:4: gan-bench list",
         "docs/probe.md:5: gan-bench run configs/demo.yaml --dry-run",
@@ -140,10 +147,10 @@ def _not_in_repo(ns) -> bool:
     return bool(plugins) or any(not (ROOT / p).exists() for p in paths)
 
 
-@pytest.mark.parametrize("shown", SHOWN, ids=lambda s: f"{s.page}:{s.line}" if isinstance(s, Shown) else f"{s[0]}:{s[1]}")
-def test_a_shown_command_is_one_gan_bench_takes(shown, isolated_registries, monkeypatch):
-    if not isinstance(shown, Shown):
-        pytest.fail(f"{shown[0]}:{shown[1]}: {shown[2]}")
+@pytest.mark.parametrize("shown", SHOWN, ids=lambda s: s.where)
+def test_a_shown_command_is_one_gan_bench_takes(shown: Shown, isolated_registries, monkeypatch):
+    if shown.problem:
+        pytest.fail(f"{shown.where}: {shown.problem}")
     refused = ""  # the error gan-bench gives it (checked without running it: parsing, and a run's plan)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -160,7 +167,8 @@ def test_a_shown_command_is_one_gan_bench_takes(shown, isolated_registries, monk
         refused = _plan_refusal(ns, monkeypatch)
     if shown.error:  # the page shows it refused: it must be, with that message
         assert refused, f"{shown}\n  is shown refused ({shown.error}) but gan-bench takes it"
-        assert _same_error(shown.error, refused), f"{shown}\n  shows the error: {shown.error}\n  gan-bench says: {refused}"
+        assert _same_error(shown.error, refused), \
+            f"{shown}\n  shows the error: {shown.error}\n  gan-bench says: {refused}"
     else:
         assert not refused, f"{shown}\n  is refused: {refused}"
 

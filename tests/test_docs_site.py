@@ -43,7 +43,7 @@ def test_the_site_builds_with_no_warning(site):
     assert r.returncode == 0 and not problems, "mkdocs build --strict:\n" + "\n".join(problems or said[-20:])
     for page in [*reference_pages.PAGES, results_page.PAGE]:
         assert (out / page).with_suffix(".html").is_file(), f"{page} was not built"
-    assert not (ROOT / "docs" / "reference").exists(), "the reference pages are written at build time, not kept in docs/"
+    assert not (ROOT / "docs" / "reference").exists(), "reference pages are written at build time, not kept in docs/"
 
 
 def typed_keys() -> list[str]:
@@ -73,7 +73,8 @@ def test_the_configuration_page_lists_every_key_of_the_typed_config(site):
     out, _ = site
     page = (out / "reference" / "config.html").read_text(encoding="utf-8")
     keys = typed_keys()
-    assert {"name", "data.name", "data.categories", "data.crop", "model.width", "train.lr_d", "eval.primary"} <= set(keys)
+    assert {"name", "data.name", "data.categories", "data.crop", "model.width", "train.lr_d", "eval.primary"} \
+        <= set(keys)
     missing = [k for k in keys if f"<code>{k}</code>" not in page]
     assert not missing, f"keys of the typed config missing from reference/config.md: {', '.join(missing)}"
 

@@ -29,7 +29,8 @@ SECTION_INTRO = {
 }
 # The reference page listing what a key names (the strict build checks that each link and anchor exists).
 SEE = {"data.name": ("data sets", "datasets.md"), "model.name": ("models", "models.md"),
-       "train.loss": ("losses", "registries.md#losses"), "train.diffaug": ("augmentations", "registries.md#augmentations"),
+       "train.loss": ("losses", "registries.md#losses"),
+       "train.diffaug": ("augmentations", "registries.md#augmentations"),
        "train.trackers": ("trackers", "registries.md#trackers"), "eval.metrics": ("metrics", "metrics.md"),
        "eval.primary": ("metrics", "metrics.md")}
 
@@ -137,10 +138,9 @@ TABLE_HEAD = ["| key | type | default | range | meaning |", "|---|---|---|---|--
 
 def config_page() -> str:
     """reference/config.md: every key of the typed config, section by section."""
-    from gan_bench.cli import catalog
     from gan_bench.config import Config
 
-    rows = catalog()
+    rows = _catalog()
     lines = ["# Configuration reference", "",
              "Every key a config file, a suite's runs or `--set KEY=VALUE` can give, with its type, its default, "
              "the range it is checked against and what it means. A YAML file holds only what differs from these "
@@ -164,12 +164,8 @@ def config_page() -> str:
     return "\n".join(lines)
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else ""
-
-
-def _plugin_note(rows: list[dict]) -> list[str]:
-    return ["Built-in entries only; `gan-bench list --plugin FILE` lists a plugin's beside them."] if rows else []
+PLUGIN_NOTE = ("Built-in entries only: `gan-bench list --plugin FILE` lists a plugin's beside them "
+               "([plugins](../plugins.md)).")
 
 
 def datasets_page() -> str:
@@ -182,7 +178,7 @@ def datasets_page() -> str:
         keys = ", ".join(f"[`data.{f.name}`](config.md#data-{r['name']})" for f in dataclasses.fields(opts)) \
             if opts is not None else ""
         lines.append(f"| `{r['name']}` | {r['resolutions']} | {r['labels']} | {keys} | {cell(r['description'])} |")
-    return "\n".join(lines + ["", *_plugin_note(rows), ""])
+    return "\n".join(lines + ["", PLUGIN_NOTE, ""])
 
 
 def models_page() -> str:
@@ -192,7 +188,7 @@ def models_page() -> str:
              "metrics that need it); both need a labelled data set.", "",
              "| name | resolutions (px) | kind | description |", "|---|---|---|---|"]
     lines += [f"| `{r['name']}` | {r['resolutions']} | {r['kind']} | {cell(r['description'])} |" for r in rows]
-    return "\n".join(lines + ["", *_plugin_note(rows), ""])
+    return "\n".join(lines + ["", PLUGIN_NOTE, ""])
 
 
 def metrics_page() -> str:
@@ -208,8 +204,8 @@ def metrics_page() -> str:
                                    ("a conditional or per-class model", r["needs_draws_class"])) if flag]
         lines.append(f"| `{r['name']}` | {cell(r['description'])} | {r['better']} | {r['kind']} | "
                      f"{'yes' if r['default'] else 'opt-in'} | {', '.join(needs)} | "
-                     f"{'`' + r['floor'] + '`' if r['floor'] else ''} | {_yes(r['headline'])} |")
-    return "\n".join(lines + ["", *_plugin_note(rows), ""])
+                     f"{'`' + r['floor'] + '`' if r['floor'] else ''} | {'yes' if r['headline'] else ''} |")
+    return "\n".join(lines + ["", PLUGIN_NOTE, ""])
 
 
 def registries_page() -> str:
@@ -224,7 +220,7 @@ def registries_page() -> str:
         lines += [f"## {title} {{#{anchor}}}", "", f"{usage}.", "", "| name | description |", "|---|---|"]
         lines += [f"| `{r['name']}` | {cell(r['description'])} |" for r in rows]
         lines.append("")
-    return "\n".join(lines + _plugin_note([True]) + [""])
+    return "\n".join(lines + [PLUGIN_NOTE, ""])
 
 
 def _catalog() -> dict[str, list[dict]]:
