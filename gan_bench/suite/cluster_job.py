@@ -109,10 +109,10 @@ class ClusterJob:
         log = open(run.log_path, "a", buffering=1) if node == 0 else None  # other nodes: the job's own log
         try:
             env = dict(os.environ)
-            env.setdefault("OMP_NUM_THREADS", str(max(1, _cpus() // self.procs_per_node)))
+            env.setdefault("OMP_NUM_THREADS", str(max(1, job_cpus() // self.procs_per_node)))
             self._child = subprocess.Popen(self.command(json.dumps(spec), node=node), stdout=log,
                                            stderr=subprocess.STDOUT if log else None, env=env,
-                                           preexec_fn=_ignore_scheduler_signal)
+                                           preexec_fn=ignore_scheduler_signal)
             try:
                 code = self._child.wait()
             except KeyboardInterrupt:  # the job is being cancelled: let the run write its checkpoint
@@ -150,30 +150,34 @@ class ClusterJob:
         return JobEnvironment().node
 
     def _stop(self) -> None:
-        """SIGTERM to the child, then wait for it to exit. Called from a signal handler that interrupted
-        Popen.wait(), which holds the Popen's lock: so os.waitpid, not Popen's own methods."""
-        child = self._child
-        if child is None or child.returncode is not None:
-            return
-        try:
-            os.kill(child.pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_timeout_s
-            while time.monotonic() < deadline:
-                if os.waitpid(child.pid, os.WNOHANG)[0]:
-                    return
-                time.sleep(0.2)
-            os.kill(child.pid, signal.SIGKILL)  # the scheduler's kill is near: the last checkpoint stands
-            os.waitpid(child.pid, 0)
-        except (ProcessLookupError, ChildProcessError):  # it has ended and been reaped already
-            pass
+        stop_child(self._child, self.stop_timeout_s)
 
 
-def _cpus() -> int:
+def stop_child(child: Optional[subprocess.Popen], timeout_s: float) -> None:
+    """SIGTERM to a job's child, then wait for it to exit (the trainer writes a checkpoint first). Called
+    from a signal handler that interrupted Popen.wait(), which holds the Popen's lock: so os.waitpid, not
+    Popen's own methods. Also the sweep's workers' (sweep/cluster.py)."""
+    if child is None or child.returncode is not None:
+        return
+    try:
+        os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if os.waitpid(child.pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.2)
+        os.kill(child.pid, signal.SIGKILL)  # the scheduler's kill is near: the last checkpoint stands
+        os.waitpid(child.pid, 0)
+    except (ProcessLookupError, ChildProcessError):  # it has ended and been reaped already
+        pass
+
+
+def job_cpus() -> int:
     """The CPUs this job may use (SLURM's cgroup shows in the affinity mask)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _ignore_scheduler_signal() -> None:
+def ignore_scheduler_signal() -> None:
     """In the child, before exec: ignore submitit's checkpoint signal (ignoring survives exec)."""
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
     signal.signal(getattr(signal, f"SIG{name}", signal.SIGUSR2), signal.SIG_IGN)

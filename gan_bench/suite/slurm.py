@@ -98,7 +98,7 @@ class SlurmExecutor:
 
     def run(self, todo: list[Job], ev: Optional[SuiteEval]) -> list[str]:
         say = self.ctx.say
-        jobs = self._submit([self.cluster_job(j, ev) for j in todo])
+        jobs = self.submit([self.cluster_job(j, ev) for j in todo])
         subs = [Submission(run=self.ledger.relative(j), job=str(sj.job_id), executor=NAME, cluster=self.o.cluster)
                 for j, sj in zip(todo, jobs)]
         self.ledger.add(subs)
@@ -184,7 +184,9 @@ class SlurmExecutor:
             ex.parameters["map_count"] = n
         return ex._make_submission_file_text(ex._submitit_command_str, "script")
 
-    def _submit(self, fns: list[ClusterJob]) -> list[Any]:
+    def submit(self, fns: list[Any]) -> list[Any]:
+        """submitit's jobs of the callables fns (one job array when asked and there are several): a suite's
+        ClusterJobs, or a sweep's workers (sweep/cluster.py). sbatch's refusal is one GanBenchError."""
         from submitit.core.utils import FailedSubmissionError, UncompletedJobError
 
         folder = self.ledger.folder
@@ -216,7 +218,7 @@ class SlurmExecutor:
                 for i, (j, s, sj) in enumerate(zip(todo, subs, jobs)):
                     if i in statuses or (self.o.cluster != "debug" and not sj.done()):
                         continue
-                    outcome, reason = _came_back(sj, debug=self.o.cluster == "debug")
+                    outcome, reason = came_back(sj, debug=self.o.cluster == "debug")
                     self.ledger.settle(s.job, outcome, reason)
                     statuses[i] = outcome or "interrupted"
                     self.ctx.say(f"<-- {j.cfg.name} seed {j.cfg.train.seed}: " + (
@@ -307,7 +309,7 @@ def _slurm_state(job: str, state: Optional[str], result: Path, ledger: Ledger) -
     return JobState("ended", word)  # cancelled, out of time, node lost: the run folder says what is left
 
 
-def _came_back(job: Any, *, debug: bool) -> tuple[Optional[str], str]:
+def came_back(job: Any, *, debug: bool) -> tuple[Optional[str], str]:
     """(completed | interrupted | failed | None, reason) of a job that has ended; None: it handed
     nothing back (killed, cancelled, out of time)."""
     error = job.exception()  # the debug executor runs the job here, now

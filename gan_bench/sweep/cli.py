@@ -15,6 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "its report")
     s.add_argument("sweep", type=args.path, help="sweep YAML, e.g. configs/sweeps/quickdraw_mnist_28.yaml")
     s.add_argument("--jobs", type=int, default=1, help="workers on this machine sharing the studies (default 1)")
+    s.add_argument("--executor", default="local", metavar="NAME",
+                   help="where the workers run: local (this machine, --jobs) or slurm (a SLURM job array through "
+                        "submitit, --workers; the suite's executor)")
+    s.add_argument("--workers", type=int, metavar="N", help="--executor slurm: the array's tasks, one worker each "
+                                                            "(default 1)")
+    s.add_argument("--slurm", metavar="KEY=VALUE,...", help="--executor slurm's options, as for `gan-bench suite` "
+                                                            "(e.g. partition=cpu,cpus_per_task=4,timeout_min=240)")
+    s.add_argument("--wait", action="store_true", help="--executor slurm: wait for the workers, then the report")
     s.add_argument("--out", type=args.path, help="sweep folder (default: the file's `out`, or results/sweeps/<name>)")
     s.add_argument("--storage", metavar="URL",
                    help="the studies' database: any URL Optuna takes (postgresql://...), or journal:PATH for a "
@@ -30,8 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(a: argparse.Namespace) -> int:
     from gan_bench.sweep import SweepFolder, load_sweep, prepare, run_sweep
+    from gan_bench.sweep.cluster import submit_workers
     from gan_bench.sweep.confirm import confirm
-    from gan_bench.sweep.plan import DataCache
+    from gan_bench.sweep.plan import DataCache, bases
+    from gan_bench.sweep.records import has_records, rebuild
     from gan_bench.sweep.report import write_report
 
     acting = [f for f, on in (("--report", a.report), ("--confirm", a.confirm is not None),
@@ -42,6 +52,9 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         raise GanBenchError(f"--jobs must be at least 1, got {a.jobs}")
     if a.confirm is not None and a.confirm < 1:
         raise GanBenchError(f"--confirm must be at least 1 (fresh seeds per best config), got {a.confirm}")
+    if a.workers is not None and a.workers < 1:
+        raise GanBenchError(f"--workers must be at least 1 (the SLURM array's tasks), got {a.workers}")
+    cluster = _check_executor(a, acting)
     sweep = load_sweep(a.sweep)
     sweep.plugins += [Plugin(p) for p in a.plugin]
     if a.out is not None:
@@ -49,18 +62,27 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     folder = SweepFolder(sweep.out_path)
     if a.dashboard:
         return _dashboard(a.storage, folder, a.port)
-    if (a.report or a.confirm is not None) and a.storage is None and not (folder.path / folder.STUDY_DB).exists():
-        raise GanBenchError(f"sweep {sweep.name} has not run yet (no {folder.path / folder.STUDY_DB}); run "
-                            f"`gan-bench sweep {a.sweep}` first")
+    from_records = (a.report or a.confirm is not None) and a.storage is None and folder.stored() is None
+    if from_records and not has_records(sweep, folder):
+        raise GanBenchError(f"sweep {sweep.name} has not run yet (no {folder.path / folder.STUDY_DB}, nor trials "
+                            f"in {folder.path}); run `gan-bench sweep {a.sweep}` first")
     try:
         if a.report or a.confirm is not None:
             data = DataCache()  # loaded once for the checks and the confirming runs
-            built, storage = prepare(sweep, folder, a.storage, data=data)
+            if from_records:  # a clone of a published sweep: its studies rebuilt from the trials' records
+                built = bases(sweep)
+                storage = rebuild(sweep, built, folder)
+            else:
+                built, storage = prepare(sweep, folder, a.storage, data=data)
             if a.confirm is not None:
                 confirm(sweep, built, storage, folder, a.confirm, data=data)
             write_report(sweep, built, storage, folder)
             return 0
-        progress = run_sweep(sweep, folder=folder, storage_url=a.storage, jobs=a.jobs)
+        if cluster:
+            progress = submit_workers(sweep, folder, sweep_path=str(a.sweep), storage_url=a.storage,
+                                      workers=a.workers or 1, options=a.slurm, plugins=list(a.plugin), wait=a.wait)
+        else:
+            progress = run_sweep(sweep, folder=folder, storage_url=a.storage, jobs=a.jobs)
     except (Interrupted, KeyboardInterrupt) as e:
         print("gan-bench: sweep interrupted; the trials in flight saved a checkpoint and are queued again. Rerun the "
               "same command to continue.", file=sys.stderr)
@@ -68,6 +90,30 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     print("sweep: " + "; ".join(f"{n}: " + ", ".join(f"{v} {k}" for k, v in p.items() if v)
                                 for n, p in progress.items()))
     return 0
+
+
+def _check_executor(a: argparse.Namespace, acting: list[str]) -> bool:
+    """The flags of --executor and their combinations; True for a SLURM array of workers."""
+    from gan_bench.suite import EXECUTORS
+
+    EXECUTORS.entry(a.executor)  # an unknown name lists the valid ones
+    if a.executor not in ("local", "slurm"):
+        raise GanBenchError(f"--executor {a.executor} runs a suite's runs, not a sweep's workers; a sweep's run here "
+                            f"(local, --jobs N) or as a SLURM job array (slurm, --workers N)")
+    if a.slurm is not None and a.executor != "slurm":
+        raise GanBenchError("--slurm sets options of --executor slurm; add --executor slurm")
+    if a.executor == "local":
+        given = [f for f, on in (("--workers", a.workers is not None), ("--wait", a.wait)) if on]
+        if given:
+            raise GanBenchError(f"{' and '.join(given)} go with --executor slurm (the workers of a SLURM job array); "
+                                f"on this machine use --jobs N")
+        return False
+    if a.jobs != 1:
+        raise GanBenchError("--jobs shares out this machine; with --executor slurm each worker is a task of the "
+                            "job array: give --workers N")
+    if acting:
+        raise GanBenchError(f"{acting[0]} runs on this machine, not as SLURM workers; drop --executor slurm")
+    return True
 
 
 def _dashboard(url, folder, port: int) -> int:
@@ -79,10 +125,11 @@ def _dashboard(url, folder, port: int) -> int:
     except ImportError:
         raise GanBenchError("--dashboard needs optuna-dashboard: pip install -e \".[dashboard]\" (or run "
                             f"`optuna-dashboard {url or folder.storage_url}` where it is installed)") from None
-    if url is None and not (folder.path / folder.STUDY_DB).exists():
+    url = url if url is not None else folder.stored()
+    if url is None:
         raise GanBenchError(f"no study in {folder.path} yet; start the sweep first (the dashboard follows it live)")
     storage = open_storage(url, folder)
-    print(f"optuna-dashboard on http://127.0.0.1:{port}/ ({url or folder.storage_url}); Ctrl-C stops it")
+    print(f"optuna-dashboard on http://127.0.0.1:{port}/ ({url}); Ctrl-C stops it")
     try:
         run_server(storage, host="127.0.0.1", port=port)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ A sweep file (YAML; config and data paths are relative to the folder you run fro
     trials: 12                      # the same number for every config
     seeds: [0]                      # each trial trains these seeds; the objective is their mean
     sampler: random                 # or tpe
+    seed: 0                         # optional (default 0): the samplers' draws repeat for the same seed
     pruner: median                  # optional (off by default): median or hyperband, on in-training evaluations
     record: [cond_acc]              # optional: more metrics evaluated beside the objective, kept in the study
 """
@@ -91,6 +92,8 @@ class Sweep:
     trials: int = option(12, lo=1)
     seeds: list[int] = option([0])
     sampler: str = "random"
+    seed: int = option(0, lo=0, help="the samplers' seed: each trial's draws are seeded by it, the study and the "
+                                     "trial's number")
     pruner: Optional[SweepPruner] = None
     record: list[str] = option([])
 

@@ -2,6 +2,8 @@
 
 Layout of results/sweeps/<name>/:
   study.db                    the Optuna studies (SQLite; one study per config), unless --storage names another
+  journal.log                 the same as Optuna's journal file instead (--executor slurm: the nodes share it)
+  slurm/                      --executor slurm: the workers' jobs on record (jobs.jsonl) and submitit's files
   .lock                       held while a worker takes a trial, so N workers never start N + 1
   logs/worker-<k>.log         the console output of --jobs worker k
   <config>/trial-0003/        one trial (numbered by its first attempt: a retried trial keeps its number)
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from gan_bench.errors import GanBenchError
 from gan_bench.run import RunFolder
@@ -23,8 +25,8 @@ from gan_bench.run.files import atomic_write_text, write_json
 
 
 class SweepFolder:
-    STUDY_DB, LOCK, LOGS, TRIAL, CONFIRM, BEST, REPORT = "study.db", ".lock", "logs", "trial.json", "confirm", \
-        "best", "report"
+    STUDY_DB, JOURNAL, LOCK, LOGS, TRIAL, CONFIRM, BEST, REPORT = "study.db", "journal.log", ".lock", "logs", \
+        "trial.json", "confirm", "best", "report"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -36,6 +38,20 @@ class SweepFolder:
     def storage_url(self) -> str:
         """The default storage: SQLite beside the trials (absolute, so workers anywhere agree)."""
         return f"sqlite:///{(self.path / self.STUDY_DB).resolve()}"
+
+    @property
+    def journal_url(self) -> str:
+        """Optuna's journal file beside the trials (--storage journal:PATH's form)."""
+        return f"journal:{(self.path / self.JOURNAL).resolve()}"
+
+    def stored(self) -> Optional[str]:
+        """The storage a sweep in this folder already has, as --storage would name it: study.db, else
+        journal.log, else None (none yet)."""
+        if (self.path / self.STUDY_DB).exists():
+            return self.storage_url
+        if (self.path / self.JOURNAL).exists():
+            return self.journal_url
+        return None
 
     @property
     def lock_path(self) -> Path:
@@ -54,6 +70,11 @@ class SweepFolder:
         path = self.trial_dir(config, number) / self.TRIAL
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, record)
+
+    def trial_numbers(self, config: str) -> list[int]:
+        """The numbers of the trials of `config` that have a trial.json, in order."""
+        found = [p.parent.name for p in (self.path / config).glob(f"trial-*/{self.TRIAL}")]
+        return sorted(int(n[len("trial-"):]) for n in found if n[len("trial-"):].isdigit())
 
     def read_trial(self, config: str, number: int) -> dict[str, Any]:
         path = self.trial_dir(config, number) / self.TRIAL

@@ -161,9 +161,12 @@ def fingerprint(sweep: Sweep, base: Base) -> dict[str, Any]:
     """What a study's results depend on, kept in the study: a rerun whose file changed any of it is refused
     (plan and file names, the number of trials and the output folder may change)."""
     cfg = {k: v for k, v in base.resolved.items() if k not in ("name", "out", "plugins")}
-    return {"config": cfg, "space": {p.key: p.as_dict() for p in base.params}, "objective": sweep.objective,
-            "budget": sweep.budget.as_dict(), "seeds": list(sweep.seeds), "sampler": sweep.sampler,
-            "pruner": vars(sweep.pruner) if sweep.pruner else None, "record": base.record}
+    out = {"config": cfg, "space": {p.key: p.as_dict() for p in base.params}, "objective": sweep.objective,
+           "budget": sweep.budget.as_dict(), "seeds": list(sweep.seeds), "sampler": sweep.sampler,
+           "pruner": vars(sweep.pruner) if sweep.pruner else None, "record": base.record}
+    if sweep.seed != 0:  # studies made before the key existed hold no seed: the default keeps them continuing
+        out["seed"] = sweep.seed
+    return out
 
 
 def changes(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:

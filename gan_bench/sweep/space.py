@@ -31,6 +31,7 @@ class Kind:
     check: Callable[[str, Any], list]            # (where, bounds) -> the bounds, or ConfigError
     probes: Callable[[list], list]               # the values a config is built with to check the key
     suggest: Callable[[optuna.Trial, str, list], Any]
+    distribution: Callable[[list], Any]          # the Optuna distribution suggest draws from (records.py)
 
 
 def _pair(where: str, bounds: Any, *, integer: bool = False, log: bool = False) -> list:
@@ -75,12 +76,17 @@ def _choices(where: str, values: Any) -> list:
     return values
 
 
+D = optuna.distributions
 KINDS: dict[str, Kind] = {
     "loguniform": Kind(lambda w, b: _pair(w, b, log=True), lambda b: b,
-                       lambda t, k, b: t.suggest_float(k, b[0], b[1], log=True)),
-    "uniform": Kind(lambda w, b: _pair(w, b), lambda b: b, lambda t, k, b: t.suggest_float(k, b[0], b[1])),
-    "int": Kind(lambda w, b: _pair(w, b, integer=True), lambda b: b, lambda t, k, b: t.suggest_int(k, b[0], b[1])),
-    "choice": Kind(_choices, lambda b: b, lambda t, k, b: t.suggest_categorical(k, b)),
+                       lambda t, k, b: t.suggest_float(k, b[0], b[1], log=True),
+                       lambda b: D.FloatDistribution(b[0], b[1], log=True)),
+    "uniform": Kind(lambda w, b: _pair(w, b), lambda b: b, lambda t, k, b: t.suggest_float(k, b[0], b[1]),
+                    lambda b: D.FloatDistribution(b[0], b[1])),
+    "int": Kind(lambda w, b: _pair(w, b, integer=True), lambda b: b, lambda t, k, b: t.suggest_int(k, b[0], b[1]),
+                lambda b: D.IntDistribution(b[0], b[1])),
+    "choice": Kind(_choices, lambda b: b, lambda t, k, b: t.suggest_categorical(k, b),
+                   lambda b: D.CategoricalDistribution(b)),
 }
 
 
@@ -99,6 +105,9 @@ class Param:
 
     def probes(self) -> list:
         return KINDS[self.kind].probes(self.bounds)
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        return KINDS[self.kind].distribution(self.bounds)
 
     def as_dict(self) -> dict[str, Any]:
         """What the sweep file said (the study's record of its space)."""

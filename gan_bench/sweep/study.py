@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import socket
 import threading
@@ -75,10 +76,65 @@ def study_name(sweep: Sweep, base: Base) -> str:
     return f"{sweep.name}/{base.name}"
 
 
-def sampler(sweep: Sweep, seed: int) -> optuna.samplers.BaseSampler:
-    if sweep.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.RandomSampler()  # unseeded: each worker draws its own values
+def direction(sweep: Sweep) -> str:
+    return "minimize" if METRICS.info(sweep.objective).lower_is_better else "maximize"  # the metric's record
+
+
+# sweep.sampler -> the Optuna sampler it builds, from a seed (the sweep file's converter checked the name)
+SAMPLERS = {
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+}
+
+
+def trial_seed(seed: int, study: str, number: int) -> int:
+    """The seed of trial `number`'s draws in study `study`: a hash, so neighbouring seeds, studies and trials
+    draw unrelated values."""
+    digest = hashlib.sha256(f"{seed}\0{study}\0{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")  # numpy's seeds are 32-bit
+
+
+class TrialSeeded(optuna.samplers.BaseSampler):
+    """Sampler `kind` seeded afresh for each trial from (the sweep's seed, the study, the trial's number).
+
+    One seed per sampler would not do: every worker (--jobs, an array's tasks) builds its own sampler, so
+    workers seeded alike would draw the same values for their first trials. Seeded by the trial's number,
+    trial 3 draws the same values whichever worker takes it, and two sweeps of one file draw alike. TPE
+    reads the study's finished trials too, so its draws repeat where the history does (one worker)."""
+
+    def __init__(self, kind: str, seed: int, study: str) -> None:
+        self.kind, self.seed, self.study = kind, seed, study
+        self._current: Optional[tuple[int, optuna.samplers.BaseSampler]] = None
+
+    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        if self._current is None or self._current[0] != trial.number:
+            self._current = (trial.number, SAMPLERS[self.kind](trial_seed(self.seed, self.study, trial.number)))
+        return self._current[1]
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, Any]
+                        ) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: Any) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        self._for(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        pass  # Optuna asks for fresh randomness here; the seeds are the trials' own on purpose
+
+
+def sampler(sweep: Sweep, name: str) -> optuna.samplers.BaseSampler:
+    """The sampler of study `name`: the sweep's kind, its draws seeded by the sweep file's `seed`."""
+    return TrialSeeded(sweep.sampler, sweep.seed, name)
 
 
 # sweep.pruner.name -> the Optuna pruner it builds (the sweep file's converter checked the name)
@@ -98,16 +154,15 @@ def open_study(sweep: Sweep, base: Base, storage: optuna.storages.BaseStorage, *
     """The study of one base config: made on the first run; on a rerun refused if the sweep changed what its
     trials measure. create=False: None where it does not exist yet."""
     name = study_name(sweep, base)
-    direction = "minimize" if METRICS.info(sweep.objective).lower_is_better else "maximize"  # its record
     exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if not exists and not create:
         return None
     if exists:  # loaded, not created again: a refused rerun leaves the database as it was
-        study = optuna.load_study(storage=storage, study_name=name, sampler=sampler(sweep, seed=os.getpid()),
+        study = optuna.load_study(storage=storage, study_name=name, sampler=sampler(sweep, name),
                                   pruner=pruner(sweep))
     else:
-        study = optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True,
-                                    sampler=sampler(sweep, seed=os.getpid()), pruner=pruner(sweep))
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction(sweep),
+                                    load_if_exists=True, sampler=sampler(sweep, name), pruner=pruner(sweep))
     now = fingerprint(sweep, base)
     before = study.user_attrs.get(FINGERPRINT)
     if before is None:

@@ -2,7 +2,7 @@
 study has its trials, then the report.
 
 A worker is this process (--jobs 1) or one of N child processes (--jobs N); any other process running
-the same sweep on the same storage is one more (a cluster's array job: see docs/sweeps.md). Each worker
+the same sweep on the same storage is one more (--executor slurm's array tasks: cluster.py). Each worker
 loads each data set once and goes through the configs in order, so N workers finish one config's
 study before the next.
 """
@@ -31,20 +31,37 @@ def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
     """Every check of the sweep and its storage; nothing is written until they pass. Then the studies
     are made (or reopened, refused if the sweep file changed under them). Returns (bases, storage)."""
     built = check_sweep(sweep, data=data)
-    where = storage_url or str(folder.path / folder.STUDY_DB)
+    url = storage_of(storage_url, folder)
+    where = storage_url or str(folder.path / (folder.JOURNAL if url == folder.journal_url else folder.STUDY_DB))
     problem = cannot_write_under(folder.path)  # the trials' run folders go there, whatever the storage
     if problem:
         raise GanBenchError(f"cannot create the sweep folder {str(folder)!r} ({problem}); choose another `out` "
                             f"or --out")
-    storage = None
-    if storage_url is not None or (folder.path / folder.STUDY_DB).exists():
-        storage = open_storage(storage_url, folder)
-        for b in built:  # every existing study checked before a new one is made: a refusal leaves nothing new
-            open_study(sweep, b, storage, where=where, create=False)
-    storage = storage or open_storage(storage_url, folder)
+    storage = open_storage(url, folder) if url is not None else None
+    for b in built:  # every existing study checked before a new one is made: a refusal leaves nothing new
+        if (open_study(sweep, b, storage, where=where, create=False) if storage else None) is None:
+            _no_trials_without_study(sweep, b, folder, where)
+    storage = storage or open_storage(url, folder)
     for b in built:
         open_study(sweep, b, storage, where=where)
     return built, storage
+
+
+def storage_of(storage_url: Optional[str], folder: SweepFolder) -> Optional[str]:
+    """--storage, else the storage the sweep folder already has (study.db or journal.log), else None (SQLite
+    in the folder, made on the first run)."""
+    return storage_url if storage_url is not None else folder.stored()
+
+
+def _no_trials_without_study(sweep: Sweep, b: Base, folder: SweepFolder, where: str) -> None:
+    """A config whose trials are in the folder but whose study is not in the storage (a clone of a published
+    sweep's records, or another --storage) would draw and train its trials again over them: refused."""
+    n = len(folder.trial_numbers(b.name))
+    if n:
+        raise GanBenchError(f"{folder.path / b.name} holds {n} trial(s) of config {b.name!r}, but {where} has no "
+                            f"study of them; `gan-bench sweep {sweep.file} --report` rebuilds their report from the "
+                            f"records. To run trials, give the storage they were made in (--storage), or a new "
+                            f"`out` (or --out)")
 
 
 def work(sweep: Sweep, built: list[Base], storage: Any, folder: SweepFolder, *,
@@ -72,12 +89,19 @@ def run_sweep(sweep: Sweep, *, folder: SweepFolder, storage_url: Optional[str] =
         raise GanBenchError(f"--jobs must be at least 1, got {jobs}")
     data = DataCache()
     built, storage = prepare(sweep, folder, storage_url, data=data)
-    say(f"sweep {sweep.name}: {len(built)} configs x {sweep.trials} trials, {sweep.sampler} sampler, objective "
-        f"{sweep.objective} at {sweep.budget.text()}; studies in {storage_url or folder.storage_url}")
+    say(f"sweep {sweep.name}: {len(built)} configs x {sweep.trials} trials, {sweep.sampler} sampler (seed "
+        f"{sweep.seed}), objective {sweep.objective} at {sweep.budget.text()}; studies in "
+        f"{storage_of(storage_url, folder) or folder.storage_url}")
     if jobs == 1:
         work(sweep, built, storage, folder, data=data, say=say)
     else:
         _parallel(sweep, folder, storage_url, jobs, say)
+    return wrap_up(sweep, built, storage, folder, report=report, say=say)
+
+
+def wrap_up(sweep: Sweep, built: list[Base], storage: Any, folder: SweepFolder, *, report: bool = True,
+            say: Callable[[str], None] = print) -> dict[str, dict[str, int]]:
+    """After the workers: each study's progress, and (report) the report once every study has its trials."""
     progress = status(sweep, built, storage)
     left = [n for n, p in progress.items() if p.get("running") or p.get("waiting")]
     if left:
@@ -108,7 +132,7 @@ def _child(sweep: Sweep, folder: str, storage_url: Optional[str], k: int, thread
     sys.stdout = sys.stderr = open(f.log_path(k), "a", buffering=1)
     load_plugins(sweep.plugins)
     try:
-        work(sweep, bases(sweep), open_storage(storage_url, f), f)
+        work(sweep, bases(sweep), open_storage(storage_of(storage_url, f), f), f)
     except (Interrupted, KeyboardInterrupt):
         sys.exit(3)
     except GanBenchError as e:
