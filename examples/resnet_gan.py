@@ -2,6 +2,7 @@
 
     gan-bench run examples/shapes_resdcgan.yaml            # the config names this file in `plugins:`
     gan-bench run configs/demo.yaml --plugin examples/resnet_gan.py --set model.name=resdcgan
+    gan-bench run configs/demo.yaml --plugin examples/resnet_gan.py --set model.name=resdcgan --set model.blocks=2
     gan-bench list --plugin examples/resnet_gan.py         # resdcgan and csv_images beside the built-ins
 
 It imports nothing of gan-bench but its public API (gan_bench/api.py): copy it anywhere and change it.
@@ -119,41 +120,54 @@ def plan(resolution: int) -> tuple[int, int]:
     return start, (resolution // start).bit_length() - 1
 
 
-class UpBlock(nn.Module):
-    """BN, ReLU, 2x upsampling, 3x3 conv, BN, ReLU, 3x3 conv; plus the upsampled input (1x1 conv)."""
+@dataclass
+class ResOptions:
+    """The model's own config key, model.blocks, typed and checked like all others; the factory reads it as
+    cfg.blocks."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    blocks: int = option(1, lo=1, hi=8, help="residual blocks at each image size of G and D (1: SNGAN's shape)")
+
+
+class UpBlock(nn.Module):
+    """BN, ReLU, 2x upsampling, 3x3 conv, BN, ReLU, 3x3 conv; plus the upsampled input (1x1 conv).
+    up=False: a block that keeps the size (model.blocks > 1), its input added as it is."""
+
+    def __init__(self, cin: int, cout: int, *, up: bool = True) -> None:
         super().__init__()
-        self.main = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(), nn.Upsample(scale_factor=2),
+        self.main = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(), nn.Upsample(scale_factor=2) if up else nn.Identity(),
                                   nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(),
                                   nn.Conv2d(cout, cout, 3, 1, 1))
-        self.skip = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 1))
+        self.skip = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 1)) if up else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, cin, s, s) -> (B, cout, 2s, 2s)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, cin, s, s) -> (B, cout, 2s, 2s), or (B, cout, s, s)
         return self.main(x) + self.skip(x)
 
 
 class DownBlock(nn.Module):
     """Spectral-norm 3x3 convs and 2x average pooling, no BatchNorm (Miyato et al. 2018); plus the pooled
-    input through a spectral-norm 1x1 conv. The first block takes the image itself, not an activation."""
+    input through a spectral-norm 1x1 conv. The first block takes the image itself, not an activation.
+    down=False: a block that keeps the size (model.blocks > 1), its input added as it is."""
 
-    def __init__(self, cin: int, cout: int, *, first: bool) -> None:
+    def __init__(self, cin: int, cout: int, *, first: bool, down: bool = True) -> None:
         super().__init__()
         self.main = nn.Sequential(*([] if first else [nn.LeakyReLU(0.2)]), spectral_norm(nn.Conv2d(cin, cout, 3, 1, 1)),
-                                  nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(cout, cout, 3, 1, 1)), nn.AvgPool2d(2))
-        self.skip = nn.Sequential(nn.AvgPool2d(2), spectral_norm(nn.Conv2d(cin, cout, 1)))
+                                  nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(cout, cout, 3, 1, 1)),
+                                  nn.AvgPool2d(2) if down else nn.Identity())
+        self.skip = nn.Sequential(nn.AvgPool2d(2), spectral_norm(nn.Conv2d(cin, cout, 1))) if down else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, cin, s, s) -> (B, cout, s/2, s/2)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, cin, s, s) -> (B, cout, s/2, s/2), or (B, cout, s, s)
         return self.main(x) + self.skip(x)
 
 
 class ResG(nn.Module):
-    def __init__(self, *, nz: int, width: int, channels: int, resolution: int) -> None:
+    def __init__(self, *, nz: int, width: int, channels: int, resolution: int, blocks: int = 1) -> None:
         super().__init__()
         self.start, n = plan(resolution)
         ch = [width * 2 ** (n - i) for i in range(n + 1)]  # width 64 at 28 px: 256, 128, 64
         self.project = nn.Linear(nz, ch[0] * self.start ** 2)
-        self.blocks = nn.Sequential(*(UpBlock(a, b) for a, b in zip(ch, ch[1:])))
+        # each size: one upsampling block, then blocks - 1 that keep it (one flat list: blocks=1 is SNGAN's layout)
+        self.blocks = nn.Sequential(*(m for a, b in zip(ch, ch[1:])
+                                      for m in [UpBlock(a, b), *(UpBlock(b, b, up=False) for _ in range(blocks - 1))]))
         self.out = nn.Sequential(nn.BatchNorm2d(ch[-1]), nn.ReLU(), nn.Conv2d(ch[-1], channels, 3, 1, 1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -162,11 +176,12 @@ class ResG(nn.Module):
 
 
 class SND(nn.Module):
-    def __init__(self, *, width: int, channels: int, resolution: int) -> None:
+    def __init__(self, *, width: int, channels: int, resolution: int, blocks: int = 1) -> None:
         super().__init__()
         _, n = plan(resolution)
         ch = [channels] + [width * 2 ** i for i in range(n)]  # width 64 at 28 px: C, 64, 128
-        self.blocks = nn.Sequential(*(DownBlock(a, b, first=i == 0) for i, (a, b) in enumerate(zip(ch, ch[1:]))))
+        self.blocks = nn.Sequential(*(m for i, (a, b) in enumerate(zip(ch, ch[1:])) for m in [
+            DownBlock(a, b, first=i == 0), *(DownBlock(b, b, first=False, down=False) for _ in range(blocks - 1))]))
         self.head = spectral_norm(nn.Linear(ch[-1], 1))
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -174,8 +189,8 @@ class SND(nn.Module):
         return self.head(h).flatten()                                       # (B,) logits
 
 
-@register_model("resdcgan", resolutions=(28, 32, 64),
+@register_model("resdcgan", resolutions=(28, 32, 64), options=ResOptions,
                 description="ResNet-block G, spectral-norm ResNet D (SNGAN-like; an example plugin)")
 def resdcgan(spec: DataSpec, cfg: ModelConfig) -> GAN:
-    kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution)
+    kw = dict(width=cfg.width, channels=spec.channels, resolution=spec.resolution, blocks=cfg.blocks)
     return GAN(ResG(nz=cfg.nz, **kw), SND(**kw), nz=cfg.nz, spec=spec, conditional=False)

@@ -117,7 +117,7 @@ def catalog() -> dict[str, list[dict]]:
                           description=e.info.description, options=e.info.options) for e in DATASETS],
         "models": [row(e, resolutions="/".join(str(r) for r in e.info.resolutions),
                        kind="per-class pairs" if e.info.per_class else "conditional" if e.info.conditional
-                       else "unconditional", description=e.info.description) for e in MODELS],
+                       else "unconditional", description=e.info.description, options=e.info.options) for e in MODELS],
         "metrics": [row(e, kind=e.info.kind, better=e.info.better, default=e.info.default,
                         needs_draws_class=e.info.needs_draws_class, needs_labels=e.info.needs_labels,
                         floor=e.info.floor, headline=e.info.headline, description=first_doc_line(e.obj))
@@ -130,6 +130,7 @@ def catalog() -> dict[str, list[dict]]:
 
 def cmd_list(_: argparse.Namespace) -> int:
     from gan_bench import plugins
+    from gan_bench.config import option_lines
 
     def src(r: dict) -> str:
         return f" (plugin {r['plugin']})" if r["plugin"] else ""
@@ -138,9 +139,13 @@ def cmd_list(_: argparse.Namespace) -> int:
     print("data sets:")
     for r in rows["data sets"]:
         print(f"  {r['name']:14s} {r['resolutions'] + ' px':12s} {r['labels']:16s} {r['description']}{src(r)}")
+        for line in option_lines("data", r["options"]):  # its own keys
+            print(f"  {'':14s} {line}")
     print("models:")
     for r in rows["models"]:
         print(f"  {r['name']:14s} {r['resolutions'] + ' px':12s} {r['kind']:16s} {r['description']}{src(r)}")
+        for line in option_lines("model", r["options"]):
+            print(f"  {'':14s} {line}")
     print("metrics (eval.metrics; * opt-in):")
     for r in rows["metrics"]:
         opt = "" if r["default"] else " *"

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, ClassVar, Iterable, Optional, Union
 
 import yaml
 
@@ -37,34 +37,92 @@ def option(default: Any, *, lo: float | None = None, hi: float | None = None, lo
     return field(default=default, metadata=meta)
 
 
-# A data set's own keys (quickdraw's categories, celeba's crop, ...) are declared by the data set, in its
-# own file, as an options dataclass registered with it (data/base.py passes it here), and read and written
-# as keys of the same `data:` section. config.py never names them, so adding a data set never edits it.
-DATA_OPTIONS: dict[str, type] = {}
+# An entry's own keys (a data set's: quickdraw's categories, celeba's crop; a model's: a plugin's number of
+# blocks) are declared by the entry, in its own file, as an options dataclass in its registry record, and read
+# and written as keys of its section (`data:`, `model:`). config.py never names them: each registry tells it
+# the options of every name it holds (register_options), so adding a data set or a model never edits this
+# file, and the keys of a plugin whose registrations are undone go with them.
+OPTIONS: dict[str, Callable[[], dict[str, Optional[type]]]] = {}
 
 
 @dataclass
 class NoOptions:
-    """The options of a data set that has none of its own."""
+    """The options of an entry that has none of its own."""
 
 
-def register_data_options(name: str, options: Optional[type]) -> None:
-    """Called as data set `name` registers: `options` (a dataclass, or None) holds its own keys."""
+def register_options(section: str, options: Callable[[], dict[str, Optional[type]]]) -> None:
+    """Section `section` ("data", "model") reads its entries' own keys from options(): {name: dataclass or None}."""
+    OPTIONS[section] = options
+
+
+def check_options(section: type["OptionSection"], name: str, options: Optional[type]) -> None:
+    """As entry `name` registers: `options` is None or a dataclass whose keys are not the section's own."""
     if options is not None and not (dataclasses.is_dataclass(options) and isinstance(options, type)):
-        raise TypeError(f"data set {name!r}: options must be a dataclass, got {options!r}")
-    generic = {f.name for f in dataclasses.fields(DataConfig)}
-    clash = generic & {f.name for f in dataclasses.fields(options or NoOptions)}
+        raise TypeError(f"{section.KIND} {name!r}: options must be a dataclass, got {options!r}")
+    clash = {f.name for f in dataclasses.fields(section)} & set(_option_names(options or NoOptions))
     if clash:
-        raise TypeError(f"data set {name!r}: option {sorted(clash)[0]!r} is already a key of every data set")
-    DATA_OPTIONS[name] = options or NoOptions
+        raise TypeError(f"{section.KIND} {name!r}: option {sorted(clash)[0]!r} is already a key of every "
+                        f"{section.KIND} ({section.SECTION}.{sorted(clash)[0]})")
 
 
-@dataclass(init=False)
-class DataConfig:
-    """The keys every data set takes; `options` holds those of the data set named (see DATA_OPTIONS),
-    and they read and write as attributes of this object: cfg.data.categories. DataConfig(name=...,
-    categories=[...]) takes both kinds of keys, checked like a config's."""
+def _table(section: str) -> dict[str, type]:
+    """{registered name: its options dataclass} of a section ({} before its registry is imported)."""
+    source = OPTIONS.get(section)
+    return {n: o or NoOptions for n, o in source().items()} if source else {}
 
+
+class OptionSection:
+    """A config section: the keys every entry of a registry takes (a subclass's dataclass fields) and the
+    own keys of the entry named (its options, see OPTIONS), which read and write as attributes of this
+    object: cfg.data.categories, cfg.model.blocks. A subclass(name=..., key=...) takes both kinds of keys,
+    checked like a config's. Subclasses are @dataclass(init=False, eq=False)."""
+
+    SECTION: ClassVar[str] = ""   # its key in a config ("data")
+    KIND: ClassVar[str] = ""      # what its `name` names, in messages ("data set")
+
+    def __init__(self, **keys: Any) -> None:
+        object.__setattr__(self, "_pending", {})    # option keys given, resolved by build_config
+        object.__setattr__(self, "_options", None)  # (entry name, its options object)
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING
+                               else f.default)
+        if keys:
+            _apply(self, keys, f"{self.SECTION}.")
+            _resolve_options(self)
+
+    @property
+    def options(self) -> Any:
+        """The options object of the entry named (its defaults until build_config sets them)."""
+        if self._options is None or self._options[0] != self.name:
+            object.__setattr__(self, "_options", (self.name, _table(self.SECTION).get(self.name, NoOptions)()))
+        return self._options[1]
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is type(self) and dataclasses.astuple(self) == dataclasses.astuple(other)
+                and self.options == other.options)
+
+    def __getattr__(self, key: str) -> Any:  # only for names that are not generic keys
+        if key.startswith("_"):
+            raise AttributeError(key)
+        opts = self.options
+        if key in _option_names(type(opts)):
+            return getattr(opts, key)
+        raise AttributeError(f"{self.KIND} {self.name!r} has no option {key!r}")
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in self.__dataclass_fields__ or key.startswith("_"):
+            object.__setattr__(self, key, value)
+        elif key in _option_names(type(self.options)):
+            setattr(self.options, key, value)
+        else:
+            raise AttributeError(f"{self.KIND} {self.name!r} has no option {key!r}")
+
+
+@dataclass(init=False, eq=False)
+class DataConfig(OptionSection):
+    """The keys every data set takes; a data set's own keys are its DatasetInfo.options (OptionSection)."""
+
+    SECTION, KIND = "data", "data set"
     name: str = "shapes"
     root: str = "datasets"                      # where downloaded data lives
     path: Optional[str] = None                  # npz, image_folder: the training file or folder
@@ -75,46 +133,26 @@ class DataConfig:
     resolution: Optional[int] = option(None, lo=8, hi=512)   # resize once at load time
     download: bool = True
 
-    def __init__(self, **keys: Any) -> None:
-        object.__setattr__(self, "_pending", {})    # option keys given, resolved by build_config
-        object.__setattr__(self, "_options", None)  # (data set name, its options object)
-        for f in dataclasses.fields(DataConfig):
-            object.__setattr__(self, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING
-                               else f.default)
-        if keys:
-            _apply(self, keys, "data.")
-            _resolve_options(self)
-
-    @property
-    def options(self) -> Any:
-        """The options object of the data set named (its defaults until build_config sets them)."""
-        if self._options is None or self._options[0] != self.name:
-            object.__setattr__(self, "_options", (self.name, DATA_OPTIONS.get(self.name, NoOptions)()))
-        return self._options[1]
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, DataConfig) and dataclasses.astuple(self) == dataclasses.astuple(other)
-                and self.options == other.options)
-
-    def __getattr__(self, key: str) -> Any:  # only for names that are not generic keys
-        if key.startswith("_"):
-            raise AttributeError(key)
-        opts = self.options
-        if key in _option_names(type(opts)):
-            return getattr(opts, key)
-        raise AttributeError(f"data set {self.name!r} has no option {key!r}")
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        if key in DataConfig.__dataclass_fields__ or key.startswith("_"):
-            object.__setattr__(self, key, value)
-        elif key in _option_names(type(self.options)):
-            setattr(self.options, key, value)
-        else:
-            raise AttributeError(f"data set {self.name!r} has no option {key!r}")
-
 
 def _option_names(options: type) -> list[str]:
     return [f.name for f in dataclasses.fields(options)]
+
+
+def option_lines(section: str, options: Optional[type]) -> list[str]:
+    """An entry's own keys as `gan-bench list` shows them: "model.blocks: int = 1, 1 .. 8 (help)"."""
+    if options is None:
+        return []
+    hints, out = typing.get_type_hints(options), []
+    for f in dataclasses.fields(options):
+        lo, hi, m = f.metadata.get("lo"), f.metadata.get("hi"), f.metadata
+        bound = (f"{'>' if m.get('lo_open') else '>='} {lo:g}" if lo is not None else "",
+                 f"<= {hi:g}" if hi is not None else "")
+        limits = ", ".join(b for b in bound if b) + (", not empty" if m.get("nonempty") else "")
+        default = _default(options, f.name)
+        shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else _show(default)
+        out.append(f"{section}.{f.name}: {_type_name(hints[f.name])} = {shown}"
+                   + (f", {limits.lstrip(', ')}" if limits else "") + (f" ({m['help']})" if m.get("help") else ""))
+    return out
 
 
 # Keys whose value is a registered name (model.name, ...), or a list of them (train.trackers): the registry
@@ -136,6 +174,10 @@ _UNHASHED_AT_DEFAULT = {"model": {"spectral_norm": False, "d_label": "planes"},
                         "train": {"ema": 0.0, "ema_rampup": 0.05, "diffaug": "", "max_minutes": None,
                                   "mismatch": 0.0},
                         "eval": {"every_steps": 0, "every_seconds": 0.0}}
+# A model's own keys likewise (models had none when run folders were first made): hashed only when they
+# differ from the defaults its options dataclass declares, so a model that gains an option keeps the hash
+# of its runs made before (whose configs lack the key).
+_OPTIONS_UNHASHED_AT_DEFAULT = ("model",)
 D_LABELS = ("planes", "projection")  # model.d_label
 # Keys that do not change what a run computes, left out of the hash (as `out` is): the code files it
 # loaded names by path (the names it uses are hashed), and where else it is watched. A run folder made
@@ -143,8 +185,11 @@ D_LABELS = ("planes", "projection")  # model.d_label
 _NOT_HASHED = (("out",), ("plugins",), ("train", "trackers"))
 
 
-@dataclass
-class ModelConfig:
+@dataclass(init=False, eq=False)
+class ModelConfig(OptionSection):
+    """The keys every model takes; a model's own keys are its ModelInfo.options (OptionSection)."""
+
+    SECTION, KIND = "model", "model"
     name: str = "cdcgan"
     nz: int = option(100, lo=1, hi=4096)
     width: int = option(64, lo=1, hi=1024, help="channel multiplier of G and D")
@@ -234,7 +279,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["data"].update(dataclasses.asdict(self.data.options))
+        for section in (self.data, self.model):  # an entry's own keys are keys of its section
+            d[section.SECTION].update(dataclasses.asdict(section.options))
         return d
 
     def to_yaml(self) -> str:
@@ -262,6 +308,13 @@ def config_hash(d: dict[str, Any], *, budget: bool = True) -> str:
         for key, default in defaults.items():
             if key in d.get(section, {}) and d[section][key] == default:
                 del d[section][key]
+    for section in _OPTIONS_UNHASHED_AT_DEFAULT:
+        keys = d.get(section, {})
+        name = keys.get("name") if isinstance(keys, dict) else None
+        options = _table(section).get(name) if isinstance(name, str) else None
+        for f in dataclasses.fields(options) if options else ():
+            if f.name in keys and keys[f.name] == _default(options, f.name):
+                del keys[f.name]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -384,11 +437,11 @@ def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
     hints = typing.get_type_hints(type(obj))
     for key, value in delta.items():
         full = f"{prefix}{key}"
-        if isinstance(obj, DataConfig) and isinstance(key, str) and key not in fields and _owners(key):
-            obj._pending[key] = (value, full)  # checked against the data set named once all deltas are in
+        if isinstance(obj, OptionSection) and isinstance(key, str) and key not in fields and _owners(obj, key):
+            obj._pending[key] = (value, full)  # checked against the entry named once all deltas are in
             continue
         if not isinstance(key, str) or key not in fields:
-            if isinstance(obj, DataConfig):
+            if isinstance(obj, OptionSection):
                 fields = {**fields, **{n: None for n in _option_names(type(obj.options))}}
             near = closest(str(key), list(fields))
             hint = f" Did you mean {', '.join(near)}?" if near else ""
@@ -405,18 +458,19 @@ def _apply(obj: Any, delta: dict[str, Any], prefix: str) -> None:
             setattr(obj, key, converted)
 
 
-def _owners(key: str) -> list[str]:
-    """The data sets that declare option `key`."""
-    return [n for n, cls in DATA_OPTIONS.items() if key in _option_names(cls)]
+def _owners(section: OptionSection, key: str) -> list[str]:
+    """The entries of the section's registry that declare option `key`."""
+    return [n for n, cls in _table(section.SECTION).items() if key in _option_names(cls)]
 
 
-def _resolve_options(d: DataConfig) -> None:
-    """The option keys given for the data section, converted and range-checked by the options dataclass
-    of the data set named. A key of another data set is an error unless it is left at its default
-    (a config switched to npz with `--set data.categories=null` keeps working)."""
-    if DATA_OPTIONS and d.name not in DATA_OPTIONS:
-        raise ConfigError(unknown_name_message("data set", d.name, list(DATA_OPTIONS)))
-    cls = DATA_OPTIONS.get(d.name, NoOptions)
+def _resolve_options(d: OptionSection) -> None:
+    """The option keys given for a section, converted and range-checked by the options dataclass of the
+    entry named. A key of another entry is an error unless it is left at its default (a config switched
+    to npz with `--set data.categories=null` keeps working)."""
+    table = _table(d.SECTION)
+    if table and d.name not in table:
+        raise ConfigError(unknown_name_message(d.KIND, d.name, list(table)))
+    cls = table.get(d.name, NoOptions)
     opts = cls()
     fields, hints = {f.name: f for f in dataclasses.fields(cls)}, typing.get_type_hints(cls)
     for key, (value, full) in d._pending.items():
@@ -425,11 +479,11 @@ def _resolve_options(d: DataConfig) -> None:
             _check_range(converted, fields[key], full)
             setattr(opts, key, converted)
             continue
-        owners = _owners(key)
-        if all(value == _default(DATA_OPTIONS[o], key) for o in owners):
+        owners = _owners(d, key)
+        if all(value == _default(table[o], key) for o in owners):
             continue
         own = ", ".join(_option_names(cls)) or "none"
-        raise ConfigError(f"{full} is an option of data set {' and '.join(repr(o) for o in owners)}, not of "
+        raise ConfigError(f"{full} is an option of {d.KIND} {' and '.join(repr(o) for o in owners)}, not of "
                           f"{d.name!r}; remove it (options of {d.name!r}: {own})")
     object.__setattr__(d, "_options", (d.name, opts))
     object.__setattr__(d, "_pending", {})
@@ -442,6 +496,7 @@ def _default(cls: type, key: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     _resolve_options(cfg.data)
+    _resolve_options(cfg.model)
     for key, (kind, names) in NAME_KEYS.items():
         section, _, field_name = key.partition(".")
         value = getattr(getattr(cfg, section), field_name)

@@ -129,12 +129,11 @@ def cli(*args: str) -> list[str]:
 
 @pytest.fixture
 def isolated_registries(monkeypatch):
-    """The registries, the data sets' config keys and the plugins loaded, put back as they were after the
-    test: names a test's plugin registers do not reach the next test."""
-    from gan_bench import config, plugins, registry
+    """The registries (and with them the config keys their entries declare) and the plugins loaded, put back
+    as they were after the test: names a test's plugin registers do not reach the next test."""
+    from gan_bench import plugins, registry
 
     saved = registry.snapshot()
-    monkeypatch.setattr(config, "DATA_OPTIONS", dict(config.DATA_OPTIONS))
     monkeypatch.setattr(plugins, "_LOADED", dict(plugins._LOADED))
     monkeypatch.setattr(plugins, "_WARNED", set(plugins._WARNED))
     yield

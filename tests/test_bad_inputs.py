@@ -421,6 +421,11 @@ def csv_run(content: bytes, *, bomb: bool = False) -> Callable[[Path], list[str]
     return setup
 
 
+def res_run(*sets: str) -> Callable[[Path], list[str]]:
+    """A run of the example plugin's resdcgan on the tiny data, with `sets`."""
+    return lambda t: run_args(t, "model.name=resdcgan", *sets) + ["--plugin", EXAMPLE_PLUGIN]
+
+
 DATA_PLUGIN = IMPORT_API + """import torch
 from gan_bench import ImageData, Splits
 
@@ -1040,6 +1045,15 @@ CASES = {
     "plugin tracker whose check raises": (plugin(TRACKER_PLUGIN, "train.trackers=[plug_t]"),
                                           ["tracker 'plug_t': check(cfg): plug.py:8 raised ConnectionError: server at "
                                            "localhost:1 refused"]),
+    # a model's own keys (ModelInfo.options: the example plugin's model.blocks)
+    "example plugin: model.blocks out of range": (res_run("model.blocks=0"), ["model.blocks: must be >= 1, got 0"]),
+    "example plugin: model.blocks huge": (res_run("model.blocks=" + "9" * 30), ["model.blocks: must be <= 8"]),
+    "example plugin: model.blocks NaN": (res_run("model.blocks=.nan"), ["model.blocks: expected int", "nan"]),
+    "example plugin: a model key misspelled": (res_run("model.blcoks=2"),
+                                               ["unknown key 'model.blcoks'", "Did you mean blocks?", "Valid keys: name"]),
+    "example plugin: a model's key on another model": (
+        lambda t: run_args(t, "model.blocks=2") + ["--plugin", EXAMPLE_PLUGIN],
+        ["model.blocks is an option of model 'resdcgan', not of 'cdcgan'", "remove it", "options of 'cdcgan': none"]),
 }
 
 

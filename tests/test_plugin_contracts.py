@@ -112,6 +112,17 @@ def load(cfg):  # HERE
     train = ImageData(x, torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
     return {ret}
 """
+# A registry entry with an options dataclass (its own config keys) of one field.
+OPTIONS = HEAD + """from dataclasses import dataclass
+
+
+@dataclass
+class Opts:
+    {field}
+
+
+{register}  # HERE
+"""
 METRIC = HEAD + """
 
 @register_metric("x", kind="custom", key="gap", better="lower")
@@ -181,6 +192,16 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "D returning NaN": (
         model(d="        return self.fc(x.flatten(1)).flatten() * float('nan')"), _model_check,
         ["D(x, y)", "returned 2 NaN or infinite logits"]),
+    # a model's own keys (ModelInfo.options): a dataclass of new keys, which the factory reads as cfg.<key>
+    "model options that are not a dataclass (refused as it registers)": (
+        HEAD + "register_model('m', resolutions=(28,), options={'blocks': 1})(print)  # HERE\n", _load_only,
+        ["failed at line {HERE}", "model 'm': options must be a dataclass, got", "'blocks': 1"]),
+    "model option that is a key of every model (refused as it registers)": (
+        OPTIONS.format(field="nz: int = 8", register="register_model('m', resolutions=(28,), options=Opts)(print)"),
+        _load_only, ["failed at line {HERE}", "model 'm': option 'nz' is already a key of every model (model.nz)"]),
+    "model factory reading an option it does not declare": (
+        model(factory="    return GAN(G(), D(), nz=cfg.nz * cfg.blocks, spec=spec, conditional=False)"), _model_check,
+        ["model 'm': plug.py:{cfg.blocks} raised AttributeError: model 'm' has no option 'blocks'"]),
     # losses
     "loss returning a per-sample vector": (
         LOSS.format(d="lambda logits, t: (logits - t) ** 2", g="lambda logits: -logits.mean()"), _loss_check,
@@ -232,6 +253,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "data set loader raising": (
         DATA.format(ret="train.x.view(-1, 5)"), _data_check,
         ["data set 'd': plug.py:{return train.x.view} raised RuntimeError"]),
+    "data set option that is a key of every data set (refused as it registers)": (
+        OPTIONS.format(field="path: str = 'x'", register="register_dataset('d', options=Opts)(print)"), _load_only,
+        ["failed at line {HERE}", "data set 'd': option 'path' is already a key of every data set (data.path)"]),
     "data set loader of the wrong signature": (
         DATA.replace("def load(cfg):", "def load():").format(ret="Splits('d', train, train)"), _data_check,
         ["data set 'd': plug.py:{HERE} cannot be called as gan-bench calls it", "expected fn(cfg: DataConfig) -> Splits"]),

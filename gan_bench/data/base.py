@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_bench.config import register_data_options, register_names
+from gan_bench.config import DataConfig, check_options, register_names, register_options
 from gan_bench.errors import DataError
 from gan_bench.registry import Entry, Registry
 
@@ -106,14 +106,15 @@ class DatasetInfo:
             raise TypeError(f"DatasetInfo.resolutions must be positive integers, got {self.resolutions!r}")
 
 
-def _declare_options(entry: Entry) -> None:
-    register_data_options(entry.name, entry.info.options)  # the config reads data.<option> keys from it
+def _check_options(entry: Entry) -> None:
+    check_options(DataConfig, entry.name, entry.info.options)  # refused as it registers, not when a config reads it
 
 
 # A loader takes the resolved DataConfig and returns Splits.
 DATASETS: Registry[Callable[..., Splits], DatasetInfo] = Registry("data set", DatasetInfo,
-                                                                  on_register=_declare_options)
+                                                                  on_register=_check_options)
 register_names("data.name", "data set", DATASETS.names)
+register_options("data", lambda: {e.name: e.info.options for e in DATASETS})  # data.<option> keys
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -13,10 +13,10 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from gan_bench.config import ModelConfig, register_names
+from gan_bench.config import ModelConfig, check_options, register_names, register_options
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import ConfigError
-from gan_bench.registry import Registry
+from gan_bench.registry import Entry, Registry
 
 
 class GAN(nn.Module):
@@ -54,6 +54,8 @@ class ModelInfo:
     dcgan_init     re-initialise every weight as the DCGAN recipe does (N(0, 0.02), BatchNorm N(1, 0.02))
                    after the factory: the built-in DCGANs' choice; a plugin keeps its own initialisation
                    unless it asks for this
+    options        a dataclass of the model's own config keys (option() fields), read as model.<key> in
+                   YAML, checked like every key, and read by the factory as cfg.<key>; None: none
     description    one line for `gan-bench list`
     """
 
@@ -63,6 +65,7 @@ class ModelInfo:
     needs_labels: bool = False
     export_classes: Optional[Callable[["GAN"], dict[str, dict[str, Any]]]] = None
     dcgan_init: bool = False
+    options: Optional[type] = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -86,8 +89,14 @@ class Layers(nn.Sequential):
         return super().forward(x)
 
 
-MODELS: Registry[Callable[[DataSpec, ModelConfig], GAN], ModelInfo] = Registry("model", ModelInfo)
+def _check_options(entry: Entry) -> None:
+    check_options(ModelConfig, entry.name, entry.info.options)  # refused as it registers, not when a config reads it
+
+
+MODELS: Registry[Callable[[DataSpec, ModelConfig], GAN], ModelInfo] = Registry("model", ModelInfo,
+                                                                            on_register=_check_options)
 register_names("model.name", "model", MODELS.names)  # an empty or unknown model.name lists these
+register_options("model", lambda: {e.name: e.info.options for e in MODELS})  # model.<option> keys
 
 
 def init_weights(module: nn.Module) -> None:
