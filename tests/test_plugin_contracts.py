@@ -269,6 +269,10 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "metric without its registered key": (
         METRIC.format(ret="{'distance': 0.5}"), _metric_check,
         ["metric 'x' (plug.py:{HERE}) returned a dict of ['distance']", "expected a dict with 'gap'"]),
+    "metric returning a field every eval line sets itself": (
+        METRIC.format(ret="{'gap': 0.5, 'step': 3}"), _metric_check,
+        ["metric 'x' (plug.py:{HERE}) returned a dict with 'step'", "every eval line sets those fields itself",
+         "rename 'step'"]),
     "metric with a value no JSON line holds": (
         METRIC.format(ret="{'gap': 0.5, 'per_class': {'a': torch.ones(2)}}"), _metric_check,
         ["metric 'x' (plug.py:{HERE}) returned 'per_class': a float32 tensor of shape (2,)", "one JSON line"]),

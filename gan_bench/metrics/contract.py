@@ -14,6 +14,14 @@ from gan_bench.metrics.registry import MetricInfo
 from gan_bench.plugins import broken, describe
 
 METRIC = "fn(ctx: EvalContext) -> dict of numbers"
+# What a report needs of a metric (which way is better, its headline number, label, columns, floor), written
+# into every eval line under INFO, so `compare` and `gallery` rank a plugin's metric without its code loaded.
+INFO = "info"
+REPORTED = ("kind", "key", "better", "headline", "label", "columns", "floor")
+# The fields an eval line sets itself (evaluate.py): which metric, where training stood, which G, how many
+# images, which evaluation network, and INFO; a metric's dict holding one would overwrite it.
+LINE_FIELDS = ("metric", "step", "checkpoint", "g", "samples", "classifier", "classifier_test_acc", "train_seconds",
+               "images_seen", INFO)
 
 
 def check_metric_value(info: MetricInfo, value: object, *, name: str, fn: Optional[Callable] = None) -> dict:
@@ -28,6 +36,9 @@ def check_metric_value(info: MetricInfo, value: object, *, name: str, fn: Option
         raise broken(what, fn, f"{info.key!r}: {describe(value[info.key])}",
                      "a finite int or float there (a tensor's .item(), a numpy number's float())")
     for key, v in value.items():
+        if key in LINE_FIELDS:
+            raise broken(what, fn, f"a dict with {key!r}", f"a dict without {', '.join(LINE_FIELDS)}: every eval "
+                                                            f"line sets those fields itself; rename {key!r}")
         problem = "" if isinstance(key, str) else f"a key {describe(key)}"
         problem = problem or _unwritable(v)
         if problem:
@@ -61,3 +72,23 @@ def _unwritable(v: Any) -> str:
             return f"a key {describe(bad)}"
         return next((p for p in map(_unwritable, v.values()) if p), "")
     return describe(v)
+
+
+def line_info(info: MetricInfo) -> dict[str, Any]:
+    """The INFO field of a metric's eval lines: its record's REPORTED fields, as JSON holds them."""
+    return {f: list(info.columns) if f == "columns" else getattr(info, f) for f in REPORTED}
+
+
+def info_of_line(value: Any) -> Optional[MetricInfo]:
+    """The MetricInfo an eval line's INFO field describes (default False: a report's stand-in computes
+    nothing); None when the line has none (written before lines carried it) or a hand-edited one that is
+    not a record."""
+    if not isinstance(value, dict) or not isinstance(value.get("columns", []), list):
+        return None
+    fields = {f: value[f] for f in REPORTED if f in value}
+    try:
+        info = MetricInfo(**{**fields, "columns": tuple(fields.get("columns") or ())}, default=False)
+    except TypeError:  # a field missing or of another type, or MetricInfo's own checks (kind, better, columns)
+        return None
+    texts = (info.key, info.label, info.floor, *info.columns)
+    return info if info.key and all(isinstance(t, str) for t in texts) and isinstance(info.headline, bool) else None

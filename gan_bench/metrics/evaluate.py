@@ -2,7 +2,9 @@
 
 Every result is one JSON line in the run's eval records (RunFolder):
   {"metric": "fd", "step": 1170, "checkpoint": "last", "samples": 10000,
-   "classifier": "<fingerprint>", "classifier_test_acc": 0.948, "fd": 12.3}
+   "classifier": "<fingerprint>", "classifier_test_acc": 0.948, "fd": 12.3,
+   "info": {"kind": "domain", "key": "fd", "better": "lower", ...}}
+"info" is what a report needs of the metric (contract.line_info), so reports read a plugin's lines without it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from gan_bench.config import Config
 from gan_bench.data import Splits, load_data
 from gan_bench.errors import ConfigError, GanBenchError
 from gan_bench.metrics.context import EvalContext, stderr_line
-from gan_bench.metrics.contract import METRIC, check_metric_value
+from gan_bench.metrics.contract import INFO, METRIC, check_metric_value, line_info
 from gan_bench.metrics.registry import METRICS, NotApplicable, Skipped, check_metrics, inapplicable_reason
 from gan_bench.models.base import GAN
 from gan_bench.plugins import plugin_call
@@ -148,8 +150,8 @@ def in_training(gan: GAN, splits: Splits, cfg: Config, run: RunFolder, step: int
 def _append(run: RunFolder, results: dict[str, dict[str, Any]], *, step: int, checkpoint: str,
             g: Optional[str] = None, at: Optional[dict[str, Any]] = None, write: bool = True) -> list[dict[str, Any]]:
     which = {"g": g} if g is not None else {}  # runs without train.ema have one G: no field
-    records = [{"metric": name, "step": step, **(at or {}), "checkpoint": checkpoint, **which, **r}
-               for name, r in results.items()]
+    records = [{"metric": name, "step": step, **(at or {}), "checkpoint": checkpoint, **which, **r,
+                INFO: line_info(METRICS.info(name))} for name, r in results.items()]
     if write:  # under torchrun only rank 0 writes; one evaluation's lines all at once, or none
         run.append_all("eval", records)
     return records

@@ -16,7 +16,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS, default_metrics, direction, floor_columns, headline_columns
 from gan_bench.report import levers, ranking, timing
 from gan_bench.report.format import formatted, html_page, mean_std, to_markdown
-from gan_bench.report.records import RunRecord, runs_under, to_stderr
+from gan_bench.report.records import RunRecord, recorded_metrics, runs_under, to_stderr
 
 # Direction of the run columns that are not metrics (the metric registry knows the metrics'), to mark
 # the best model per data set.
@@ -203,10 +203,13 @@ def tables(df: pd.DataFrame, column: Optional[str]) -> dict[str, str]:
 
 def pivot_metric(df: pd.DataFrame, metric: Optional[str]) -> tuple[str, Optional[str]]:
     """The pivot's column, and a note when it is not a quality metric: metric None takes the first key
-    metric the runs have been evaluated with, else throughput (what every run folder holds)."""
+    metric the runs have been evaluated with, else the first other metric, else throughput (what every run
+    folder holds)."""
     if metric is not None:
         return resolve_metric(df, metric), None
     have = [c for c in headline_columns() if c in df.columns and df[c].notna().any()]
+    # runs evaluated only with metrics that are not key ones (a plugin's): the first of those
+    have = have or [e.info.key for e in METRICS if e.info.key in df.columns and df[e.info.key].notna().any()]
     if have:
         return have[0], None
     return "img_per_sec", (f"no run here is evaluated yet, so the pivot is of img_per_sec; `gan-bench eval RUN` "
@@ -220,16 +223,24 @@ def compare(*, results: Path, out: Path, metric: Optional[str] = None, plots: bo
     metric None: see pivot_metric (the note goes to `say`). targets: --target specs of the
     time-to-quality table (timing.parse_targets); check_targets: one naming a data set no run has is an
     error (the CLI's --target; a suite's targets may name a data set whose runs all failed). warn: where
-    the runs that cannot be read are named (load_runs). Nothing is written when an input is bad."""
+    the runs that cannot be read are named (load_runs). A metric no loaded plugin registers is read as its
+    eval lines describe it (records.recorded_metrics). Nothing is written when an input is bad."""
+    runs = runs_under(results, warn=warn)
+    with recorded_metrics(runs):
+        wanted = timing.parse_targets(targets or [])
+        if check_targets:
+            have = sorted({r.dataset for r in runs})
+            for ds in (d for d in wanted if d is not None and d not in have):
+                raise GanBenchError(f"--target {ds}:{wanted[ds][0]}=...: no run under {str(results)!r} is of data "
+                                    f"set {ds!r}; the runs' data sets are {', '.join(have)} (or leave out DATASET: "
+                                    f"for every one)")
+        return _write(runs, out=out, metric=metric, plots=plots, wanted=wanted, say=say)
+
+
+def _write(runs: list[RunRecord], *, out: Path, metric: Optional[str], plots: bool,
+           wanted: dict[Optional[str], tuple[str, float]], say: Callable[[str], None]) -> list[Path]:
     from gan_bench.report import plots as plotting
 
-    wanted = timing.parse_targets(targets or [])
-    runs = runs_under(results, warn=warn)
-    if check_targets:
-        have = sorted({r.dataset for r in runs})
-        for ds in (d for d in wanted if d is not None and d not in have):
-            raise GanBenchError(f"--target {ds}:{wanted[ds][0]}=...: no run under {str(results)!r} is of data set "
-                                f"{ds!r}; the runs' data sets are {', '.join(have)} (or leave out DATASET: for every one)")
     df = runs_table(runs)
     column, note = pivot_metric(df, metric)
     if note:

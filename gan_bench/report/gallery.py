@@ -23,7 +23,7 @@ from gan_bench.report.plots import loss_curves, run_curves, throughput
 from gan_bench.atomic import atomic_path, output_folder, write_text
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics.registry import METRICS
-from gan_bench.report.records import RunRecord, runs_under, to_stderr
+from gan_bench.report.records import RunRecord, recorded_metrics, runs_under, to_stderr
 from gan_bench.run import RunFolder
 from gan_bench.run.files import PAD
 
@@ -38,7 +38,7 @@ def build_gallery(*, results: Path, out: Path, title: Optional[str] = None,
     """Write out/index.html (and the images it shows) for every run under results; returns the page.
     warn: where the runs that cannot be read are named (load_runs)."""
     runs = runs_under(Path(results), warn=warn)
-    with output_folder(Path(out)) as out:
+    with recorded_metrics(runs), output_folder(Path(out)) as out:  # recorded: a plugin's metric, unloaded
         return _write(runs, results, out, title)
 
 

@@ -15,13 +15,17 @@ import dataclasses
 import json
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
+from gan_bench import registry
 from gan_bench.config import Config
 from gan_bench.data import DATASETS
 from gan_bench.errors import GanBenchError
+from gan_bench.metrics.contract import INFO, info_of_line
+from gan_bench.metrics.registry import METRICS, MetricInfo
 from gan_bench.report import experiments
 from gan_bench.run import RunFolder
 
@@ -40,6 +44,7 @@ class RunRecord:
     history: list[dict[str, Any]]   # the metrics records: one per log_every steps
     evals: dict[str, float] = field(default_factory=dict)        # table columns from the eval records
     curves: list[dict[str, Any]] = field(default_factory=list)   # eval lines with checkpoint "training"
+    described: dict[str, MetricInfo] = field(default_factory=dict)  # each metric's record as its lines give it
 
     @property
     def path(self) -> Path:
@@ -139,8 +144,34 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     path = folder.path
     rel = path.relative_to(root).as_posix() if path != root else path.name
     seed = summary.get("seed", config.get("train", {}).get("seed", 0))
+    described = {line["metric"]: info for line in records["eval"]
+                 if isinstance(line.get("metric"), str) and (info := info_of_line(line.get(INFO))) is not None}
     return RunRecord(folder=folder, rel=rel, dataset=dataset, model=model, seed=int(seed), summary=summary,
-                     config=config, history=records["metrics"], evals=evals, curves=curves)
+                     config=config, history=records["metrics"], evals=evals, curves=curves, described=described)
+
+
+@contextmanager
+def recorded_metrics(runs: list[RunRecord]) -> Iterator[None]:
+    """While a report is made from `runs`: the metric registry also holds each metric their eval lines
+    describe that no loaded code registers (a plugin's, reported without --plugin), with the record its
+    lines carry, so tables rank it the plugin's way and the gallery shows it as the plugin would; then
+    the registry is as it was."""
+    saved = registry.snapshot()
+    try:
+        for name, info in {n: i for r in runs for n, i in r.described.items()}.items():
+            if name and name not in METRICS:
+                METRICS.register(name, info)(_recorded_only(name))
+        yield
+    finally:
+        registry.restore(saved)
+
+
+def _recorded_only(name: str) -> Callable[..., dict]:
+    """What stands for a metric known only from its records: it reports, it does not compute."""
+    def compute(ctx: Any) -> dict:
+        raise GanBenchError(f"metric {name!r} is known here only from its eval records; load the plugin that "
+                            f"registers it (--plugin FILE) to compute it")
+    return compute
 
 
 def _check_config_shape(folder: RunFolder, config: dict[str, Any]) -> None:
