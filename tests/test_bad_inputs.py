@@ -327,6 +327,29 @@ def _sweep_changed_under_its_study(tmp: Path) -> list[str]:
 def _no_dashboard(mp, tmp: Path) -> None:
     mp.setitem(sys.modules, "optuna_dashboard", None)  # `import optuna_dashboard` now raises ImportError
 
+
+def _sweep_seed_changed_under_its_study(tmp: Path) -> list[str]:
+    """The sweep's study made with the default seed (as before the key existed), then the file's seed set."""
+    sweep_file(tmp)
+    make_sweep_studies(tmp)
+    return sweep_file(tmp, seed=3)
+
+
+def _sweep_trials_without_study(tmp: Path, **record) -> list[str]:
+    """A trial's record in the sweep folder (a clone of a published sweep: git keeps no study.db)."""
+    args = sweep_file(tmp)
+    (tmp / "sw" / "t" / "trial-0000").mkdir(parents=True)
+    (tmp / "sw" / "t" / "trial-0000" / "trial.json").write_text(json.dumps(
+        {"trial": 0, "attempts": [0], "objective": "fd", "budget": {"steps": 2}, "state": "FAIL",
+         "params": {"train.lr_g": 2e-4}, "reason": "x", **record}))
+    return args
+
+
+def _sweep_begun_in_sqlite(tmp: Path) -> list[str]:
+    sweep_file(tmp)
+    make_sweep_studies(tmp)
+    return sweep_file(tmp, *SLURM, "--slurm", "cluster=debug")
+
 # ---- issue 33: writes that fail part-way, files that lie about their size, inputs once accepted silently ----
 
 EXAMPLE_PLUGIN = str(Path(__file__).resolve().parents[1] / "examples" / "resnet_gan.py")
@@ -986,6 +1009,42 @@ CASES = {
     "sweep: --jobs 0": (lambda t: sweep_file(t, "--jobs", "0"), ["--jobs must be at least 1"]),
     "sweep: --dashboard without optuna-dashboard": (patched(lambda t: sweep_file(t, "--dashboard"), _no_dashboard),
                                                     ["--dashboard needs optuna-dashboard", "[dashboard]"]),
+    "sweep: seed changed under its study": (_sweep_seed_changed_under_its_study,
+                                            ["s.yaml changed since the study 's/t'", "seed was None, now 3"]),
+    "sweep: a negative seed": (lambda t: sweep_file(t, seed=-1), ["seed: must be >= 0, got -1"]),
+    "sweep: trials in the folder without their study": (
+        _sweep_trials_without_study, ["sw/t holds 1 trial(s) of config 't'", "--report` rebuilds", "new `out`"]),
+    "sweep: --report from records made at another budget": (
+        lambda t: _sweep_trials_without_study(t, budget={"steps": 3}) + ["--report"],
+        ["trial-0000/trial.json was made with budget {'steps': 3}", "put the file back"]),
+    "sweep: --report from records outside the space": (
+        lambda t: _sweep_trials_without_study(t, params={"train.lr_g": 0.5}) + ["--report"],
+        ["trial-0000/trial.json does not fit s.yaml's space", "put the file back"]),
+    # the workers as a SLURM job array: `gan-bench sweep --executor slurm`
+    "sweep: --workers 0": (lambda t: sweep_file(t, *SLURM, "--workers", "0"), ["--workers must be at least 1", "got 0"]),
+    "sweep: --workers without --executor slurm": (lambda t: sweep_file(t, "--workers", "2"),
+                                                  ["--workers go with --executor slurm", "--jobs N"]),
+    "sweep: --jobs with --executor slurm": (lambda t: sweep_file(t, *SLURM, "--jobs", "2"),
+                                            ["with --executor slurm each worker is a task", "--workers N"]),
+    "sweep: unknown executor": (lambda t: sweep_file(t, "--executor", "slrum"), ["unknown executor 'slrum'", "slurm"]),
+    "sweep: --executor slurm with SQLite storage": (
+        lambda t: sweep_file(t, *SLURM, "--storage", "sqlite:///s.db", "--slurm", "cluster=debug"),
+        ["--executor slurm cannot use SQLite storage (sqlite:///s.db)", "network file system", "journal:PATH"]),
+    "sweep: --executor slurm on a sweep begun in SQLite": (
+        _sweep_begun_in_sqlite, ["this sweep's studies are in sw/study.db (SQLite)", "--jobs N", "new `out`"]),
+    "sweep: --report with --executor slurm": (lambda t: sweep_file(t, *SLURM, "--report"),
+                                              ["--report runs on this machine", "drop --executor slurm"]),
+    "sweep: --slurm key misspelled": (lambda t: sweep_file(t, *SLURM, "--slurm", "partiton=cpu"),
+                                      ["--slurm: unknown key 'partiton'", "Did you mean partition"]),
+    "sweep: --slurm without its executor": (lambda t: sweep_file(t, "--slurm", "partition=cpu"),
+                                            ["--slurm sets options of --executor slurm", "add --executor slurm"]),
+    "sweep: --executor slurm without submitit": (patched(lambda t: sweep_file(t, *SLURM), _no_submitit),
+                                                 ["--executor slurm needs submitit", "pip install -e \".[slurm]\""]),
+    "sweep: no SLURM here": (patched(lambda t: sweep_file(t, *SLURM), _no_slurm_commands),
+                             ["no SLURM on this machine", "--jobs N"]),
+    "sweep: sbatch refuses the workers": (patched(lambda t: sweep_file(t, *SLURM, "--slurm", "partition=gpux"),
+                                                  _sbatch_refuses),
+                                          ["sbatch refused the jobs", "invalid partition specified: gpux"]),
     # issue 33: core tracebacks, misleading messages, leftovers, the example plugin, a slow failure
     "npz header declaring ten million images in 1 KB": (
         npz_declaring(10_000_000), ["bad.npz: x declares 10,000,000 x 28 x 28 uint8 (7.3 GiB) but the file holds 1000 "

@@ -92,7 +92,7 @@ class SlurmExecutor:
             missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
             if missing:
                 raise GanBenchError(f"--executor slurm: no SLURM on this machine (`{missing[0]}` is not on PATH); "
-                                    f"submit from the cluster's login node, or run the suite here with --jobs N")
+                                    f"submit from the cluster's login node, or run it here with --jobs N")
 
     # ---- submitting ----------------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
     storage = open_storage(url, folder) if url is not None else None
     for b in built:  # every existing study checked before a new one is made: a refusal leaves nothing new
         if (open_study(sweep, b, storage, where=where, create=False) if storage else None) is None:
-            _no_trials_without_study(sweep, b, folder, where)
+            _no_trials_without_study(sweep, b, folder, f"{where} holds no study of them" if storage else
+                                     f"{folder} has no study.db or journal.log")
     storage = storage or open_storage(url, folder)
     for b in built:
         open_study(sweep, b, storage, where=where)
@@ -53,13 +54,14 @@ def storage_of(storage_url: Optional[str], folder: SweepFolder) -> Optional[str]
     return storage_url if storage_url is not None else folder.stored()
 
 
-def _no_trials_without_study(sweep: Sweep, b: Base, folder: SweepFolder, where: str) -> None:
+def _no_trials_without_study(sweep: Sweep, b: Base, folder: SweepFolder, missing: str) -> None:
     """A config whose trials are in the folder but whose study is not in the storage (a clone of a published
-    sweep's records, or another --storage) would draw and train its trials again over them: refused."""
+    sweep's records, or another --storage) would draw and train its trials again over them: refused. missing:
+    where their study is not, in words."""
     n = len(folder.trial_numbers(b.name))
     if n:
-        raise GanBenchError(f"{folder.path / b.name} holds {n} trial(s) of config {b.name!r}, but {where} has no "
-                            f"study of them; `gan-bench sweep {sweep.file} --report` rebuilds their report from the "
+        raise GanBenchError(f"{folder.path / b.name} holds {n} trial(s) of config {b.name!r}, but {missing}; "
+                            f"`gan-bench sweep {sweep.file} --report` rebuilds their report from the "
                             f"records. To run trials, give the storage they were made in (--storage), or a new "
                             f"`out` (or --out)")
 
