@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=args.path, help="sweep folder (default: the file's `out`, or results/sweeps/<name>)")
     s.add_argument("--storage", metavar="URL",
                    help="the studies' database: any URL Optuna takes (postgresql://...), or journal:PATH for a "
-                        "journal file on a shared file system (default: SQLite in the sweep folder)")
+                        "journal file on a shared file system (default: the sweep folder's study.db or "
+                        "journal.log; a new sweep's is SQLite, or the journal with --executor slurm)")
     s.add_argument("--report", action="store_true", help="write the report of the trials so far; train nothing")
     s.add_argument("--confirm", type=int, metavar="N", help="train each config's best trial with N fresh seeds, "
                                                             "then rank those runs")
