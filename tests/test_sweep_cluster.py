@@ -3,12 +3,15 @@ executor, sharing a journal file in the sweep folder.
 
 The submission runs for real against stand-ins of SLURM's commands (conftest.fake_slurm): one array, each task
 the sweep command on the journal, and a rerun that submits only in place of workers no longer queued or
-running. The workers themselves run through submitit's local executor (real processes). The bad inputs
+running. The workers themselves run through submitit's local executor (real processes), and a worker's
+checkpoint hook (the scheduler's time limit) queues its trial again for the requeued worker. The bad inputs
 (--workers 0, SQLite storage, --slurm keys) are rows of tests/test_bad_inputs.py.
 """
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -24,6 +27,7 @@ submitit = pytest.importorskip("submitit", reason="the slurm extra (pip install 
 from submitit.core.utils import DelayedSubmission  # noqa: E402
 
 from gan_bench.sweep.cluster import SweepWorker  # noqa: E402
+from gan_bench.sweep.study import counted, slot  # noqa: E402
 
 
 @pytest.fixture
@@ -107,3 +111,37 @@ def test_a_worker_whose_sweep_fails_hands_back_the_reason(here: Path):
     assert type(e.value).__name__ == "RunFailed" and "'missing.yaml' not found" in str(e.value)
     assert str(log) in str(e.value)  # the log named for the rest
     assert "'missing.yaml' not found" in log.read_text()
+
+
+def test_the_schedulers_checkpoint_signal_queues_the_trial_again_and_the_requeued_worker_resumes_it(here: Path):
+    """What submitit does on a time limit or preemption, by hand: the task's checkpoint hook (here from another
+    thread, as the signal handler interrupts the task's wait) stops the worker mid-trial; the trial is queued
+    again with its checkpoint; the requeued worker (the same object, called again) finishes the study."""
+    write_sweep(here, steps=150, trials=2)  # steps to spare after the first checkpoint, where the stop comes
+    sw = here / "sw"
+    worker = SweepWorker(argv=["sweep", "s.yaml", "--storage", f"journal:{sw.resolve() / 'journal.log'}"],
+                         cwd=str(here), log=str(sw / "logs" / "worker-0.log"), stop_timeout_s=60)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    run = sw / "t" / "trial-0000" / "seed0"
+    deadline = time.monotonic() + 240
+    while not (run / "checkpoints" / "last.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    requeued = worker.checkpoint()
+    thread.join(timeout=120)
+    assert isinstance(requeued, DelayedSubmission) and requeued.function is worker
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(sw / "journal.log")))
+    (first,) = optuna.load_study(study_name="s/t", storage=storage).get_trials()[:1]
+    assert first.state == optuna.trial.TrialState.FAIL and "interrupted" in first.user_attrs["reason"]
+    assert RunFolder(run).read_summary()["status"] == "interrupted" and (run / "checkpoints" / "last.pt").exists()
+    stamp = (run / "config.yaml").stat().st_mtime_ns
+
+    assert requeued.function() == "completed"
+    study = optuna.load_study(study_name="s/t", storage=storage)
+    kept = counted(study, 2)  # two trials, as the file says: slot 0 (its retry, trial 1) and slot 2
+    assert [slot(t) for t in kept] == [0, 2] and [t.number for t in kept] == [1, 2]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in kept) and len(study.trials) == 3
+    assert sorted(p.name for p in (sw / "t").iterdir()) == ["trial-0000", "trial-0002"]
+    assert (run / "config.yaml").stat().st_mtime_ns == stamp  # resumed from its checkpoint, not started afresh
+    steps = [r["step"] for r in RunFolder(run).records("metrics")]
+    assert steps == sorted(set(steps)) and steps[-1] == 150  # each step logged once

@@ -85,7 +85,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         else:
             progress = run_sweep(sweep, folder=folder, storage_url=a.storage, jobs=a.jobs)
     except (Interrupted, KeyboardInterrupt) as e:
-        print("gan-bench: sweep interrupted; the trials in flight saved a checkpoint and are queued again. Rerun the "
+        print("gan-bench: stopped waiting; the SLURM workers go on (`--report` once they are done)" if cluster else
+              "gan-bench: sweep interrupted; the trials in flight saved a checkpoint and are queued again. Rerun the "
               "same command to continue.", file=sys.stderr)
         return 128 + getattr(e, "signum", signal.SIGINT)
     print("sweep: " + "; ".join(f"{n}: " + ", ".join(f"{v} {k}" for k, v in p.items() if v)

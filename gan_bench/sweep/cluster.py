@@ -164,19 +164,17 @@ def _busy_workers(ledger: Ledger) -> dict[str, str]:
 
 def _wait(ledger: Ledger, subs: list[Submission], jobs: list[Any], *, debug: bool,
           say: Callable[[str], None]) -> None:
+    """Until every worker's job has ended (the debug executor runs each here, now), each outcome on record.
+    A Ctrl-C stops the waiting only: the workers go on."""
     seen: set[int] = set()
-    try:
-        while len(seen) < len(jobs):
-            for i, (s, j) in enumerate(zip(subs, jobs)):
-                if i in seen or (not debug and not j.done()):
-                    continue
-                outcome, reason = came_back(j, debug=debug)
-                ledger.settle(s.job, outcome, reason)
-                seen.add(i)
-                say(f"<-- {s.run}: " + (f"{outcome}" + (f": {reason}" if reason else "") if outcome
-                                        else f"job {s.job} ended without a result (killed?)"))
-            if len(seen) < len(jobs):
-                time.sleep(10.0 if subs[0].cluster == "slurm" else 0.5)
-    except KeyboardInterrupt:
-        say("stopped waiting; the submitted workers go on")
-        raise
+    while len(seen) < len(jobs):
+        for i, (s, j) in enumerate(zip(subs, jobs)):
+            if i in seen or (not debug and not j.done()):
+                continue
+            outcome, reason = came_back(j, debug=debug)
+            ledger.settle(s.job, outcome, reason)
+            seen.add(i)
+            say(f"<-- {s.run}: " + (f"{outcome}" + (f": {reason}" if reason else "") if outcome
+                                    else f"job {s.job} ended without a result (killed?)"))
+        if len(seen) < len(jobs):
+            time.sleep(10.0 if subs[0].cluster == "slurm" else 0.5)
