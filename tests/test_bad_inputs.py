@@ -345,6 +345,17 @@ def _sweep_trials_without_study(tmp: Path, **record) -> list[str]:
     return args
 
 
+def _sweep_storage_behind_its_records(tmp: Path) -> list[str]:
+    """study.db made from trial 0's record, then trial 1's record beside it (the sweep went on from its records
+    on another machine): this storage would give trial 1's number to a new trial."""
+    args = _sweep_trials_without_study(tmp)
+    make_sweep_studies(tmp)
+    (tmp / "sw" / "t" / "trial-0001").mkdir()
+    record = json.loads((tmp / "sw" / "t" / "trial-0000" / "trial.json").read_text())
+    (tmp / "sw" / "t" / "trial-0001" / "trial.json").write_text(json.dumps({**record, "trial": 1, "attempts": [1]}))
+    return args
+
+
 def _sweep_begun_in_sqlite(tmp: Path) -> list[str]:
     sweep_file(tmp)
     make_sweep_studies(tmp)
@@ -1012,8 +1023,12 @@ CASES = {
     "sweep: seed changed under its study": (_sweep_seed_changed_under_its_study,
                                             ["s.yaml changed since the study 's/t'", "seed was None, now 3"]),
     "sweep: a negative seed": (lambda t: sweep_file(t, seed=-1), ["seed: must be >= 0, got -1"]),
-    "sweep: trials in the folder without their study": (
-        _sweep_trials_without_study, ["sw/t holds 1 trial(s) of config 't'", "--report` rebuilds", "new `out`"]),
+    "sweep: continued from records made at another budget": (
+        lambda t: _sweep_trials_without_study(t, budget={"steps": 3}),
+        ["trial-0000/trial.json was made with budget {'steps': 3}", "put the file back"]),
+    "sweep: a storage behind the folder's records": (
+        _sweep_storage_behind_its_records, ["sw/t holds trial 1 that the study 's/t' in sw/study.db does not have",
+                                            "move sw/study.db aside", "new `out`"]),
     "sweep: --report from records made at another budget": (
         lambda t: _sweep_trials_without_study(t, budget={"steps": 3}) + ["--report"],
         ["trial-0000/trial.json was made with budget {'steps': 3}", "put the file back"]),

@@ -1,7 +1,7 @@
 """A published sweep's records are what git keeps of results/sweeps/<name>/ (the repo's own .gitignore), and
 `gan-bench sweep FILE --report` and `--confirm` rebuild the same tables from them alone: no study.db, no
-checkpoints, no pictures. And a sweep whose trials are there without their study is not run over them.
-Records that do not fit the sweep file are rows of tests/test_bad_inputs.py."""
+checkpoints, no pictures. And the sweep run there goes on from its records (tests/test_sweep_continue.py):
+its trials are not trained again. Records that do not fit the sweep file are rows of tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 import shutil
@@ -24,12 +24,25 @@ def _git(repo: Path, *args: str) -> list[str]:
     return [line for line in r.stdout.splitlines() if line]
 
 
+def git_repo(tmp: Path, monkeypatch) -> None:
+    """tmp a git repository with gan-bench's .gitignore, and the current folder (a sweep under results/sweeps/
+    there is kept in git as a published one is)."""
+    _git(tmp, "init", "-q")
+    shutil.copy(ROOT / ".gitignore", tmp / ".gitignore")
+    monkeypatch.chdir(tmp)
+
+
+def drop_what_git_ignores(repo: Path) -> list[str]:
+    """Delete every file under repo that git ignores (a clone would not have it); the paths deleted."""
+    ignored = _git(repo, "ls-files", "--others", "--ignored", "--exclude-standard")
+    for p in ignored:
+        (repo / p).unlink()
+    return ignored
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to read the .gitignore rules")
-def test_the_tables_regenerate_from_what_git_keeps_of_a_sweep(tmp_path: Path, monkeypatch):
-    # a repository with gan-bench's .gitignore, the sweep under results/sweeps/ as a published one is
-    _git(tmp_path, "init", "-q")
-    shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
-    monkeypatch.chdir(tmp_path)
+def test_the_tables_regenerate_from_what_git_keeps_of_a_sweep(tmp_path: Path, monkeypatch, capsys):
+    git_repo(tmp_path, monkeypatch)
     big = {"config": "t.yaml", "name": "big", "space": {"train.batch_size": {"choice": [100000]}}}  # trials fail
     write_sweep(tmp_path, steps=4, trials=3, out="results/sweeps/s", configs=["t.yaml", big])
     assert main(["sweep", "s.yaml"]) == 0
@@ -38,11 +51,9 @@ def test_the_tables_regenerate_from_what_git_keeps_of_a_sweep(tmp_path: Path, mo
     tables = {p: (sw / p).read_text() for p in ("report/README.md", "report/confirmed.md", "best/t.yaml")}
 
     # everything git would not keep goes, and the tables too (they must come back)
-    ignored = _git(tmp_path, "ls-files", "--others", "--ignored", "--exclude-standard")
+    ignored = drop_what_git_ignores(tmp_path)
     assert "results/sweeps/s/study.db" in ignored
     assert any(p.endswith("checkpoints/last.pt") for p in ignored) and any(p.endswith(".png") for p in ignored)
-    for p in ignored:
-        (tmp_path / p).unlink()
     for p in tables:
         (sw / p).unlink()
     kept = _git(tmp_path, "ls-files", "--others", "--exclude-standard", "results")
@@ -57,8 +68,12 @@ def test_the_tables_regenerate_from_what_git_keeps_of_a_sweep(tmp_path: Path, mo
     assert tables["report/README.md"].count("failed: train.batch_size=100000 is larger than the") == 3
     assert not (sw / "study.db").exists() and not list(sw.glob("confirm/t/seed1/checkpoints/*"))  # not trained
 
-    # running the sweep there would draw its trials again over the records: refused, nothing written
-    before = sorted(p.relative_to(sw) for p in sw.rglob("*"))
-    assert main(["sweep", "s.yaml"]) == 2
-    assert sorted(p.relative_to(sw) for p in sw.rglob("*")) == before
+    # the sweep run there goes on from its records into a study.db: every trial is done, so nothing is trained,
+    # and the report of that study is the same again
+    capsys.readouterr()
+    assert main(["sweep", "s.yaml"]) == 0
+    assert "sweep s: studies rebuilt from 6 trial records in results/sweeps/s; continuing" in capsys.readouterr().err
+    assert (sw / "study.db").exists() and not list(sw.glob("*/trial-*/seed0/checkpoints/*"))
+    for p in ("report/README.md", "best/t.yaml"):
+        assert (sw / p).read_text() == tables[p], p
 

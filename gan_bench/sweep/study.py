@@ -43,6 +43,8 @@ GRACE_S = 150.0          # a heartbeat older than this on another machine: the w
 MAX_RETRY = 3            # a trial whose worker dies this many times is left failed
 FINAL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 FINGERPRINT, REASON, WORKER, BEAT = "sweep", "reason", "worker", "heartbeat"
+RESTORING = "restoring"    # a study's mark while records.py rebuilds it: one cut short is made again
+UNRECORDED = "unrecorded"  # a trial's mark from records.py: a number whose attempt left no record, no slot's
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own one line per trial
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -188,6 +190,8 @@ def slots(study: optuna.Study) -> dict[int, FrozenTrial]:
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.WAITING and "failed_trial" not in t.system_attrs:
             continue  # queued by hand (enqueue_trial): not a slot until taken
+        if t.system_attrs.get(UNRECORDED):
+            continue  # holds the number of an attempt a rebuilt study has no record of (records.planned)
         s = slot(t)
         if s not in latest or t.number > latest[s].number:
             latest[s] = t

@@ -149,7 +149,7 @@ def _pruning(sweep: Sweep, trial: optuna.Trial, run: RunFolder) -> OnEval:
     """Report each in-training evaluation of the objective to the study (as evaluation 1, 2, ...) and stop
     the run where the pruner says so."""
     def on_eval(step: int) -> Optional[str]:
-        lines = _objective_lines(run, sweep.objective)
+        lines = objective_lines(run, sweep.objective)
         value = lines[-1][1] if lines and lines[-1][0] == step else None
         if value is None or not math.isfinite(value):
             return None
@@ -161,7 +161,7 @@ def _pruning(sweep: Sweep, trial: optuna.Trial, run: RunFolder) -> OnEval:
     return on_eval
 
 
-def _objective_lines(run: RunFolder, metric: str) -> list[tuple[int, float]]:
+def objective_lines(run: RunFolder, metric: str) -> list[tuple[int, float]]:
     """(step, headline value) of the in-training evaluations of metric, of the G a run shows (the average
     with train.ema)."""
     key = METRICS.info(metric).key
@@ -172,7 +172,7 @@ def _objective_lines(run: RunFolder, metric: str) -> list[tuple[int, float]]:
 
 def final_value(run: RunFolder, metric: str, *, step: int) -> float:
     """The metric at the run's last step (the sweep's budget), from its evaluation records."""
-    at = [v for s, v in _objective_lines(run, metric) if s == step]
+    at = [v for s, v in objective_lines(run, metric) if s == step]
     if not at:
         raise TrainingFailed(f"{run} has no {metric} evaluation at its last step ({step})")
     return at[-1]

@@ -13,7 +13,10 @@ import os
 import signal
 import sys
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Any, Callable, Optional
+
+from optuna.trial import FrozenTrial
 
 from gan_bench.atomic import cannot_write_under
 from gan_bench.errors import GanBenchError, Interrupted
@@ -22,14 +25,17 @@ from gan_bench.sweep.file import Sweep
 from gan_bench.sweep.folder import SweepFolder
 from gan_bench.sweep.plan import Base, DataCache, bases, check_sweep
 from gan_bench.sweep.report import write_report
-from gan_bench.sweep.study import locked, open_storage, open_study, progress, take_trial
+from gan_bench.sweep.records import planned, restore
+from gan_bench.sweep.study import RESTORING, locked, open_storage, open_study, progress, slots, take_trial
 from gan_bench.sweep.trial import run_trial
 
 
 def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
             data: Optional[DataCache] = None) -> tuple[list[Base], Any]:
     """Every check of the sweep and its storage; nothing is written until they pass. Then the studies
-    are made (or reopened, refused if the sweep file changed under them). Returns (bases, storage)."""
+    are made (or reopened, refused if the sweep file changed under them); a study the storage lacks whose
+    trials are in the folder (a clone of a published sweep) is rebuilt from their records (records.py).
+    Returns (bases, storage)."""
     built = check_sweep(sweep, data=data)
     url = storage_of(storage_url, folder)
     where = storage_url or str(folder.path / (folder.JOURNAL if url == folder.journal_url else folder.STUDY_DB))
@@ -37,14 +43,27 @@ def prepare(sweep: Sweep, folder: SweepFolder, storage_url: Optional[str], *,
     if problem:
         raise GanBenchError(f"cannot create the sweep folder {str(folder)!r} ({problem}); choose another `out` "
                             f"or --out")
-    storage = open_storage(url, folder) if url is not None else None
+    # no storage yet (none in the folder, or a --storage file not made yet): records are checked before it is
+    storage = open_storage(url, folder) if _exists(url) else None
+    plans: dict[str, list[FrozenTrial]] = {}
+    records = 0
     for b in built:  # every existing study checked before a new one is made: a refusal leaves nothing new
-        if (open_study(sweep, b, storage, where=where, create=False) if storage else None) is None:
-            _no_trials_without_study(sweep, b, folder, f"{where} holds no study of them" if storage else
-                                     f"{folder} has no study.db or journal.log")
+        numbers = folder.trial_numbers(b.name)  # read before the study: a worker records a trial it has taken
+        study = open_study(sweep, b, storage, where=where, create=False) if storage else None
+        if numbers and (study is None or _unfinished(study)):
+            plans[b.name] = planned(sweep, b, folder)  # a clone of a published sweep: its study from its records
+            records += len(numbers)
+        elif numbers:
+            _not_behind(study, numbers, folder.path / b.name, where)
     storage = storage or open_storage(url, folder)
-    for b in built:
-        open_study(sweep, b, storage, where=where)
+    with locked(folder):  # another process on the folder rebuilds it first, or waits and finds it rebuilt
+        for b in built:
+            study = open_study(sweep, b, storage, where=where)
+            if b.name in plans and _unfinished(study):
+                restore(sweep, b, storage, plans[b.name], where=where)
+    if plans:
+        print(f"sweep {sweep.name}: studies rebuilt from {records} trial records in {folder}; continuing",
+              file=sys.stderr)
     return built, storage
 
 
@@ -54,16 +73,28 @@ def storage_of(storage_url: Optional[str], folder: SweepFolder) -> Optional[str]
     return storage_url if storage_url is not None else folder.stored()
 
 
-def _no_trials_without_study(sweep: Sweep, b: Base, folder: SweepFolder, missing: str) -> None:
-    """A config whose trials are in the folder but whose study is not in the storage (a clone of a published
-    sweep's records, or another --storage) would draw and train its trials again over them: refused. missing:
-    where their study is not, in words."""
-    n = len(folder.trial_numbers(b.name))
-    if n:
-        raise GanBenchError(f"{folder.path / b.name} holds {n} trial(s) of config {b.name!r}, but {missing}; "
-                            f"`gan-bench sweep {sweep.file} --report` rebuilds their report from the "
-                            f"records. To run trials, give the storage they were made in (--storage), or a new "
-                            f"`out` (or --out)")
+def _exists(url: Optional[str]) -> bool:
+    """Whether storage url may hold studies already: not None, nor a SQLite or journal file that is not there."""
+    for prefix in ("sqlite:///", "journal:"):
+        if url is not None and url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:"):
+            return Path(url[len(prefix):]).exists()
+    return url is not None
+
+
+def _unfinished(study: Any) -> bool:
+    """A study that records may be rebuilt into: made with no trial yet, or a rebuild cut short."""
+    return not study.get_trials(deepcopy=False) or bool(study.user_attrs.get(RESTORING))
+
+
+def _not_behind(study: Any, numbers: list[int], where_trials: Any, where: str) -> None:
+    """Refuse a study that lacks trials the folder holds (a storage left behind while the sweep went on from its
+    records elsewhere): its next trial would take the number, and the folder, of one of them."""
+    missing = sorted(set(numbers) - set(slots(study)))
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise GanBenchError(f"{where_trials} holds trial {missing[0]}{more} that the study {study.study_name!r} in "
+                            f"{where} does not have (the sweep went on from its records elsewhere); move {where} "
+                            f"aside to continue from the records, or give a new `out`")
 
 
 def work(sweep: Sweep, built: list[Base], storage: Any, folder: SweepFolder, *,
