@@ -65,8 +65,10 @@ def cannot_write_under(folder: Path) -> Optional[str]:
     since os.access says yes to root even where nothing can be made (/proc, a read-only mount)."""
     there = Path(folder)
     try:  # exists() itself fails where a folder on the way cannot be entered
-        while not there.exists() and there != there.parent:
+        while not there.exists() and not there.is_symlink() and there != there.parent:
             there = there.parent
+        if there.is_symlink() and not there.exists():  # a link to nothing, or to itself: nothing can go under it
+            return f"{there} is a symbolic link to nothing reachable"
         if not there.is_dir():
             return f"{there} is a file"
         with tempfile.TemporaryFile(dir=there):

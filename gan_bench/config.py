@@ -63,6 +63,16 @@ def check_options(section: type["OptionSection"], name: str, options: Optional[t
     if clash:
         raise TypeError(f"{section.KIND} {name!r}: option {sorted(clash)[0]!r} is already a key of every "
                         f"{section.KIND} ({section.SECTION}.{sorted(clash)[0]})")
+    try:  # a config that does not name a key takes its default: every key needs one, in its own range
+        defaults = (options or NoOptions)()
+    except Exception as e:  # noqa: BLE001  a field without a default, a default_factory that raises, ...
+        raise TypeError(f"{section.KIND} {name!r}: its options {options.__name__}() cannot be made from their "
+                        f"defaults ({type(e).__name__}: {e}); give every field a default (option(...))") from None
+    for f in dataclasses.fields(defaults):
+        try:
+            _check_range(getattr(defaults, f.name), f, f"{section.SECTION}.{f.name}")
+        except ConfigError as e:
+            raise TypeError(f"{section.KIND} {name!r}: the default of {e}") from None
 
 
 def _table(section: str) -> dict[str, type]:
@@ -247,7 +257,7 @@ class TrainConfig:
     log_every: int = option(50, lo=1)
     snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
     checkpoint_every: int = option(500, lo=1, help="steps between checkpoints (also every epoch end)")
-    grid_per_class: int = option(8, lo=1, help="fixed-noise samples per class row")
+    grid_per_class: int = option(8, lo=1, hi=64, help="fixed-noise samples per class row")
     # Where else the run is watched (train/trackers.py): tensorboard, mlflow, wandb, or a plugin's tracker.
     # tensorboard: true is the older spelling of listing tensorboard (kept: run folders hold it).
     trackers: list[str] = option([])

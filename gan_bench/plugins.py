@@ -115,21 +115,28 @@ def _load_one(p: Plugin) -> Plugin:
         return _load_module(p.source, where=repr(p.source))
     path = Path(p.source).expanduser()
     if not path.is_file():
-        if p.sha256:  # recorded by a run
+        if p.sha256 and not path.is_symlink():  # recorded by a run
             raise PluginError(f"plugin file {p.source!r}, which this run was made with, is gone; put it back, or set "
                               f"`plugins:` in the run's config.yaml to where it is now")
-        why = "is a folder" if path.is_dir() else f"not found (paths are relative to {os.getcwd()})"
+        why = ("is a folder" if path.is_dir() else "is a symbolic link to nothing readable" if path.is_symlink()
+               else f"not found (paths are relative to {os.getcwd()})")
         raise PluginError(f"plugin file {p.source!r} {why}; give a .py file or an importable module's name")
     if path.suffix.lower() != ".py":  # a config or data file passed by mistake would otherwise run as Python
         raise PluginError(f"plugin file {p.source!r} is not a .py file; give the Python file that registers your "
                           f"models or data sets (a config goes before the options, not after --plugin)")
     key = str(path.resolve())
     if key not in _LOADED:
-        _LOADED[key] = _Loaded(Plugin(key, sha256_of(key)), _exec_file(key, where=repr(p.source)))
+        try:
+            source = Path(key).read_bytes()
+        except OSError as e:
+            raise PluginError(f"cannot read plugin file {p.source!r} ({e.strerror or e}); check its "
+                              f"permissions") from None
+        module = _exec_file(key, source, where=repr(p.source))
+        _LOADED[key] = _Loaded(Plugin(key, hashlib.sha256(source).hexdigest()), module)
     return _LOADED[key].plugin
 
 
-def _exec_file(path: str, *, where: str) -> str:
+def _exec_file(path: str, source: bytes, *, where: str) -> str:
     """Run a plugin file as a module of its own. compile + exec rather than an import: no __pycache__ is
     written beside a user's file (a bad plugin leaves the disk as it was)."""
     stem = re.sub(r"\W", "_", Path(path).stem)
@@ -139,7 +146,6 @@ def _exec_file(path: str, *, where: str) -> str:
     sys.modules[name] = module  # before it runs: dataclasses look their module up there
     saved = snapshot()
     try:
-        source = Path(path).read_bytes()
         exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102  running the user's plugin is the point
     except (Exception, SystemExit) as e:  # noqa: BLE001  anything a plugin raises (sys.exit too) is one line
         del sys.modules[name]
@@ -310,9 +316,11 @@ def describe(value: object) -> str:
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     if shape is not None and dtype is not None:
-        kind = type(value).__name__
-        kind = "tensor" if kind == "Tensor" else "array" if kind == "ndarray" else kind
-        return f"a {str(dtype).replace('torch.', '')} {kind} of shape {tuple(shape)}"
+        module, dtype = type(value).__module__, str(dtype).replace("torch.", "")
+        if module.startswith("numpy") and type(value).__name__ != "ndarray":  # a numpy number: np.float32(0.5)
+            return f"a numpy {dtype} number"
+        kind = "array" if module.startswith("numpy") else "tensor"
+        return f"{'an' if dtype.startswith('int') else 'a'} {dtype} {kind} of shape {tuple(shape)}"
     if value is None:
         return "None"
     if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):

@@ -455,6 +455,31 @@ def csv_run(content: bytes, *, bomb: bool = False) -> Callable[[Path], list[str]
     return setup
 
 
+def _loop(path: Path) -> None:
+    """path: a symbolic link to itself (every open of it fails with ELOOP)."""
+    os.symlink(path.name, path)
+
+
+def _refuse_reading(name: str) -> Callable:
+    """A patch: the plugin loader's reading of a file called `name` fails with EACCES (chmod does not stop
+    root; the table's own reading of the folder is left alone)."""
+    def patch(mp, tmp: Path) -> None:
+        from gan_bench import plugins
+
+        class Refusing(type(Path())):
+            def read_bytes(self):
+                if self.name == name:
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+                return super().read_bytes()
+        mp.setattr(plugins, "Path", Refusing)
+    return patch
+
+
+def _summary(run: Path, **fields) -> None:
+    """summary.json with `fields` replaced (a hand-edited file)."""
+    (run / "summary.json").write_text(json.dumps({**json.loads((run / "summary.json").read_text()), **fields}))
+
+
 def res_run(*sets: str) -> Callable[[Path], list[str]]:
     """A run of the example plugin's resdcgan on the tiny data, with `sets`."""
     return lambda t: run_args(t, "model.name=resdcgan", *sets) + ["--plugin", EXAMPLE_PLUGIN]
@@ -1128,6 +1153,45 @@ CASES = {
     "example plugin: a model's key on another model": (
         lambda t: run_args(t, "model.blocks=2") + ["--plugin", EXAMPLE_PLUGIN],
         ["model.blocks is an option of model 'resdcgan', not of 'cdcgan'", "remove it", "options of 'cdcgan': none"]),
+    # issue 33, the last battery: paths that are links to themselves, values beyond use, fields of the wrong type
+    "plugin file a symbolic link to itself": (lambda t: (_loop(t / "loop.py"), run_args(t) + ["--plugin", "loop.py"])[1],
+                                              ["plugin file 'loop.py' is a symbolic link to nothing readable"]),
+    "plugin file unreadable": (patched(lambda t: ((t / "p.py").write_text("x = 1\n"), run_args(t) + ["--plugin", "p.py"])[1],
+                                       _refuse_reading("p.py")),
+                               ["cannot read plugin file 'p.py' (Permission denied)", "permissions"]),
+    "plugin tracker whose start raises (no output folder left)": (
+        plugin(IMPORT_API + "\n\n@register_tracker('plug_t', module='json', install='-')\nclass Down(Tracker):\n"
+               "    def __init__(self, run, cfg, *, resumed):\n        raise RuntimeError('no server')\n",
+               "train.trackers=[plug_t]"), ["train.trackers: plug_t could not start (RuntimeError: no server)"]),
+    "sample grid rows beyond use": (lambda t: run_args(t, "train.grid_per_class=1000000"),
+                                    ["train.grid_per_class: must be <= 64, got 1000000"]),
+    "an empty name in train.diffaug": (lambda t: run_args(t, "train.diffaug=color,,cutout"),
+                                       ["train.diffaug='color,,cutout' has an empty name between commas"]),
+    "in-training evaluation of no metric": (lambda t: run_args(t, "eval.metrics=[]", "eval.every_steps=1"),
+                                            ["eval.metrics is empty, but the run evaluates during training"]),
+    "suite: out a symbolic link to itself": (lambda t: (_loop(t / "loop"), suite_file(t, f"out: loop\nruns: [{config(t)}]\n"))[1],
+                                             ["cannot create the output folder 'loop'", "symbolic link to nothing"]),
+    "eval: eval.jsonl a symbolic link to itself, found before any network trains": (
+        in_run("eval", "RUN", "--metrics", "kid", "--samples", "30", change=lambda r: _loop(r / "eval.jsonl")),
+        ["cannot add evaluation records to run/eval.jsonl", "Too many levels of symbolic links"]),
+    "eval: --classifier-epochs beyond use": (in_run("eval", "RUN", "--classifier-epochs", "10" * 15),
+                                             ["--classifier-epochs: must be at most 1,000"]),
+    "classifier: --cache-dir a symbolic link to itself": (
+        lambda t: (_loop(t / "loop"), ["classifier", "train", "--dataset", "shapes", "--cache-dir", "loop"])[1],
+        ["cannot write evaluation networks to loop", "symbolic link to nothing"]),
+    "classifier: --set of a key no evaluation network reads": (
+        lambda t: ["classifier", "train", "--dataset", "shapes", "--set", "model.width=3"],
+        ["--set 'model.width=3': an evaluation network reads only the data section"]),
+    "compare: a summary device that is not text": (
+        in_run("compare", "run", "--out", "rep", change=lambda r: _summary(r, device={"cpu": 1})),
+        ["summary.json: device is {'cpu': 1}, not text", "delete"]),
+    "gallery: summary classes that are not a list": (
+        in_run("gallery", "run", "--out", "gal", change=lambda r: _summary(r, classes=5)),
+        ["summary.json: classes is 5, not a list of class names"]),
+    "compare: eval.jsonl a symbolic link to itself": (
+        in_run("compare", "run", "--out", "rep", change=lambda r: ((r / "eval.jsonl").unlink(missing_ok=True),
+                                                                   _loop(r / "eval.jsonl"))),
+        ["eval.jsonl is unreadable", "delete it"]),
 }
 
 

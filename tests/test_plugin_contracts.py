@@ -115,6 +115,8 @@ def load(cfg):  # HERE
 # A registry entry with an options dataclass (its own config keys) of one field.
 OPTIONS = HEAD + """from dataclasses import dataclass
 
+from gan_bench import option
+
 
 @dataclass
 class Opts:
@@ -192,6 +194,30 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "D returning NaN": (
         model(d="        return self.fc(x.flatten(1)).flatten() * float('nan')"), _model_check,
         ["D(x, y)", "returned 2 NaN or infinite logits"]),
+    "model whose G is not a module": (
+        model(factory="    return GAN(lambda z, y=None: z, D(), nz=cfg.nz, spec=spec, conditional=False)"), _model_check,
+        ["model 'm' (plug.py:{def build}) returned a GAN whose G is function build.<locals>.<lambda>",
+         "expected G a torch.nn.Module"]),
+    "model whose D has no weights": (
+        model(factory="    return GAN(G(), Layers(nn.Flatten()), nz=cfg.nz, spec=spec, conditional=False)"), _model_check,
+        ["model 'm' (plug.py:{def build}) returned a GAN whose D has no weights to train", "parameters"]),
+    "model without the spec it was given": (
+        model(factory="    return GAN(G(), D(), nz=cfg.nz, spec=None, conditional=False)"), _model_check,
+        ["model 'm' (plug.py:{def build}) returned GAN(spec=None)", "expected spec=spec"]),
+    "G of one batch size only": (
+        model(g="        return torch.tanh(self.fc(z)).view(2, 1, 28, 28)"), _model_check,
+        ["model 'm': G(z, y): plug.py:{view(2, 1, 28, 28)} raised RuntimeError", "shape '[2, 1, 28, 28]'"]),
+    "G detaching its images": (
+        model(g="        return torch.tanh(self.fc(z)).view(len(z), 1, 28, 28).detach()"), _model_check,
+        ["model 'm': G(z, y) (plug.py:{def forward(self, z}) returned a tensor with no gradient to the model's weights",
+         "images whose gradient reaches G's weights"]),
+    "D detaching its logits": (
+        model(d="        return self.fc(x.flatten(1)).flatten().detach()"), _model_check,
+        ["model 'm': D(x, y) (plug.py:{def forward(self, x}) returned a tensor with no gradient to the model's weights"]),
+    "D detaching its input": (
+        model(d="        return self.fc(x.detach().flatten(1)).flatten()"), _model_check,
+        ["model 'm': D(x, y) (plug.py:{def forward(self, x}) returned logits with no gradient to its input x",
+         "G learns through D's gradient to x"]),
     # a model's own keys (ModelInfo.options): a dataclass of new keys, which the factory reads as cfg.<key>
     "model options that are not a dataclass (refused as it registers)": (
         HEAD + "register_model('m', resolutions=(28,), options={'blocks': 1})(print)  # HERE\n", _load_only,
@@ -199,6 +225,14 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "model option that is a key of every model (refused as it registers)": (
         OPTIONS.format(field="nz: int = 8", register="register_model('m', resolutions=(28,), options=Opts)(print)"),
         _load_only, ["failed at line {HERE}", "model 'm': option 'nz' is already a key of every model (model.nz)"]),
+    "model options without a default (refused as it registers)": (
+        OPTIONS.format(field="blocks: int", register="register_model('m', resolutions=(28,), options=Opts)(print)"),
+        _load_only, ["failed at line {HERE}", "model 'm': its options Opts() cannot be made from their defaults",
+                     "give every field a default"]),
+    "model option whose default is outside its own range (refused as it registers)": (
+        OPTIONS.format(field="blocks: int = option(0, lo=1)",
+                       register="register_model('m', resolutions=(28,), options=Opts)(print)"),
+        _load_only, ["failed at line {HERE}", "model 'm': the default of model.blocks: must be >= 1, got 0"]),
     "model factory reading an option it does not declare": (
         model(factory="    return GAN(G(), D(), nz=cfg.nz * cfg.blocks, spec=spec, conditional=False)"), _model_check,
         ["model 'm': plug.py:{cfg.blocks} raised AttributeError: model 'm' has no option 'blocks'"]),
@@ -217,6 +251,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
         LOSS.format(d="lambda logits, t: logits.mean() / t.sum().item() if t.sum() else 1 / 0",
                     g="lambda logits: -logits.mean()"), _loss_check,
         ["loss 'l': d: plug.py:{HERE} raised ZeroDivisionError: division by zero"]),
+    "loss D detached from the logits": (
+        LOSS.format(d="lambda logits, t: ((logits - t) ** 2).mean().detach()", g="lambda logits: -logits.mean()"),
+        _loss_check, ["loss 'l': d (plug.py:{HERE}) returned a loss with no gradient to D's logits"]),
     "loss of the wrong form (refused as it registers)": (
         LOSS.format(d="lambda logits: logits.mean()", g="lambda logits: logits.mean()"), _load_only,
         ["plug.py' failed at line {HERE}", "loss 'l': d must take 2 tensor(s)", "both_sides=True"]),
@@ -232,8 +269,15 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
         AUGMENT.format(ret="x.double()"), _augment_check,
         ["augmentation 'a' (plug.py:{HERE}) returned a float64 tensor of shape (2, 1, 28, 28)"]),
     "augmentation returning an array": (
-        AUGMENT.format(ret="x.numpy()"), _augment_check,
+        AUGMENT.format(ret="x.detach().numpy()"), _augment_check,
         ["augmentation 'a' (plug.py:{HERE}) returned a float32 array of shape (2, 1, 28, 28)"]),
+    "augmentation detaching its input": (
+        AUGMENT.format(ret="x.detach()"), _augment_check,
+        ["augmentation 'a' (plug.py:{HERE}) returned images with no gradient to its input",
+         "G learns through it"]),
+    "augmentation returning NaN": (
+        AUGMENT.format(ret="x * float('nan')"), _augment_check,
+        ["augmentation 'a' (plug.py:{HERE}) returned 1568 NaN or infinite values", "finite"]),
     # data sets (load_data checks what every loader returns)
     "data set returning a tuple": (
         DATA.format(ret="train, train"), _data_check,
@@ -250,6 +294,16 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "data set labels of another dtype": (
         DATA.format(ret="Splits('d', ImageData(x, torch.tensor([0., 1, 2, 0, 1, 2]), ['a', 'b', 'c']), train)"),
         _data_check, ["returned training labels as a float32 tensor of shape (6,)", "expected an int64 tensor of shape (6,)"]),
+    "data set class names that are not text": (
+        DATA.format(ret="Splits('d', ImageData(x, torch.tensor([0, 1, 2, 0, 1, 2]), [0, 1, 2]), train)"), _data_check,
+        ["data set 'd' (plug.py:{HERE}) returned training class names [0, 1, 2]", "a list of text class names"]),
+    "data set class names given twice": (
+        DATA.format(ret="Splits('d', ImageData(x, torch.tensor([0, 1, 2, 0, 1, 2]), ['a', 'a', 'b']), train)"),
+        _data_check, ["data set 'd' (plug.py:{HERE}) returned training class names with 'a' twice",
+                      "distinct class names"]),
+    "data set images as a numpy array": (
+        DATA.format(ret="Splits('d', ImageData(x.numpy(), torch.tensor([0, 1, 2, 0, 1, 2]), ['a', 'b', 'c']), train)"),
+        _data_check, ["images must be a torch uint8 tensor (N, C, H, W), got numpy.ndarray", "torch.from_numpy(x)"]),
     "data set loader raising": (
         DATA.format(ret="train.x.view(-1, 5)"), _data_check,
         ["data set 'd': plug.py:{return train.x.view} raised RuntimeError"]),
@@ -273,6 +327,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
         METRIC.format(ret="{'gap': 0.5, 'step': 3}"), _metric_check,
         ["metric 'x' (plug.py:{HERE}) returned a dict with 'step'", "every eval line sets those fields itself",
          "rename 'step'"]),
+    "metric whose label is not text (refused as it registers)": (
+        HEAD + "register_metric('x', kind='custom', key='gap', better='lower', label=5)(print)  # HERE\n", _load_only,
+        ["failed at line {HERE}", "metric 'x': MetricInfo.label must be text, got 5"]),
     "metric with a value no JSON line holds": (
         METRIC.format(ret="{'gap': 0.5, 'per_class': {'a': torch.ones(2)}}"), _metric_check,
         ["metric 'x' (plug.py:{HERE}) returned 'per_class': a float32 tensor of shape (2,)", "one JSON line"]),

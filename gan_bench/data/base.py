@@ -22,6 +22,9 @@ class ImageData:
     classes: list[str]
 
     def __post_init__(self) -> None:
+        if not isinstance(self.x, torch.Tensor):  # a numpy array's uint8 would read as the right dtype below
+            raise DataError(f"images must be a torch uint8 tensor (N, C, H, W), got {type(self.x).__module__}."
+                            f"{type(self.x).__name__}; convert it with torch.from_numpy(x)")
         if self.x.dtype != torch.uint8 or self.x.dim() != 4:
             raise DataError(f"images must be uint8 (N, C, H, W), got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y is not None and len(self.y) != len(self.x):

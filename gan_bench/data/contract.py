@@ -1,7 +1,7 @@
 """A data set's contract (data/base.py), checked as load_data() receives a loader's result.
 
 A loader is fn(cfg: DataConfig) -> Splits(name, train, test): two ImageData of uint8 (N, C, H, W)
-images, labels (N,) int64 in 0..K-1 naming `classes` (or None), the test split of the same size and
+images, labels (N,) int64 in 0..K-1 naming `classes` (distinct text; or None), the test split of the same size and
 channels, labelled like the training split. What a loader that breaks it returned, against what was
 expected, is one PluginError line naming its file and line.
 """
@@ -63,6 +63,15 @@ def _check_labels(data: ImageData, part: str, what: str, loader: Optional[Callab
         return
     y = data.y
     split = "training" if part == "train" else part
+    names = data.classes
+    if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) and c for c in names):
+        shown = repr(list(names)[:5]) if isinstance(names, (list, tuple)) else describe(names)
+        raise broken(what, loader, f"{split} class names {shown}",
+                     "a list of text class names, one per label (sample grids, --label and tables show them)")
+    if len(set(names)) < len(names):
+        twice = next(c for c in names if list(names).count(c) > 1)
+        raise broken(what, loader, f"{split} class names with {twice!r} twice", "distinct class names (--label picks "
+                                                                                    "a class by its name)")
     if y.dtype != torch.int64 or y.dim() != 1:
         raise broken(what, loader, f"{split} labels as {describe(y)}", f"an int64 tensor of shape ({len(data)},)")
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= data.num_classes):

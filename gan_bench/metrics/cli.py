@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
     e.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--seed", type=args.seed, default=0, help="seed of the generated latents")
-    e.add_argument("--classifier-epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the evaluation network")
+    e.add_argument("--classifier-epochs", type=_epochs, default=C.EPOCHS, help="training epochs of the evaluation network")
     e.add_argument("--cache-dir", type=args.path, help="evaluation networks (default: <data.root>/.eval_nets)")
     e.add_argument("--list", action="store_true", help="list the metrics and exit")
     e.set_defaults(func=cmd_eval)
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inception-weights", type=args.path, metavar="PATH", help=WEIGHTS_HELP)
     s.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--seed", type=args.seed, default=0, help="seed of the --samples subsets and of KID's subsets")
-    s.add_argument("--classifier-epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the evaluation network")
+    s.add_argument("--classifier-epochs", type=_epochs, default=C.EPOCHS, help="training epochs of the evaluation network")
     s.add_argument("--cache-dir", type=args.path,
                    help="evaluation networks and REAL's Inception features (default: <data.root>/.eval_nets with "
                         "--dataset, else no cache)")
@@ -62,10 +62,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--config", type=args.path, help="a run config whose data section to use")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key, e.g. data.path=x.npz")
-    t.add_argument("--epochs", type=args.positive, default=C.EPOCHS, help="training epochs of the network")
+    t.add_argument("--epochs", type=_epochs, default=C.EPOCHS, help="training epochs of the network")
     t.add_argument("--device", type=args.device, default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--cache-dir", type=args.path, help="default: <data.root>/.eval_nets")
     t.set_defaults(func=cmd_classifier_train)
+
+
+MAX_EPOCHS = 1000  # an evaluation network converges in a few epochs (C.EPOCHS); more than this is a typo
+
+
+def _epochs(text: str) -> int:
+    value = args.positive(text)
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_EPOCHS:,}, got {value:,} (the default is {C.EPOCHS})")
+    return value
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
@@ -186,6 +196,10 @@ def cmd_classifier_train(a: argparse.Namespace) -> int:
 
     if a.dataset is None and a.config is None and not any(s.startswith("data.") for s in a.set):
         raise GanBenchError("say which data: --dataset NAME, --config FILE or --set data.name=...")
+    other = next((s for s in a.set if not s.strip().startswith("data.")), None)
+    if other is not None:  # the network is of a data set: any other key would be read and ignored
+        raise GanBenchError(f"--set {other!r}: an evaluation network reads only the data section; give data.* keys "
+                            f"(data.path=x.npz, data.resolution=32, ...)")
     overrides = ([f"data.name={a.dataset}"] if a.dataset is not None else []) + list(a.set)
     cfg = load_config(a.config, overrides)
     splits = load_data(cfg.data)

@@ -58,6 +58,11 @@ class MetricInfo:
             raise TypeError(f"MetricInfo.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.better not in ("lower", "higher"):
             raise TypeError(f"MetricInfo.better must be 'lower' or 'higher', got {self.better!r}")
+        if not (isinstance(self.key, str) and self.key):
+            raise TypeError(f"MetricInfo.key must be the name of its headline number (text), got {self.key!r}")
+        for field in ("label", "floor"):
+            if not isinstance(getattr(self, field), str):
+                raise TypeError(f"MetricInfo.{field} must be text, got {getattr(self, field)!r}")
         if self.columns and self.columns[0] != self.key:
             raise TypeError(f"MetricInfo.columns must start with the key {self.key!r}, got {self.columns!r}")
 

@@ -117,6 +117,8 @@ CONFIG_SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if dataclasse
 # the summary's numbers the tables compute with (means, sums): a string there is a hand-edited file
 SUMMARY_NUMBERS = ("steps", "total_steps", "train_seconds", "images_seen", "img_per_sec", "params_G", "params_D",
                    "peak_cpu_mb", "peak_gpu_mb", "max_minutes", "seed")
+# its text the tables group and label by, and its class names (the gallery's per-class GIFs)
+SUMMARY_TEXTS = ("status", "name", "dataset", "model", "device", "budget")
 # what each record file's lines must have for the tables and plots (the trainer always writes them)
 RECORD_NUMBERS = {"metrics": ("step", "loss_d", "loss_g"), "eval": ("step",)}
 
@@ -126,10 +128,12 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     naming the file."""
     summary, config = folder.read_summary(), folder.read_config_dict()
     _check_config_shape(folder, config)
-    for key in SUMMARY_NUMBERS:
-        if summary.get(key) is not None and not number(summary[key]):
-            raise GanBenchError(f"{folder.summary_path}: {key} is {summary[key]!r}, not a number; the file is not "
-                                f"the trainer's: delete {folder.path} or rerun it")
+    checks = [*((k, number, "a number") for k in SUMMARY_NUMBERS), *((k, _text, "text") for k in SUMMARY_TEXTS),
+              ("classes", _names, "a list of class names")]
+    for key, ok, kind in checks:
+        if summary.get(key) is not None and not ok(summary[key]):
+            raise GanBenchError(f"{folder.summary_path}: {key} is {repr(summary[key])[:40]}, not {kind}; the file is "
+                                f"not the trainer's: delete {folder.path} or rerun it")
     records = {kind: folder.records(kind) for kind in RECORD_NUMBERS}
     for kind, keys in RECORD_NUMBERS.items():
         for line in records[kind]:
@@ -211,6 +215,14 @@ def to_stderr(line: str) -> None:
 def number(value: Any) -> bool:
     """A JSON number (True and False are not)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def runs_under(root: Path, *, warn: Callable[[str], None] = to_stderr) -> list[RunRecord]:

@@ -98,7 +98,7 @@ def cannot_append(path: Path) -> Optional[str]:
     """Why records could not be appended to path, or None when they could; the file is opened for
     appending and closed unwritten (its contents and time stamp stay), or its folder probed."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a link to nothing cannot be appended to: tried below
         return cannot_write_under(path.parent)
     try:
         with open(path, "a"):
@@ -111,7 +111,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """All complete records (JSON objects, one per line); a torn last line (a killed process) is
     skipped, never fatal. A file that cannot be read as text is a one-line error naming it."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():  # a link to nothing is not "no records yet"
         return []
     try:
         text = path.read_text()

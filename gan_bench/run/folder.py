@@ -48,6 +48,7 @@ class RunFolder:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.made_from: Optional[Path] = None  # the outermost folder made for this run, when it is new
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -99,8 +100,9 @@ class RunFolder:
         return self
 
     def discard(self) -> None:
-        """Delete the folder (a run that failed before it trained a step leaves nothing behind)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Delete the folder (a run that failed before it trained a step leaves nothing behind), and the
+        folders above it that were made for it (made_from)."""
+        shutil.rmtree(self.made_from or self.path, ignore_errors=True)
 
     @classmethod
     def find(cls, root: Path | str) -> list["RunFolder"]:

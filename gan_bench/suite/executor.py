@@ -97,11 +97,11 @@ def run_suite(suite: Suite, *, out, quick: bool = False, jobs: int = 1, report: 
     ex = executor_for(executor, options, ctx)
     if wait and not EXECUTORS.info(executor).submits:
         raise GanBenchError(f"--wait waits for submitted jobs; --executor {executor} runs them here and always waits")
-    plan_, _ = hold_submitted(plan(suite, out=out, quick=quick, retry_failed=retry_failed), Path(out),
-                              retry_failed=retry_failed)
+    jobs = plan(suite, out=out, quick=quick, retry_failed=retry_failed)
+    _check_out(Path(out))  # before the ledger of submitted jobs in it is read
+    plan_, _ = hold_submitted(jobs, Path(out), retry_failed=retry_failed)
     if metric is not None:
         check_metric_name(metric)  # once plan() has loaded the suite's plugins; not after every run has trained
-    _check_out(Path(out))
     counts = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     ev = quick_eval(suite.eval, quick)
     todo = [job for job in plan_ if job.action not in ("skip", "wait")]

@@ -37,7 +37,8 @@ AUGMENT = "fn(x (B, C, H, W) float, draws: Draws) -> the same shape, dtype and d
 
 def check_loss(loss: object, *, name: str, device: torch.device | str = "cpu", pairs: int = 1) -> None:
     """Loss `name` on tiny logits: D's and G's losses (as the step computes them, d_loss and g_loss) must
-    be finite () tensors, and G's must reach G's logits (a loss that detaches them trains nothing)."""
+    be finite () tensors, D's must reach D's logits and G's the fakes' (a loss that detaches them trains
+    nothing)."""
     what = f"loss {name!r}"
     if not isinstance(loss, Loss):
         raise broken(what, loss, describe(loss), "a Loss(d=..., g=...) (from gan_bench import Loss)")
@@ -46,7 +47,7 @@ def check_loss(loss: object, *, name: str, device: torch.device | str = "cpu", p
         n = 2 * pairs
         real, fake = (torch.randn(n, generator=g).to(device) for _ in range(2))
         ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
-        fake.requires_grad_(True)
+        real.requires_grad_(True), fake.requires_grad_(True)
         if not loss.both_sides:  # each side's value first: two Nones would fail in the step's sum
             for logits, targets in ((real, ones), (fake.detach(), zeros)):
                 with plugin_call(f"{what}: d", loss.d, expects=_form(loss, "d")):
@@ -55,6 +56,9 @@ def check_loss(loss: object, *, name: str, device: torch.device | str = "cpu", p
         with plugin_call(f"{what}: d", loss.d, expects=_form(loss, "d")):
             out_d = d_loss(loss, real, fake.detach(), ones, zeros, pairs=pairs)
         _scalar(out_d, what + ": d", loss.d, n)
+        if not out_d.requires_grad:
+            raise broken(what + ": d", loss.d, "a loss with no gradient to D's logits",
+                         "a function of the logits (do not detach them or call .item())")
         with plugin_call(f"{what}: g", loss.g, expects=_form(loss, "g")):
             out_g = g_loss(loss, real if loss.both_sides else None, fake, pairs=pairs)
         _scalar(out_g, what + ": g", loss.g, n)
@@ -79,9 +83,11 @@ def _scalar(out: object, what: str, fn: Callable, n: int) -> None:
 
 def check_augment(fn: Augment, x: torch.Tensor, *, name: str) -> torch.Tensor:
     """Augmentation `name` on the images x (B, C, H, W) float in [-1, 1] (a real batch, or G's): what it
-    returns must have x's shape, dtype and device (D reads it as it read x)."""
+    returns must have x's shape, dtype and device (D reads it as it read x), be finite, and pass the
+    gradient back to x (G learns through it: an augmentation that detaches its input trains no G)."""
     what = f"augmentation {name!r}"
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), torch.no_grad():
+    x = x.detach().clone().requires_grad_(True)  # as G's images come: with a gradient to pass back
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         with plugin_call(what, fn, expects=AUGMENT):
             out = fn(x, Draws(len(x), x.device))
     expected = f"a {str(x.dtype).replace('torch.', '')} tensor of shape {tuple(x.shape)} on {x.device}, as it was given"
@@ -89,7 +95,12 @@ def check_augment(fn: Augment, x: torch.Tensor, *, name: str) -> torch.Tensor:
             or out.device != x.device):
         got = describe(out) + (f" on {out.device}" if isinstance(out, torch.Tensor) else "")
         raise broken(what, fn, got, expected)
-    return out
+    if not torch.isfinite(out).all():
+        raise broken(what, fn, f"{int((~torch.isfinite(out)).sum())} NaN or infinite values", expected + ", finite")
+    if not out.requires_grad:
+        raise broken(what, fn, "images with no gradient to its input", "a function of x that passes the gradient "
+                     "back (G learns through it: do not detach x or leave torch)")
+    return out.detach()
 
 
 def check_augments(policy: str, x: torch.Tensor) -> None:

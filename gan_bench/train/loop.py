@@ -21,6 +21,7 @@ from gan_bench.config import Config
 from gan_bench.data import Splits
 from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import in_training
+from gan_bench.plugins import PluginError, plugin_call
 from gan_bench.run.sampling import fixed_inputs, generate
 from gan_bench.run.world import PeerLost, first_line, joined, peer_lost, pick_device
 from gan_bench.train.finish import finish
@@ -117,8 +118,9 @@ class Loop:
             while t.step < t.total:
                 epoch, i = divmod(t.step, t.source.steps_per_epoch)
                 x, y = t.source.batch(epoch, i)
-                try:
-                    out = gan_step(t.plan.recipe, t.step_gan, t.opt_d, t.opt_g, t.speed.input(x), y, step=t.step)
+                try:  # a plugin's G, D, loss or augmentation that raises is one PluginError line
+                    with plugin_call(f"step {t.step + 1}", allow=(torch.cuda.OutOfMemoryError,)):
+                        out = gan_step(t.plan.recipe, t.step_gan, t.opt_d, t.opt_g, t.speed.input(x), y, step=t.step)
                 except torch.cuda.OutOfMemoryError:
                     if t.world.distributed:  # the other ranks wait in a collective: end the job (torchrun stops them)
                         raise
@@ -132,6 +134,10 @@ class Loop:
                 outcome = self.after_step(out, epoch=epoch, images=images)
                 if outcome is not None:
                     return self.flushed(*outcome)
+        except PluginError as e:  # its contract held on the plan's tiny batch, then it failed mid-run (a step,
+            if t.world.distributed:  # an in-training metric): the run ends failed, its records and checkpoints kept
+                raise
+            return self.flushed("failed", str(e))
         except BaseException as e:
             self.restore_signals()
             if t.world.distributed and peer_lost(e):

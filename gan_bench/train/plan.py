@@ -128,6 +128,9 @@ def make_plan(cfg: Config, *, device: bool = True) -> RunPlan:
     checked on the machine that submits them, not the one that trains them)."""
     # names the config converter does not know (it checks data.name, model.name and train.trackers)
     loss = LOSSES.info(cfg.train.loss)
+    if cfg.train.diffaug.strip() and "" in (n.strip() for n in cfg.train.diffaug.split(",")):
+        raise ConfigError(f"train.diffaug={cfg.train.diffaug!r} has an empty name between commas; write names such "
+                          f"as color,translation,cutout (\"\" for none)")
     parse_policy(cfg.train.diffaug)
     for m in cfg.eval.metrics:
         METRICS.entry(m)
@@ -183,6 +186,9 @@ def _check_evaluation(cfg: Config, ev: EvalPlan, *, labelled: bool, draws_class:
     minutes in), and eval.primary must be a lower-is-better metric (it picks best.pt, lowest first)."""
     if not ev.on:
         return
+    if not ev.metrics:
+        raise ConfigError("eval.metrics is empty, but the run evaluates during training (eval.every, every_steps or "
+                          "every_seconds); list the metrics to compute, such as [fd, kid], or turn those off")
     try:
         check_metrics(ev.metrics, labelled=labelled, draws_class=draws_class)
     except ConfigError as e:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,12 +151,12 @@ def _new_run(cfg: Config, run_dir: Optional[Path]) -> RunFolder:
     home = Path(run_dir) if run_dir is not None else Path(cfg.out) / cfg.name
     made = [p for p in (home, *home.parents) if not p.exists()]  # the folders this run adds
     run = RunFolder(run_dir).prepare() if run_dir is not None else RunFolder.create(cfg.out, cfg.name)
+    if made:  # everything under the outermost folder this run made is this run's
+        run.made_from = made[-1]
     try:
         run.write_config(cfg)
     except BaseException:  # a full disk at config.yaml: no empty run folder, nor its parents, left behind
-        if made:  # everything under the outermost folder this run made is this run's
-            shutil.rmtree(made[-1], ignore_errors=True)
-        elif run_dir is None:  # a new stamped folder in one that was there (a given one that existed stays)
+        if made or run_dir is None:  # a given folder that existed stays
             run.discard()
         raise
     return run
