@@ -72,6 +72,12 @@ def test_a_sweep_goes_on_from_what_git_keeps(tmp_path: Path, monkeypatch, capsys
     drop_what_git_ignores(tmp_path)
     assert main(["sweep", "s.yaml", "--report"]) == 0
     assert (sw / "report" / "README.md").read_text() == report
+    # and so does the SLURM path, rebuilding into its journal file: every trial is done, no worker is submitted
+    drop_what_git_ignores(tmp_path)
+    (sw / "report" / "README.md").unlink()
+    assert main(["sweep", "s.yaml", "--executor", "slurm", "--slurm", "cluster=debug"]) == 0
+    assert (sw / "journal.log").exists() and (sw / "report" / "README.md").read_text() == report
+    assert not (sw / "logs").exists()
 
 
 def test_a_trial_in_flight_when_its_records_were_taken_is_trained_again_under_its_number(tmp_path: Path,

@@ -6,7 +6,8 @@ against the configs and builds each trial's config; study.py holds the Optuna st
 trials counted once, workers that died, the seeded samplers); trial.py trains one trial; worker.py runs
 the workers, cluster.py submits them as a SLURM job array (through the suite's executor); report.py and
 figures.py write the report, records.py rebuilds its studies from the trials' records where the storage
-is not there (a clone of a published sweep), confirm.py reruns the best configs with fresh seeds.
+is not there (a clone of a published sweep: for its report, or to go on), confirm.py reruns the best configs
+with fresh seeds.
 """
 from gan_bench.sweep.file import Sweep, SweepBudget, SweepConfig, SweepPruner, load_sweep  # noqa: F401
 from gan_bench.sweep.folder import SweepFolder  # noqa: F401
