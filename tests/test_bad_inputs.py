@@ -1054,6 +1054,9 @@ CASES = {
     "sweep: a storage behind the folder's records": (
         _sweep_storage_behind_its_records, ["sw/t holds trial 1 that the study 's/t' in sw/study.db does not have",
                                             "move sw/study.db aside", "new `out`"]),
+    "sweep: records of another study in the folder": (
+        lambda t: _sweep_trials_without_study(t, study="old/t"),
+        ["trial-0000/trial.json was made by the study 'old/t', but s.yaml names its study 's/t'", "new `out`"]),
     "sweep: --report from records made at another budget": (
         lambda t: _sweep_trials_without_study(t, budget={"steps": 3}) + ["--report"],
         ["trial-0000/trial.json was made with budget {'steps': 3}", "put the file back"]),

@@ -25,7 +25,7 @@ from gan_bench.errors import GanBenchError
 from gan_bench.sweep.file import Sweep
 from gan_bench.sweep.folder import SweepFolder
 from gan_bench.sweep.plan import Base
-from gan_bench.sweep.study import REASON, RESTORING, UNRECORDED, open_study
+from gan_bench.sweep.study import REASON, RESTORING, UNRECORDED, open_study, study_name
 from gan_bench.sweep.trial import objective_lines
 
 FINISHED = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
@@ -118,6 +118,9 @@ def _copy(t: FrozenTrial, *, state: Optional[TrialState] = None, user_attrs: Opt
 def _trial(sweep: Sweep, b: Base, folder: SweepFolder, number: int, r: dict[str, Any]) -> FrozenTrial:
     """Trial `number`'s last attempt as its record tells it (a trial in flight: WAITING, to run again)."""
     where = folder.trial_dir(b.name, number) / folder.TRIAL
+    if r.get("study") not in (None, study_name(sweep, b)):  # another study's trials: its draws, not this one's
+        raise GanBenchError(f"{where} was made by the study {r['study']!r}, but {sweep.file} names its study "
+                            f"{study_name(sweep, b)!r}; put `name:` back, or give the new study a new `out`")
     for key, now in (("objective", sweep.objective), ("budget", sweep.budget.as_dict())):
         if r.get(key) != now:
             raise GanBenchError(f"{where} was made with {key} {r.get(key)!r}, but {sweep.file} says {now!r}; put "
