@@ -148,3 +148,16 @@ def test_a_rebuild_cut_short_is_made_again(tmp_path: Path, monkeypatch):
     study = optuna.load_study(study_name="s/t", storage=url)
     assert [t.state.name for t in study.get_trials()] == ["FAIL", "FAIL", "FAIL", "WAITING"]
     assert sorted(slots(study)) == [0, 2] and slots(study)[2].number == 3 and study.user_attrs[RESTORING] is False
+
+
+def test_a_rebuilt_trial_has_reported_to_the_pruner_what_its_first_run_evaluated(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_sweep(tmp_path, trials=4, pruner={"name": "median", "evaluations": 2, "startup_trials": 1})
+    _record(tmp_path, 0, [0], "PRUNED", reason="pruned")
+    lines = [{"metric": "fd", "checkpoint": "training", "step": s, "fd": v} for s, v in ((2, 9.0), (4, float("nan")))]
+    (tmp_path / "sw" / "t" / "trial-0000" / "seed0").mkdir()
+    (tmp_path / "sw" / "t" / "trial-0000" / "seed0" / "eval.jsonl").write_text("".join(json.dumps(x) + "\n"
+                                                                                        for x in lines))
+    make_sweep_studies(tmp_path)
+    study = optuna.load_study(study_name="s/t", storage=SweepFolder(tmp_path / "sw").storage_url)
+    assert study.trials[0].intermediate_values == {1: 9.0}  # as trial.py's hook numbers them, NaN not reported

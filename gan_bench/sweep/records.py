@@ -99,7 +99,8 @@ def planned(sweep: Sweep, b: Base, folder: SweepFolder) -> list[FrozenTrial]:
 def _attempts(where: Any, n: int, r: dict[str, Any]) -> list[int]:
     """The numbers of trial n's attempts (the first is n); records without them had one attempt."""
     attempts = r.get("attempts") or [n]
-    if not (all(isinstance(k, int) for k in attempts) and attempts[0] == n and attempts == sorted(set(attempts))):
+    if not (isinstance(attempts, list) and all(isinstance(k, int) for k in attempts) and attempts[0] == n
+            and attempts == sorted(set(attempts))):
         raise GanBenchError(f"{where} has attempts {attempts!r}, not increasing trial numbers from its own ({n}); "
                             f"restore it as the sweep wrote it")
     return attempts
@@ -147,7 +148,8 @@ def _trial(sweep: Sweep, b: Base, folder: SweepFolder, number: int, r: dict[str,
                             f"trials ran to rebuild their study") from None
 
 
-def _reported(sweep: Sweep, folder: SweepFolder, b: Base, number: int, state: TrialState) -> Optional[dict[int, float]]:
+def _reported(sweep: Sweep, folder: SweepFolder, b: Base, number: int,
+              state: TrialState) -> Optional[dict[int, float]]:
     """What the trial reported to the pruner (the first seed's in-training evaluations, numbered 1, 2, ... as
     trial.py's pruning hook numbers them), which the pruner compares later trials against."""
     if sweep.pruner is None or state not in (TrialState.COMPLETE, TrialState.PRUNED):
