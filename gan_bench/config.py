@@ -29,8 +29,8 @@ from gan_bench.registry import closest, unknown_name_message
 
 def option(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
            nonempty: bool = False, help: str = "") -> Any:
-    """A config field with a range check (lo_open: the lower bound is excluded); data sets declare
-    their own options with it too."""
+    """A config field with a range check (lo_open: the lower bound is excluded); data sets and models
+    declare their own options with it too."""
     meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "nonempty": nonempty, "help": help}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)

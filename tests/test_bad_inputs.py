@@ -1191,6 +1191,15 @@ CASES = {
     "gallery: summary classes that are not a list": (
         in_run("gallery", "run", "--out", "gal", change=lambda r: _summary(r, classes=5)),
         ["summary.json: classes is 5, not a list of class names"]),
+    "in-training evaluation of fewer samples than classes": (
+        lambda t: run_args(t, "eval.every_steps=1", "eval.metrics=[kid]", "eval.primary=kid", "eval.samples=2"),
+        ["eval.samples=2 is fewer than the 3 classes", "raise eval.samples"]),
+    "in-training evaluation the test split cannot serve (no output folder left)": (
+        lambda t: run_args(t, "eval.every_steps=1", "eval.metrics=[fd]", "eval.samples=30"),
+        ["fd needs at least 128 real test images", "the test split of 'tiny' has 3"]),
+    "compare: summary speed switches that are not a mapping": (
+        in_run("compare", "run", "--out", "rep", change=lambda r: _summary(r, speed="fast")),
+        ["summary.json: speed is 'fast', not a mapping"]),
     "compare: eval.jsonl a symbolic link to itself": (
         in_run("compare", "run", "--out", "rep", change=lambda r: ((r / "eval.jsonl").unlink(missing_ok=True),
                                                                    _loop(r / "eval.jsonl"))),

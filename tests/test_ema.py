@@ -15,6 +15,8 @@ from gan_bench.config import ModelConfig, build_config
 from gan_bench.data.base import DataSpec
 from gan_bench.errors import GanBenchError
 from gan_bench.metrics import evaluate as evaluation
+from gan_bench.metrics.contract import line_info
+from gan_bench.metrics.registry import METRICS
 from gan_bench.models import build_model
 from gan_bench.models.base import one_hot
 from gan_bench.report.records import eval_columns
@@ -153,7 +155,8 @@ def test_eval_lines_say_which_g(tmp_path: Path, monkeypatch):
     evaluation.in_training(gan, None, build_config([]), RunFolder(tmp_path), step=5)
     lines = read_jsonl(tmp_path / "eval.jsonl")
     assert [line.get("g") for line in lines] == ["raw", "ema", None]
-    assert lines[0] == {"metric": "fd", "step": 4, "checkpoint": "training", "g": "raw", "samples": 10, "fd": 3.0}
+    assert lines[0] == {"metric": "fd", "step": 4, "checkpoint": "training", "g": "raw", "samples": 10, "fd": 3.0,
+                        "info": line_info(METRICS.info("fd"))}  # what a report needs of the metric
     _, curves = eval_columns(lines)  # the reports' metric-vs-step curves follow the G a run shows
     assert [line.get("g") for line in curves] == ["ema", None]
 

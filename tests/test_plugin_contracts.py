@@ -294,6 +294,10 @@ CASES: dict[str, tuple[str, Callable[[Path], None], list[str]]] = {
     "data set labels of another dtype": (
         DATA.format(ret="Splits('d', ImageData(x, torch.tensor([0., 1, 2, 0, 1, 2]), ['a', 'b', 'c']), train)"),
         _data_check, ["returned training labels as a float32 tensor of shape (6,)", "expected an int64 tensor of shape (6,)"]),
+    "data set of a size its record does not list": (
+        DATA.format(ret="Splits('d', train, train)").replace('@register_dataset("d")',
+                                                             '@register_dataset("d", resolutions=(32,))'),
+        _data_check, ["data set 'd' (plug.py:{HERE}) returned 28x28 px images", "32 px, as register_dataset"]),
     "data set class names that are not text": (
         DATA.format(ret="Splits('d', ImageData(x, torch.tensor([0, 1, 2, 0, 1, 2]), [0, 1, 2]), train)"), _data_check,
         ["data set 'd' (plug.py:{HERE}) returned training class names [0, 1, 2]", "a list of text class names"]),

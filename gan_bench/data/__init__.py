@@ -17,7 +17,7 @@ def load_data(cfg: DataConfig) -> Splits:
     loader = DATASETS.get(cfg.name)
     with plugin_call(f"data set {cfg.name!r}", loader, expects=LOADER):
         splits = loader(cfg)
-    check_dataset(splits, DATASETS.info(cfg.name), name=cfg.name, loader=loader)
+    check_dataset(splits, DATASETS.info(cfg.name), name=cfg.name, loader=loader, resolution=cfg.resolution)
     subsets_itself = DATASETS.info(cfg.name).subsets_itself
     train = splits.train if subsets_itself else subset_per_class(splits.train, cfg.max_per_class, cfg.split_seed)
     if len(train) == 0:

@@ -18,9 +18,10 @@ LOADER = "fn(cfg: DataConfig) -> Splits"
 
 
 def check_dataset(splits: object, info: Optional[DatasetInfo] = None, *, name: str,
-                  loader: Optional[Callable] = None) -> Splits:
+                  loader: Optional[Callable] = None, resolution: Optional[int] = None) -> Splits:
     """splits as a loader returned it, checked against the contract and the data set's DatasetInfo
-    (its declared channels and labels); returns it."""
+    (its declared sizes, channels and labels; `resolution`: data.resolution, which a loader may apply
+    itself); returns it."""
     what = f"data set {name!r}"
     if not isinstance(splits, Splits):
         raise broken(what, loader, describe(splits), "Splits(name, train, test) of two ImageData "
@@ -41,6 +42,9 @@ def check_dataset(splits: object, info: Optional[DatasetInfo] = None, *, name: s
         raise broken(what, loader, f"test classes {test.classes[:5]} beside training classes {train.classes[:5]}",
                      "the same class names, in the same order, in both splits")
     if info is not None:
+        if info.resolutions and train.resolution not in (*info.resolutions, resolution):
+            raise broken(what, loader, f"{train.resolution}x{train.resolution} px images",
+                         f"{' or '.join(map(str, info.resolutions))} px, as register_dataset(resolutions=...) said")
         if info.channels is not None and train.channels != info.channels:
             raise broken(what, loader, f"{train.channels}-channel images",
                          f"{info.channels} channel(s), as register_dataset(channels=...) said")

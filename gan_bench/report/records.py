@@ -117,7 +117,8 @@ CONFIG_SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if dataclasse
 # the summary's numbers the tables compute with (means, sums): a string there is a hand-edited file
 SUMMARY_NUMBERS = ("steps", "total_steps", "train_seconds", "images_seen", "img_per_sec", "params_G", "params_D",
                    "peak_cpu_mb", "peak_gpu_mb", "max_minutes", "seed")
-# its text the tables group and label by, and its class names (the gallery's per-class GIFs)
+# its text the tables group and label by; also its class names (the gallery's per-class GIFs) and speed
+# switches (the compute column; "levers" in runs made before the rename)
 SUMMARY_TEXTS = ("status", "name", "dataset", "model", "device", "budget")
 # what each record file's lines must have for the tables and plots (the trainer always writes them)
 RECORD_NUMBERS = {"metrics": ("step", "loss_d", "loss_g"), "eval": ("step",)}
@@ -129,7 +130,8 @@ def read_run(folder: RunFolder, root: Path) -> RunRecord:
     summary, config = folder.read_summary(), folder.read_config_dict()
     _check_config_shape(folder, config)
     checks = [*((k, number, "a number") for k in SUMMARY_NUMBERS), *((k, _text, "text") for k in SUMMARY_TEXTS),
-              ("classes", _names, "a list of class names")]
+              ("classes", _names, "a list of class names"),
+              *((k, lambda v: isinstance(v, dict), "a mapping") for k in ("speed", "levers"))]
     for key, ok, kind in checks:
         if summary.get(key) is not None and not ok(summary[key]):
             raise GanBenchError(f"{folder.summary_path}: {key} is {repr(summary[key])[:40]}, not {kind}; the file is "

@@ -19,7 +19,7 @@ import torch
 from gan_bench import threads
 from gan_bench.config import Config
 from gan_bench.data import Splits
-from gan_bench.errors import GanBenchError, Interrupted, TrainingFailed
+from gan_bench.errors import ConfigError, GanBenchError, Interrupted, TrainingFailed
 from gan_bench.metrics.evaluate import in_training
 from gan_bench.plugins import PluginError, plugin_call
 from gan_bench.run.sampling import fixed_inputs, generate
@@ -71,6 +71,10 @@ def train(plan: RunPlan | Config, *, run_dir: Optional[Path] = None, resume: Opt
     # a signal after the last step (while the grids, GIFs and summary were written) changes nothing: the
     # run is complete and says so; under torchrun that is the SIGTERM sent when a peer exits first
     return t.run.path
+
+
+class Unevaluable(ConfigError):
+    """An in-training evaluation that cannot be computed on this run's data (Loop.run decides what follows)."""
 
 
 class Loop:
@@ -138,6 +142,14 @@ class Loop:
             if t.world.distributed:  # an in-training metric): the run ends failed, its records and checkpoints kept
                 raise
             return self.flushed("failed", str(e))
+        except Unevaluable as e:  # found before a checkpoint: a config error, and no run folder is left; after
+            if t.world.distributed or t.run.has_checkpoint():  # one, the run ends failed and keeps what it wrote
+                if t.world.distributed:
+                    raise
+                return self.flushed("failed", f"the in-training evaluation at step {t.step}: {e}")
+            self.restore_signals()
+            t.run.discard()
+            raise ConfigError(str(e)) from None
         except BaseException as e:
             self.restore_signals()
             if t.world.distributed and peer_lost(e):
@@ -242,10 +254,15 @@ class Loop:
         at = {"train_seconds": round(self.train_time(), 3), "images_seen": t.images_seen}
         # evaluation draws its own noise; fork_rng keeps the training trajectory (and resume) unchanged
         with self.clock.pause(), torch.random.fork_rng(devices=[t.device] if t.device.type == "cuda" else []):
-            if t.ema is not None:
-                in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw", at=at)
-            values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None,
-                                 at=at)
+            try:
+                if t.ema is not None:
+                    in_training(t.gan, t.data, t.cfg, t.run, t.step, g="raw", at=at)
+                values = in_training(t.shown(), t.data, t.cfg, t.run, t.step, g="ema" if t.ema is not None else None,
+                                     at=at)
+            except PluginError:
+                raise
+            except ConfigError as e:  # eval.metrics or eval.samples this data cannot serve (a test split too small
+                raise Unevaluable(str(e)) from None  # for fd): known only once a metric asks for its images
         self.trackers.scalars({f"eval/{k}": v for k, v in values.items()}, t.step)
         value = values.get(t.cfg.eval.primary)
         if value is not None and value < t.best:

@@ -84,7 +84,7 @@ class RunPlan:
         check_compatible(cfg.model.name, spec)
         _check_batches(cfg, data, per_class=self.model.per_class, ranks=world.size, resuming=resuming)
         _check_evaluation(cfg, self.evaluation, labelled=spec.labelled, draws_class=self.model.draws_class,
-                          test_images=len(data.test))
+                          test_images=len(data.test), classes=spec.num_classes)
         if world.is_main:
             check_trackers(cfg)  # before the run folder exists: a missing package leaves nothing behind
         speed = SpeedSwitches.for_device(device, compile=cfg.train.compile) if cfg.train.fast else SpeedSwitches()
@@ -180,7 +180,7 @@ def preflight(cfg: Config, data: Splits) -> RunPlan:
 
 
 def _check_evaluation(cfg: Config, ev: EvalPlan, *, labelled: bool, draws_class: bool,
-                      test_images: Optional[int] = None) -> None:
+                      test_images: Optional[int] = None, classes: int = 0) -> None:
     """eval.metrics of an in-training evaluation must apply to the model and data (a suite's
     eval.metrics=[..., cond_acc] on an unconditional model would otherwise fail at its first evaluation,
     minutes in), and eval.primary must be a lower-is-better metric (it picks best.pt, lowest first)."""
@@ -197,6 +197,9 @@ def _check_evaluation(cfg: Config, ev: EvalPlan, *, labelled: bool, draws_class:
     if ev.primary not in lower:
         raise ConfigError(f"eval.primary: {ev.primary!r} is not the name of a lower-is-better metric; use "
                           f"one of {', '.join(lower)}")
+    if draws_class and ev.samples < classes:  # a class-aware evaluation draws samples // classes of each
+        raise ConfigError(f"eval.samples={ev.samples} is fewer than the {classes} classes of data set "
+                          f"{cfg.data.name!r}, of which the evaluation draws as many each; raise eval.samples")
     if test_images == 0:
         raise ConfigError(f"eval.every/every_steps/every_seconds: the run evaluates during training, but data set "
                           f"{cfg.data.name!r} has no test images to compare with; give it a test split "
