@@ -137,11 +137,14 @@ class DataConfig(OptionSection):
     root: str = "datasets"                      # where downloaded data lives
     path: Optional[str] = None                  # npz, image_folder: the training file or folder
     test_path: Optional[str] = None             # an optional separate test file or folder
-    max_per_class: Optional[int] = option(None, lo=1)
-    test_fraction: float = option(0.1, lo=0.0, hi=0.9)
+    max_per_class: Optional[int] = option(None, lo=1, help="keep at most this many training images of each class "
+                                           "(null: all); a fixed subset, drawn with data.split_seed")
+    test_fraction: float = option(0.1, lo=0.0, hi=0.9, help="share of the images held out as the test split when "
+                                  "the data set has none of its own (evaluation and real-data floors read it)")
     split_seed: int = option(0, lo=0, hi=args.SEED_MAX)  # the train/test split does not follow train.seed
     resolution: Optional[int] = option(None, lo=8, hi=512)   # resize once at load time
-    download: bool = True
+    download: bool = option(True, help="fetch the data set into data.root when it is not there (false: refuse "
+                                       "and say where to put the files)")
 
 
 def _option_names(options: type) -> list[str]:
@@ -201,7 +204,7 @@ class ModelConfig(OptionSection):
 
     SECTION, KIND = "model", "model"
     name: str = "cdcgan"
-    nz: int = option(100, lo=1, hi=4096)
+    nz: int = option(100, lo=1, hi=4096, help="length of G's latent vector z")
     width: int = option(64, lo=1, hi=1024, help="channel multiplier of G and D")
     # Spectral normalisation of every weight of D (Miyato et al. 2018); D's BatchNorm layers are
     # dropped with it (models/spectral.py says why).
@@ -214,30 +217,33 @@ class ModelConfig(OptionSection):
 
 @dataclass
 class TrainConfig:
-    epochs: int = option(5, lo=1)
-    max_steps: Optional[int] = option(None, lo=1)
+    epochs: int = option(5, lo=1, help="passes over the training images (the budget when max_steps is not set)")
+    max_steps: Optional[int] = option(None, lo=1, help="training steps; when set it replaces epochs as the "
+                                      "budget (a step is one D and one G update)")
     # A wall-clock budget: training stops at the first step after this many minutes of training
     # (evaluation not counted), so a suite can compare models at equal compute on one machine; the
     # epochs (or max_steps) stay an upper bound.
     max_minutes: Optional[float] = option(None, lo=0.0, lo_open=True)
-    batch_size: int = option(128, lo=1)
-    lr_g: float = option(2e-4, lo=0.0, lo_open=True)
-    lr_d: float = option(2e-4, lo=0.0, lo_open=True)
-    betas: list[float] = option([0.5, 0.999])
-    loss: str = "bce"                           # a name of train/losses.py's LOSSES: bce | hinge | lsgan
+    batch_size: int = option(128, lo=1, help="real images per step (a per-class model: this many of every class; "
+                                        "under torchrun the global batch)")
+    lr_g: float = option(2e-4, lo=0.0, lo_open=True, help="Adam's learning rate for G")
+    lr_d: float = option(2e-4, lo=0.0, lo_open=True, help="Adam's learning rate for D (above lr_g: TTUR)")
+    betas: list[float] = option([0.5, 0.999], help="Adam's (beta1, beta2) for G and D; 0.5 is DCGAN's beta1")
+    loss: str = option("bce", help="the GAN loss, a name of the losses registry (gan-bench list)")
     seed: int = option(0, lo=0, hi=args.SEED_MAX)  # numpy's legacy seeding takes 0 .. 2**32 - 1
     device: str = "auto"                        # auto | cpu | cuda | cuda:N
     # Speed switches chosen per device (train/speed.py; the run's summary lists those used): on CUDA
     # bf16 autocast, channels_last, fused Adam, cudnn benchmark, asynchronous logging; on a CPU
     # channels_last, fused Adam, and bf16 autocast where the CPU has AMX or AVX512-BF16. false: plain
     # eager float32.
-    # compile adds torch.compile of G and D (on a CPU it measured no faster, benchmarks/README.md).
     fast: bool = True
-    compile: bool = False
+    compile: bool = option(False, help="torch.compile G and D (on a CPU it measured no faster: "
+                                        "benchmarks/README.md)")
     # Under torchrun (train/distributed.py): BatchNorm statistics over the global batch of all
     # processes rather than each process's shard; then the run computes what one process would.
     sync_bn: bool = False
-    # The seeds' stabilisers.
+    # The seeds' stabilisers: instance noise, one-sided label smoothing, label flips.
+
     instance_noise: float = option(0.0, lo=0.0)     # sigma of Gaussian noise added to D's inputs
     instance_noise_steps: int = option(0, lo=0)     # linear decay of sigma to zero over this many steps
     real_label_range: list[float] = option([1.0, 1.0])   # one-sided smoothing: real targets ~ U[a, b]
@@ -246,23 +252,25 @@ class TrainConfig:
     # checkpoint use the average. The average's half-life is at most ema_rampup of the steps so far
     # (StyleGAN2-ADA's ema_rampup; 0: no ramp), so early weights do not dominate a short run.
     ema: float = option(0.0, lo=0.0)
-    ema_rampup: float = option(0.05, lo=0.0)
+    ema_rampup: float = option(0.05, lo=0.0, help="the average's half-life is at most this share of the steps "
+                                                  "so far (0: no ramp; see ema)")
     # Differentiable augmentation of D's real and fake inputs (train/augment.py; Zhao et al. 2020):
     # "" (off) or a comma-separated policy such as "color,translation,cutout".
     diffaug: str = ""
-    # Records.
     # Matching-aware D (train/step.py; Reed et al. 2016): weight of D's loss on real images given a
     # wrong label, as fakes (conditional models; 0: off)
     mismatch: float = option(0.0, lo=0.0)
-    log_every: int = option(50, lo=1)
+    # Records.
+
+    log_every: int = option(50, lo=1, help="steps between lines of metrics.jsonl (losses, D's outputs, speed)")
     snapshot_every: int = option(1, lo=1, help="epochs between sample grids")
     checkpoint_every: int = option(500, lo=1, help="steps between checkpoints (also every epoch end)")
     grid_per_class: int = option(8, lo=1, hi=64, help="fixed-noise samples per class row")
     # Where else the run is watched (train/trackers.py): tensorboard, mlflow, wandb, or a plugin's tracker.
     # tensorboard: true is the older spelling of listing tensorboard (kept: run folders hold it).
     trackers: list[str] = option([])
-    tensorboard: bool = False
-    progress: bool = True
+    tensorboard: bool = option(False, help="the older spelling of trackers: [tensorboard] (kept: run folders hold it)")
+    progress: bool = option(True, help="a progress bar on the terminal (false for logs and batch jobs)")
 
 
 @dataclass
@@ -270,17 +278,20 @@ class EvalConfig:
     every: int = option(0, lo=0, help="epochs between evaluations during training (0: off)")
     # for short runs and curves against time: also every N steps, and every N training seconds (any
     # that is on triggers one; the last step is evaluated whenever one is on)
-    every_steps: int = option(0, lo=0)
-    every_seconds: float = option(0.0, lo=0.0)
-    metrics: list[str] = option(["fd", "kid", "precision", "recall"])
-    samples: int = option(5000, lo=1, hi=args.MAX_SAMPLES)
-    primary: str = "fd"                          # lower is better; picks checkpoints/best.pt
+    every_steps: int = option(0, lo=0, help="also evaluate every this many steps (0: off)")
+    every_seconds: float = option(0.0, lo=0.0, help="also evaluate every this many training seconds (0: off)")
+    metrics: list[str] = option(["fd", "kid", "precision", "recall"], help="the metrics of each evaluation, names "
+                                "of the metrics registry (gan-bench list)")
+    samples: int = option(5000, lo=1, hi=args.MAX_SAMPLES, help="generated images per evaluation (and real ones "
+                          "for its floor, as many as the test split has)")
+    primary: str = option("fd", help="a lower-is-better metric of eval.metrics; its best value picks "
+                          "checkpoints/best.pt")
 
 
 @dataclass
 class Config:
     name: str = "run"                           # run folders go to <out>/<name>/<id>/
-    out: str = "results"
+    out: str = option("results", help="the folder under which run folders are made")
     plugins: list[Plugin] = option([])          # files or modules registering data sets, models, ... (plugins.py)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
