@@ -65,7 +65,8 @@ def test_the_stand_ins_are_gone_once_the_report_is_written(tmp_path: Path):
     assert "ghost" not in METRICS
 
 
-def test_a_plugins_higher_is_better_metric_ranks_in_reports_made_without_the_plugin(tmp_path: Path):
+def test_a_plugins_higher_is_better_metric_ranks_in_reports_made_without_the_plugin(tmp_path: Path,
+                                                                                  isolated_registries):
     """Trained and evaluated with the plugin; then the plugin file is gone, and compare and gallery run in a
     fresh process that never loads it: the metric is ranked higher-first, bold where highest, and shown
     under its label as a key metric."""
