@@ -38,7 +38,31 @@ class RunFailed(Exception):
     """The run of a cluster job failed; the message is the reason, as --status shows it."""
 
 
-class ClusterJob:
+class ChildJob:
+    """A submitit callable that runs its work in a child process: picklable without the child, and requeued
+    as-is by checkpoint() after the child was stopped the trainer's way (it finishes the step and writes a
+    checkpoint). The suite's ClusterJob and the sweep's workers are both one."""
+
+    stop_timeout_s: float
+    _child: Optional[subprocess.Popen] = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_child"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _child=None)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook on the time-limit or preemption signal: stop the child (its run or trial writes a
+        checkpoint), wait for that, and hand submitit this same job to requeue; when it starts again it
+        resumes from that checkpoint."""
+        from submitit.helpers import DelayedSubmission  # only ever called inside a submitit job
+
+        stop_child(self._child, self.stop_timeout_s)
+        return DelayedSubmission(self)
+
+
+class ClusterJob(ChildJob):
     """The callable submitit runs for one (config, seed); picklable, and rebuilt as-is on requeue (submitit
     requeues any callable with a checkpoint method, as helpers.Checkpointable has)."""
 
@@ -52,12 +76,6 @@ class ClusterJob:
         self.procs_per_node, self.nodes, self.retry_failed = procs_per_node, nodes, retry_failed
         self.stop_timeout_s = stop_timeout_s
         self._child: Optional[subprocess.Popen] = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_child"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _child=None)
 
     def __repr__(self) -> str:
         return f"ClusterJob({self.run_dir!r})"
@@ -88,15 +106,6 @@ class ClusterJob:
             if status != "completed":
                 return status
         return "completed"
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """submitit's hook on the time-limit or preemption signal: stop the run the trainer's way
-        (it finishes the step and writes a checkpoint), wait for that, and hand submitit this same job
-        to requeue; when it starts again it resumes from that checkpoint."""
-        from submitit.helpers import DelayedSubmission  # only ever called inside a submitit job
-
-        self._stop()
-        return DelayedSubmission(self)
 
     def _stage(self, action: str, ev: Optional[SuiteEval]) -> tuple[str, str]:
         run = RunFolder(self.run_dir)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from gan_bench.errors import GanBenchError
-from gan_bench.suite.cluster_job import RunFailed, ignore_scheduler_signal, job_cpus, stop_child
+from gan_bench.suite.cluster_job import ChildJob, RunFailed, ignore_scheduler_signal, job_cpus, stop_child
 from gan_bench.suite.executors import Context, executor_for
 from gan_bench.suite.slurm import NAME, came_back
 from gan_bench.suite.submitted import Ledger, Submission, job_states
@@ -51,19 +51,13 @@ def cluster_storage(storage_url: Optional[str], folder: SweepFolder) -> str:
     return url or folder.journal_url
 
 
-class SweepWorker:
+class SweepWorker(ChildJob):
     """What one array task runs: `gan-bench sweep ...` (argv) in a child, its output appended to log; picklable,
     and rebuilt as-is when submitit requeues it (it has a checkpoint method)."""
 
     def __init__(self, *, argv: list[str], cwd: str, log: str, stop_timeout_s: float = 60.0) -> None:
         self.argv, self.cwd, self.log, self.stop_timeout_s = argv, cwd, log, stop_timeout_s
         self._child: Optional[subprocess.Popen] = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_child"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _child=None)
 
     def __repr__(self) -> str:
         return f"SweepWorker({self.log!r})"
@@ -89,14 +83,6 @@ class SweepWorker:
         if code in EXIT_INTERRUPTED:
             return "interrupted"
         raise RunFailed(f"{_last_line(Path(self.log)) or f'the worker exited with status {code}'} (log {self.log})")
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        """submitit's hook on the time-limit or preemption signal: the trial in flight checkpoints and is queued
-        again, then this same worker is requeued."""
-        from submitit.helpers import DelayedSubmission  # only ever called inside a submitit job
-
-        stop_child(self._child, self.stop_timeout_s)
-        return DelayedSubmission(self)
 
 
 def _last_line(path: Path) -> str:
